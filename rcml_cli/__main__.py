@@ -1,0 +1,3 @@
+from rcml_cli.main import main
+
+raise SystemExit(main())

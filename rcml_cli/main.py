@@ -1,0 +1,45 @@
+"""`rcml` entry point: `rcml data ...`, `rcml train ...`, `rcml eval ...`.
+
+Each command lives in its own module exposing `register(subparsers)`, which adds its
+parser and sets `func(args) -> int`. User errors (`RCMLError`) are printed as one
+line, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rcml_core.errors import RCMLError
+
+from rcml_cli import data_cmd
+
+COMMANDS = [data_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcml", description="Relation-Conditioned Multimodal Learning: data, training, evaluation"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RCMLError as exc:
+        print(f"rcml: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rcml: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The relational dataset layer: canonical format, relation construction, sources, checks."""
