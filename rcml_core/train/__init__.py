@@ -1,0 +1,1 @@
+"""Training: run config, batch sampler, optimiser, checkpoints, the loop, the tracker interface."""
