@@ -1,0 +1,164 @@
+"""Relation-pair batches for training (paper 3.2).
+
+A training example is a relation pair (i, j, e): an inter-sample edge of the training
+graph in a random direction, or an intra-sample pair (i, i, e_intra). An epoch is every
+training edge once plus `intra_fraction` of intra pairs, shuffled with a seed derived
+from (seed, epoch), so a resumed run sees exactly the batches it would have seen.
+
+Each batch carries its false-negative mask: column s is excluded from row r's
+denominator when target j_s is the same item as the positive j_r, is the anchor i_r
+itself, or is related to i_r under any relation of the training graph (the paper's
+N(i) holds only unrelated samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rcml_core.config import check_range
+from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    intra_fraction: float = 0.25  # share of intra pairs (i, i) among an epoch's pairs
+    use_inter_edges: bool = True  # False: the `no_inter_edges` ablation (CLIP-style pairs only)
+    mask_related: bool = True  # exclude graph-related targets from the negatives
+    drop_last: bool = True
+
+    def __post_init__(self) -> None:
+        # Without inter edges the epoch is every training item once as an intra pair,
+        # and intra_fraction does not apply.
+        check_range("sampler.intra_fraction", self.intra_fraction, 0.0, 1.0, high_open=True)
+
+
+@dataclass(frozen=True)
+class PairIndexBatch:
+    """One batch of relation pairs, as dataset item indices."""
+
+    src: np.ndarray  # (B,) int64 anchor item i
+    dst: np.ndarray  # (B,) int64 target item j
+    relation: np.ndarray  # (B,) int64 relation id (0 = intra)
+    false_negative: np.ndarray  # (B, B) bool, True where column s must not count as a negative of row r
+
+    @property
+    def intra(self) -> np.ndarray:
+        return self.relation == INTRA_RELATION_ID
+
+    def __len__(self) -> int:
+        return int(self.src.shape[0])
+
+
+class RelatedPairs:
+    """Membership test for 'a and b are related under some relation' (undirected), vectorised."""
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray, n_items: int) -> None:
+        self.n = int(n_items)
+        lo = np.minimum(src, dst).astype(np.int64)
+        hi = np.maximum(src, dst).astype(np.int64)
+        self.keys = np.unique(lo * self.n + hi)  # sorted
+
+    def contains(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Broadcasting test; returns a bool array of the broadcast shape of a and b."""
+        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        keys = np.minimum(a, b) * self.n + np.maximum(a, b)
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, len(self.keys) - 1) if len(self.keys) else pos
+        return (self.keys[pos] == keys) if len(self.keys) else np.zeros(keys.shape, dtype=bool)
+
+
+def false_negative_mask(src: np.ndarray, dst: np.ndarray, related: RelatedPairs | None) -> np.ndarray:
+    """(B, B) bool: [r, s] True when target dst[s] is not a valid negative for row r.
+
+    Invalid: the same item as the positive dst[r], the anchor src[r] itself, or (when
+    `related` is given) an item related to src[r] in the training graph. The diagonal
+    (the positive) is False: it always belongs to the denominator.
+    """
+    same_as_positive = dst[None, :] == dst[:, None]  # (B, B)
+    is_anchor = dst[None, :] == src[:, None]  # (B, B)
+    mask = same_as_positive | is_anchor
+    if related is not None:
+        mask |= related.contains(src[:, None], dst[None, :])
+    np.fill_diagonal(mask, False)
+    return mask
+
+
+class PairSampler:
+    """Deterministic, shardable epochs of relation-pair batches over one split."""
+
+    def __init__(
+        self,
+        dataset: RelationalDataset,
+        batch_size: int,
+        config: SamplerConfig,
+        seed: int,
+        split: str = "train",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+        self.batch_size = batch_size
+        self.config = config
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.items = dataset.item_indices(split)
+        edges = dataset.split_edges(split)
+        self.edge_src = edges["src_idx"].to_numpy(dtype=np.int64)
+        self.edge_dst = edges["dst_idx"].to_numpy(dtype=np.int64)
+        self.edge_rel = edges["relation_id"].to_numpy(dtype=np.int64)
+        self.related = RelatedPairs(self.edge_src, self.edge_dst, dataset.n_items) if config.mask_related else None
+        if config.use_inter_edges and len(self.edge_src):
+            n_inter = len(self.edge_src)
+            f = config.intra_fraction
+            self.n_intra = int(round(n_inter * f / (1.0 - f)))
+        else:
+            n_inter = 0
+            self.n_intra = len(self.items)
+        self.n_inter = n_inter
+        n_pairs = self.n_inter + self.n_intra
+        per_step = batch_size * world_size
+        self.steps_per_epoch = n_pairs // per_step if config.drop_last else -(-n_pairs // per_step)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"split {split!r} has {n_pairs} training pairs, fewer than one batch of "
+                f"{batch_size} x {world_size} worker(s); lower batch_size"
+            )
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def epoch_pairs(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All pairs of an epoch, shuffled; identical on every rank."""
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.n_inter:
+            flip = rng.random(self.n_inter) < 0.5  # random direction of each undirected edge
+            src = np.where(flip, self.edge_dst, self.edge_src)
+            dst = np.where(flip, self.edge_src, self.edge_dst)
+            rel = self.edge_rel
+        else:
+            src = dst = rel = np.empty(0, dtype=np.int64)
+        replace = self.n_intra > len(self.items)
+        intra = rng.choice(self.items, size=self.n_intra, replace=replace) if self.n_intra else np.empty(0, np.int64)
+        src = np.concatenate([src, intra])
+        dst = np.concatenate([dst, intra])
+        rel = np.concatenate([rel, np.full(len(intra), INTRA_RELATION_ID, dtype=np.int64)])
+        order = rng.permutation(len(src))
+        return src[order], dst[order], rel[order]
+
+    def epoch(self, epoch: int, max_steps: int | None = None) -> Iterator[PairIndexBatch]:
+        """This rank's batches of `epoch` (every rank yields the same number of batches)."""
+        src, dst, rel = self.epoch_pairs(epoch)
+        steps = self.steps_per_epoch if max_steps is None else min(self.steps_per_epoch, max_steps)
+        b, w = self.batch_size, self.world_size
+        for step in range(steps):
+            start = (step * w + self.rank) * b
+            sl = slice(start, min(start + b, len(src)))
+            s, d, r = src[sl], dst[sl], rel[sl]
+            if len(s) < 2:
+                break
+            yield PairIndexBatch(src=s, dst=d, relation=r, false_negative=false_negative_mask(s, d, self.related))

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from rcml_core.train.sampler import PairSampler, RelatedPairs, SamplerConfig, false_negative_mask
+from tests.train.fake_dataset import fake_dataset
+
+
+def test_false_negative_mask_excludes_related_same_item_and_anchor_but_never_the_positive() -> None:
+    related = RelatedPairs(np.array([0, 3]), np.array([1, 4]), n_items=10)
+    src = np.array([0, 3, 5, 1])
+    dst = np.array([2, 5, 3, 1])  # row 3 is an intra pair (1, 1)
+    mask = false_negative_mask(src, dst, related)
+    assert not mask.diagonal().any()
+    # row 1 (anchor 3): column 2's target is 3 = the anchor itself
+    assert mask[1, 2]
+    # row 0 (anchor 0): column 3's target 1 is related to 0 in the graph
+    assert mask[0, 3]
+    # row 2 (anchor 5): column 1's target 5 is the anchor; column 0's target 2 is a true negative
+    assert mask[2, 1] and not mask[2, 0]
+    # row 1 (anchor 3) vs column 0 (target 2): unrelated -> negative
+    assert not mask[1, 0]
+
+
+def test_duplicate_targets_are_masked_as_false_negatives() -> None:
+    src, dst = np.array([0, 1]), np.array([5, 5])
+    mask = false_negative_mask(src, dst, None)
+    assert mask[0, 1] and mask[1, 0]
+
+
+def test_epoch_holds_every_edge_once_plus_the_intra_share() -> None:
+    ds = fake_dataset()
+    s = PairSampler(ds, batch_size=2, config=SamplerConfig(intra_fraction=0.5, drop_last=False), seed=0)
+    src, dst, rel = s.epoch_pairs(0)
+    inter = rel != 0
+    assert inter.sum() == 5 and (~inter).sum() == 5
+    undirected = sorted(tuple(sorted(p)) + (r,) for p, r in zip(zip(src[inter], dst[inter]), rel[inter]))
+    assert undirected == sorted([(0, 1, 1), (1, 2, 2), (3, 4, 1), (5, 6, 2), (0, 6, 1)])
+    assert (src[~inter] == dst[~inter]).all()
+
+
+def test_epochs_are_deterministic_for_a_seed_and_differ_between_epochs() -> None:
+    ds = fake_dataset()
+    a = PairSampler(ds, 2, SamplerConfig(), seed=3)
+    b = PairSampler(ds, 2, SamplerConfig(), seed=3)
+    for x, y in zip(a.epoch_pairs(1), b.epoch_pairs(1)):
+        np.testing.assert_array_equal(x, y)
+    assert not all(np.array_equal(x, y) for x, y in zip(a.epoch_pairs(1), a.epoch_pairs(2)))
+
+
+def test_ranks_get_disjoint_shards_of_equal_length() -> None:
+    ds = fake_dataset(n_items=40, edges=[(k, k + 1, 1 + k % 2) for k in range(39)])
+    shards = [list(PairSampler(ds, 4, SamplerConfig(), seed=0, rank=r, world_size=2).epoch(0)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) > 0
+    seen = [set(zip(b.src, b.dst, b.relation)) for shard in shards for b in shard]
+    total = sum(len(x) for x in seen)
+    assert total == 4 * len(shards[0]) * 2
+
+
+def test_no_inter_edges_yields_only_intra_pairs_over_all_items() -> None:
+    ds = fake_dataset()
+    s = PairSampler(ds, 3, SamplerConfig(use_inter_edges=False), seed=0)
+    src, dst, rel = s.epoch_pairs(0)
+    assert (rel == 0).all() and sorted(src) == list(range(12)) and (src == dst).all()
+
+
+def test_too_few_pairs_for_a_batch_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        PairSampler(fake_dataset(n_items=3, edges=[]), batch_size=8, config=SamplerConfig(), seed=0)
