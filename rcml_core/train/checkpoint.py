@@ -1,0 +1,154 @@
+"""Checkpoints that resume exactly and load safely.
+
+A checkpoint is a folder:
+
+    model.safetensors   model weights (safetensors: no pickle)
+    trainer.pt          optimiser + scheduler state + RNG states, loaded with weights_only=True
+    state.json          epoch, step, best metric and its epoch, history of validation metrics
+    config.json         the resolved run config (also written beside the run)
+
+Folders are written to a temporary name and renamed into place, so a crash never
+leaves a half-written checkpoint behind under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from rcml_core.errors import RCMLError
+
+MODEL_FILE = "model.safetensors"
+TRAINER_FILE = "trainer.pt"
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TrainState:
+    """Progress of a run; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    best_metric: float = float("-inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0  # epochs since the best (early stopping)
+    history: list[dict[str, float]] = field(default_factory=list)  # per-epoch validation metrics
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["best_metric"] = None if not np.isfinite(self.best_metric) else self.best_metric
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainState:
+        data = dict(data)
+        if data.get("best_metric") is None:
+            data["best_metric"] = float("-inf")
+        return cls(**data)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state()[1].astype(np.int64).tolist(),
+        "numpy_pos": int(np.random.get_state()[2]),
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", np.asarray(state["numpy"], dtype=np.uint32), state["numpy_pos"], 0, 0.0))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(
+    directory: Path | str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any | None,
+    state: TrainState,
+    config: dict[str, Any],
+) -> Path:
+    """Write a checkpoint folder atomically; returns its path."""
+    directory = Path(directory)
+    tmp = directory.with_name(f".{directory.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+    save_file(weights, str(tmp / MODEL_FILE))
+    trainer = {"rng": rng_state()}
+    if optimizer is not None:
+        trainer["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        trainer["scheduler"] = scheduler.state_dict()
+    torch.save(trainer, tmp / TRAINER_FILE)
+    (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=2))
+    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(directory)
+    return directory
+
+
+def read_checkpoint_config(directory: Path | str) -> dict[str, Any]:
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise RCMLError(f"{directory} is not a checkpoint: {CONFIG_FILE} is missing")
+    return json.loads(path.read_text())
+
+
+def load_model_weights(directory: Path | str, model: nn.Module) -> None:
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        raise RCMLError(f"{directory} is not a checkpoint: {MODEL_FILE} is missing")
+    try:
+        missing, unexpected = _unwrap(model).load_state_dict(load_file(str(path)), strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise RCMLError(f"checkpoint {directory} does not match the model: {str(exc).splitlines()[-1].strip()}") from None
+    if missing or unexpected:
+        raise RCMLError(
+            f"checkpoint {directory} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+
+
+def load_checkpoint(
+    directory: Path | str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    restore_rng: bool = True,
+) -> TrainState:
+    """Restore weights (and optimiser, scheduler, RNG when given); returns the TrainState."""
+    directory = Path(directory)
+    load_model_weights(directory, model)
+    trainer = torch.load(directory / TRAINER_FILE, map_location="cpu", weights_only=True)
+    if optimizer is not None and "optimizer" in trainer:
+        optimizer.load_state_dict(trainer["optimizer"])
+    if scheduler is not None and "scheduler" in trainer:
+        scheduler.load_state_dict(trainer["scheduler"])
+    if restore_rng:
+        set_rng_state(trainer["rng"])
+    return TrainState.from_json(json.loads((directory / STATE_FILE).read_text()))
