@@ -139,6 +139,22 @@ def _unrelated_pairs(g: SplitGraph, related: set[int], count: int, rng: np.rando
     return np.asarray(out, dtype=np.int64)
 
 
+def _pick_missing(
+    carries: np.ndarray, n_missing: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`count` distinct (pair, relation column) cells with carries == False, uniformly.
+
+    carries: (P, K) bool; n_missing: (P,) False cells per row. Samples positions in the
+    flattened list of False cells without materialising it (P can be ~1e6 on real data).
+    """
+    flat = np.sort(rng.choice(int(n_missing.sum()), size=count, replace=False))  # (count,)
+    ends = np.cumsum(n_missing)  # (P,) exclusive end of each row's block
+    pair = np.searchsorted(ends, flat, side="right")  # (count,)
+    rank = flat - (ends[pair] - n_missing[pair])  # which False cell of its row
+    col = np.array([np.flatnonzero(~carries[p])[k] for p, k in zip(pair, rank)], dtype=np.int64)
+    return pair.astype(np.int64), col
+
+
 def validity_set(g: SplitGraph, inter_relations: np.ndarray, max_instances: int, rng: np.random.Generator) -> pd.DataFrame:
     """VALIDITY_SCHEMA rows with exactly as many label-1 as label-0 instances.
 
@@ -149,21 +165,22 @@ def validity_set(g: SplitGraph, inter_relations: np.ndarray, max_instances: int,
     pair_keys = np.unique(keys)  # (P,)
     carries = np.zeros((len(pair_keys), len(rels)), dtype=bool)  # (P, K)
     carries[np.searchsorted(pair_keys, keys), np.searchsorted(rels, g.relation)] = True
-    missing_p, missing_r = np.nonzero(~carries)  # related pairs x relations they lack
+    n_missing = len(rels) - carries.sum(axis=1)  # (P,) relations each related pair lacks
+    total_missing = int(n_missing.sum())
     related = set(pair_keys.tolist())
     n_unrelated_pairs = n * (n - 1) // 2 - len(related)
 
     half = min(max_instances // 2, len(keys))
-    want_a = min(half // 2, len(missing_p))
+    want_a = min(half // 2, total_missing)
     want_b = min(half - want_a, n_unrelated_pairs)
-    want_a = min(half - want_b, len(missing_p))  # each kind fills in when the other runs out
+    want_a = min(half - want_b, total_missing)  # each kind fills in when the other runs out
     half = want_a + want_b  # labels stay balanced when negatives run short
     pos = np.sort(rng.choice(len(keys), size=half, replace=False))
-    pick_a = rng.choice(len(missing_p), size=want_a, replace=False)
+    miss_pair, miss_rel = _pick_missing(carries, n_missing, want_a, rng)  # (want_a,) each
     neg_b = _unrelated_pairs(g, related, want_b, rng)
-    src = np.concatenate([g.src[pos], pair_keys[missing_p[pick_a]] // n, neg_b // n])
-    dst = np.concatenate([g.dst[pos], pair_keys[missing_p[pick_a]] % n, neg_b % n])
-    relation = np.concatenate([g.relation[pos], rels[missing_r[pick_a]], rng.choice(rels, size=len(neg_b))])
+    src = np.concatenate([g.src[pos], pair_keys[miss_pair] // n, neg_b // n])
+    dst = np.concatenate([g.dst[pos], pair_keys[miss_pair] % n, neg_b % n])
+    relation = np.concatenate([g.relation[pos], rels[miss_rel], rng.choice(rels, size=len(neg_b))])
     label = np.concatenate([np.ones(half, dtype=np.int8), np.zeros(want_a + len(neg_b), dtype=np.int8)])
     shuffle = rng.permutation(len(label))
     return pd.DataFrame(

@@ -198,6 +198,9 @@ def load_dataset(root: Path | str) -> RelationalDataset:
     bad_split = ~items["split"].isin(SPLITS)
     if bad_split.any():
         raise DataError(f"{root / ITEMS_FILE}: item {items['item_id'][bad_split].iat[0]!r} has split outside {SPLITS}")
+    empty = [s for s in SPLITS if not (items["split"] == s).any()]
+    if empty:
+        raise DataError(f"{root / ITEMS_FILE}: no items in split(s) {empty}; every split of {SPLITS} is required")
     relations = read_table(root, RELATIONS_FILE, RELATIONS_SCHEMA).to_pandas().sort_values("relation_id")
     relations = relations.reset_index(drop=True)
     if not np.array_equal(relations["relation_id"].to_numpy(), np.arange(len(relations))):

@@ -64,6 +64,15 @@ def test_a_table_with_other_columns_is_refused_listing_found_and_expected(datase
         load_dataset(root)
 
 
+def test_a_dataset_missing_a_split_is_refused(dataset: Path, tmp_path: Path) -> None:
+    root = _copy(dataset, tmp_path)
+    items = pq.read_table(root / "items.parquet")
+    split = pa.array(["train" if s == "test" else s for s in items.column("split").to_pylist()], pa.string())
+    pq.write_table(items.set_column(4, "split", split), root / "items.parquet")
+    with pytest.raises(DataError, match=r"items\.parquet: no items in split\(s\) \['test'\]"):
+        load_dataset(root)
+
+
 def test_an_edge_to_an_unknown_item_is_named(dataset: Path, tmp_path: Path) -> None:
     root = _copy(dataset, tmp_path)
     edges = pq.read_table(root / EDGES_FILE)

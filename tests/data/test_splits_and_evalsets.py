@@ -91,3 +91,14 @@ def test_validity_negatives_are_half_missing_relations_half_unrelated_pairs_and_
     assert sum((s, d) in pairs for s, d, _ in negatives) == 2  # related pair, a relation it lacks
     assert sum((s, d) not in pairs and s < d for s, d, _ in negatives) == 2  # unrelated pair
     assert len(set(negatives)) == 4
+
+
+def test_missing_relation_negatives_are_sampled_uniformly_without_repeats() -> None:
+    from rcml_core.data.evalsets import _pick_missing
+
+    carries = np.array([[True, False, False], [True, True, True], [False, True, False]])  # 4 False cells
+    n_missing = 3 - carries.sum(axis=1)
+    pair, col = _pick_missing(carries, n_missing, 4, np.random.default_rng(0))
+    assert sorted(zip(pair.tolist(), col.tolist())) == [(0, 1), (0, 2), (2, 0), (2, 2)]
+    seen = {tuple(zip(*_pick_missing(carries, n_missing, 1, np.random.default_rng(s)))) for s in range(60)}
+    assert len(seen) == 4  # every cell can be drawn
