@@ -166,3 +166,10 @@ def test_too_few_items_for_an_eval_split_says_how_many_are_needed(image_dir: Pat
     with pytest.raises(DataError, match=r"split 'val' has 3 items but needs at least 12"):
         build_tiny(tmp_path / "ds", image_dir, n_negatives=10, split_fractions=(0.9, 0.05, 0.05))
     assert not (tmp_path / "ds").exists()
+
+
+def test_image_file_names_stay_inside_the_images_folder_and_never_collide() -> None:
+    names = [store.image_name(i, ".PNG") for i in ("B00X1", "../up/escape", "a/b", "a_b", ".hidden")]
+    assert names[0] == "B00X1.png" and names[3] == "a_b.png"
+    assert all("/" not in n and not n.startswith(".") for n in names)
+    assert len(set(names)) == len(names)
