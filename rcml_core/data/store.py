@@ -69,6 +69,7 @@ def image_name(item_id: str, suffix: str) -> str:
     sanitised id plus a short hash of the real one (so names never collide)."""
     safe = _UNSAFE.sub("_", item_id)[:100]
     if safe != item_id or safe.startswith("."):
+        safe = "_" * safe.startswith(".") + safe.lstrip(".")  # no hidden files, no ".."
         safe = f"{safe}-{hashlib.sha1(item_id.encode('utf-8')).hexdigest()[:10]}"
     return safe + suffix.lower()
 
