@@ -14,8 +14,8 @@ from rcml_core.data.image_fetch import (
 )
 from rcml_core.data.records import SkipLog
 from rcml_core.errors import ConfigError, DataError
-from tests.data.http_images import serve
-from tests.data.raw_source_files import image_bytes, write_image
+from http_images import serve
+from raw_source_files import image_bytes, write_image
 
 PNG = image_bytes((10, 200, 30), "PNG")
 JPEG = image_bytes((200, 10, 30), "JPEG")

@@ -9,7 +9,7 @@ import pytest
 from rcml_core.data.jsonl import iter_json_lines, iter_lines
 from rcml_core.data.records import SkipLog
 from rcml_core.errors import DataError
-from tests.data.raw_source_files import write_jsonl
+from raw_source_files import write_jsonl
 
 RECORDS = [{"id": "a", "v": 1}, {"id": "b", "v": 2}, {"id": "c", "v": 3}]
 
