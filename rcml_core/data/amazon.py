@@ -29,14 +29,19 @@ item does not look like many unknown ones).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rcml_core.data.build import BuildConfig
+from rcml_core.data.image_fetch import ImageSourceConfig
+from rcml_core.data.interactions import InteractionFilter
 from rcml_core.data.jsonl import iter_json_lines
 from rcml_core.data.records import SkipLog
+from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.store import check_destination
 from rcml_core.errors import ConfigError
 
 META_REQUIRED: tuple[str, ...] = ("parent_asin", "title")
@@ -195,3 +200,41 @@ def read_amazon_reviews(
         }
     )
     return AmazonReviews(frame, n_records, n_low)
+
+
+def prepare_amazon(
+    reviews: Path,
+    meta: Path,
+    out_dir: Path,
+    *,
+    build: BuildConfig,
+    images: ImageSourceConfig,
+    filters: InteractionFilter = InteractionFilter(),
+    amazon: AmazonFilter = AmazonFilter(),
+    skips: SkipLog,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SourceReport:
+    """Amazon Reviews 2023 files -> canonical dataset at out_dir (read, filter, images, build)."""
+    check_destination(Path(out_dir), overwrite)  # before the long reads
+    items = read_amazon_meta(meta, skips, progress=progress)
+    revs = read_amazon_reviews(reviews, skips, items, amazon, progress=progress)
+    source = {
+        "kind": "amazon",
+        "params": {"domain": build.name, **asdict(filters), **asdict(amazon), **image_params(images)},
+        "files": [file_info(reviews), file_info(meta)],
+    }
+    return build_from_source(
+        items.frame,
+        revs.frame,
+        out_dir,
+        build=build,
+        filters=filters,
+        images=images,
+        source=source,
+        skips=skips,
+        records={Path(reviews).name: revs.n_records, Path(meta).name: items.n_records},
+        notes={"reviews below min_rating": revs.n_below_min_rating} if amazon.min_rating is not None else {},
+        overwrite=overwrite,
+        progress=progress,
+    )

@@ -24,15 +24,20 @@ interaction_of_skipped_item.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from rcml_core.data.build import BuildConfig
 from rcml_core.data.csv_rows import iter_csv_rows, read_id_map
 from rcml_core.data.goodreads_genres import GenreMapper
+from rcml_core.data.image_fetch import ImageSourceConfig
+from rcml_core.data.interactions import InteractionFilter
 from rcml_core.data.jsonl import iter_json_lines
 from rcml_core.data.records import SkipLog
+from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.store import check_destination
 from rcml_core.errors import ConfigError
 
 GOODREADS_RELATION_VERB = "Co-read"
@@ -205,3 +210,53 @@ def read_goodreads_interactions(
         items.append(book)
     frame = pd.DataFrame({"user_id": pd.Series(users, dtype=object), "item_id": pd.Series(items, dtype=object)})
     return GoodreadsInteractions(frame, n_records, n_unread)
+
+
+def goodreads_build_config(name: str = "goodreads", **overrides: object) -> BuildConfig:
+    """BuildConfig with the Goodreads defaults: relation verb "Co-read", k = 8 user clusters."""
+    return BuildConfig(
+        **{"name": name, "relation_verb": GOODREADS_RELATION_VERB, "n_clusters": GOODREADS_N_CLUSTERS, **overrides}
+    )
+
+
+def prepare_goodreads(
+    books: Path,
+    interactions: Path,
+    out_dir: Path,
+    *,
+    build: BuildConfig,
+    images: ImageSourceConfig,
+    user_map: Path | None = None,
+    book_map: Path | None = None,
+    filters: InteractionFilter = InteractionFilter(),
+    goodreads: GoodreadsFilter = GoodreadsFilter(),
+    skips: SkipLog,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SourceReport:
+    """UCSD Goodreads files -> canonical dataset at out_dir (read, filter, images, build)."""
+    check_destination(Path(out_dir), overwrite)  # before the long reads
+    book_rows = read_goodreads_books(books, skips, goodreads, progress=progress)
+    reads = read_goodreads_interactions(
+        interactions, skips, book_rows, user_map=user_map, book_map=book_map, progress=progress
+    )
+    maps = [p for p in (user_map, book_map) if p is not None]
+    source = {
+        "kind": "goodreads",
+        "params": {**asdict(filters), **asdict(goodreads), **image_params(images)},
+        "files": [file_info(books), file_info(interactions), *(file_info(p) for p in maps)],
+    }
+    return build_from_source(
+        book_rows.frame,
+        reads.frame,
+        out_dir,
+        build=build,
+        filters=filters,
+        images=images,
+        source=source,
+        skips=skips,
+        records={Path(books).name: book_rows.n_records, Path(interactions).name: reads.n_records},
+        notes={"shelved but not read (left out)": reads.n_unread},
+        overwrite=overwrite,
+        progress=progress,
+    )
