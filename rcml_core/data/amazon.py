@@ -66,7 +66,7 @@ class AmazonItems:
     """Items read from a metadata file, one row per kept item."""
 
     frame: pd.DataFrame  # item_id, text, category, profile_category, image_url (str | None)
-    n_records: int  # non-blank lines read
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
     skipped_ids: frozenset[str]  # parent_asins of items reported as bad (their reviews are counted apart)
 
 
@@ -75,7 +75,7 @@ class AmazonReviews:
     """Interactions read from a reviews file."""
 
     frame: pd.DataFrame  # user_id, item_id, timestamp (int64 ms)
-    n_records: int  # non-blank lines read
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
     n_below_min_rating: int  # reviews left out by AmazonFilter.min_rating (a choice, not a bad record)
 
 
@@ -107,7 +107,10 @@ def read_amazon_meta(path: Path, skips: SkipLog, *, progress: bool = False) -> A
     rows: dict[str, tuple[str, str, str, str | None]] = {}
     skipped: set[str] = set()
     n_records = 0
-    for line_no, rec in iter_json_lines(path, skips, META_REQUIRED, progress=progress, desc=f"reading {path.name}"):
+    records = iter_json_lines(
+        path, skips, META_REQUIRED, nonblank=("parent_asin",), progress=progress, desc=f"reading {path.name}"
+    )
+    for line_no, rec in records:
         n_records += 1
         where = f"{path.name}:{line_no}"
         item_id = str(rec["parent_asin"]).strip()
@@ -167,7 +170,10 @@ def read_amazon_reviews(
     item_ids: list[str] = []
     stamps: list[int] = []
     n_records = n_low = 0
-    for line_no, rec in iter_json_lines(path, skips, required, progress=progress, desc=f"reading {path.name}"):
+    records = iter_json_lines(
+        path, skips, required, nonblank=("user_id", "parent_asin"), progress=progress, desc=f"reading {path.name}"
+    )
+    for line_no, rec in records:
         n_records += 1
         where = f"{path.name}:{line_no}"
         item_id = str(rec["parent_asin"]).strip()

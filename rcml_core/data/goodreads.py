@@ -64,14 +64,14 @@ class GoodreadsFilter:
 @dataclass(frozen=True)
 class GoodreadsBooks:
     frame: pd.DataFrame  # item_id, text, category, profile_category, image_url (str | None), no_url_reason
-    n_records: int
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
     skipped_ids: frozenset[str]
 
 
 @dataclass(frozen=True)
 class GoodreadsInteractions:
     frame: pd.DataFrame  # user_id, item_id
-    n_records: int
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
     n_unread: int  # shelved but not read: left out by design, not bad records
 
 
@@ -106,7 +106,10 @@ def read_goodreads_books(
     rows: dict[str, tuple] = {}
     skipped: set[str] = set()
     n_records = 0
-    for line_no, rec in iter_json_lines(path, skips, BOOK_REQUIRED, progress=progress, desc=f"reading {path.name}"):
+    records = iter_json_lines(
+        path, skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress, desc=f"reading {path.name}"
+    )
+    for line_no, rec in records:
         n_records += 1
         where = f"{path.name}:{line_no}"
         book_id = str(rec["book_id"]).strip()
@@ -174,7 +177,10 @@ def read_goodreads_interactions(
     if csv_layout:
         rows = iter_csv_rows(path, skips, CSV_INTERACTION_COLUMNS, progress=progress, desc=f"reading {path.name}")
     else:
-        rows = iter_json_lines(path, skips, JSON_INTERACTION_REQUIRED, progress=progress, desc=f"reading {path.name}")
+        rows = iter_json_lines(
+            path, skips, JSON_INTERACTION_REQUIRED, nonblank=("user_id", "book_id"), progress=progress,
+            desc=f"reading {path.name}",
+        )
     known = set(books.frame["item_id"])
     users: list[str] = []
     items: list[str] = []

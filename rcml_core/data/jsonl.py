@@ -107,13 +107,15 @@ def iter_json_lines(
     skips: SkipLog,
     required: Sequence[str] = (),
     *,
+    nonblank: Sequence[str] = (),
     progress: bool = False,
     desc: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
     """Yield (line_no, record) for each JSON object of a JSON Lines file (plain or gzipped).
 
     required: fields that must be present and not null; a record lacking one is reported to
-    `skips` as "missing_field" and not yielded. Malformed lines are reported as
+    `skips` as "missing_field" and not yielded. nonblank: required fields (ids) whose value
+    must also not be an empty or all-space string, likewise "missing_field". Malformed lines are reported as
     "malformed_json". Both are located as "<file name>:<line>". A file holding one JSON
     array instead of one object per line is refused with a `DataError`.
     """
@@ -140,5 +142,9 @@ def iter_json_lines(
         missing = [f for f in required if record.get(f) is None]
         if missing:
             skips.bad("missing_field", f"{name}:{line_no}", f"required field {missing[0]!r} is missing or null")
+            continue
+        blank = [f for f in nonblank if not str(record.get(f, "")).strip()]
+        if blank:
+            skips.bad("missing_field", f"{name}:{line_no}", f"required field {blank[0]!r} is empty")
             continue
         yield line_no, record

@@ -37,7 +37,7 @@ class SourceReport:
 
     manifest: Manifest
     out_dir: Path
-    records: dict[str, int]  # raw file name -> records (non-blank lines / rows) read
+    records: dict[str, int]  # raw file name -> well-formed records read
     notes: dict[str, int]  # source-specific exclusions by choice (e.g. reviews below --min-rating)
     filtering: FilterReport  # the first filtering pass
     images: ImageResolution

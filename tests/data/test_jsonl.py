@@ -83,3 +83,12 @@ def test_progress_bar_reads_the_same_records(tmp_path, capsys):
     path = write_jsonl(tmp_path / "r.jsonl.gz", RECORDS * 3000)
     got = list(iter_json_lines(path, SkipLog("fail"), progress=True, desc="reviews"))
     assert len(got) == 9000
+
+
+def test_blank_id_fields_are_missing_fields_when_required_non_blank(tmp_path):
+    path = write_jsonl(tmp_path / "r.jsonl", [{"id": "a"}, {"id": "  "}, {"id": ""}])
+    with pytest.raises(DataError, match=r"r\.jsonl:2: required field 'id' is empty"):
+        list(iter_json_lines(path, SkipLog("fail"), ["id"], nonblank=["id"]))
+    skips = SkipLog("skip")
+    assert [r["id"] for _, r in iter_json_lines(path, skips, ["id"], nonblank=["id"])] == ["a"]
+    assert skips.counts == {"missing_field": 2}
