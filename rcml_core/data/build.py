@@ -206,7 +206,7 @@ def _counts(
         "interaction_rows": istats.rows_in,
         "interactions": istats.rows_out,
         "repeat_interactions_merged": istats.repeat_merged,
-        "interactions_dropped_with_skipped_items": istats.dropped_with_skipped_items,
+        "interaction_rows_dropped_with_skipped_items": istats.dropped_with_skipped_items,
         "cross_split_edges_dropped": cross_dropped,
         "retrieval_queries": {s: len(evals[retrieval_file(s)]) for s in EVAL_SPLITS},
         "retrieval_queries_dropped_no_negatives": dict(evals["_dropped"]),

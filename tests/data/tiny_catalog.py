@@ -60,3 +60,25 @@ def tiny_interactions(seed: int = 0, n_users: int = 48) -> pd.DataFrame:
             k = int(rng.integers(0, ITEMS_PER_CATEGORY))
             rows.append({"user_id": f"U{u:03d}", "item_id": f"I{cat * ITEMS_PER_CATEGORY + k:03d}", "timestamp": t})
     return pd.DataFrame(rows).astype({"timestamp": np.int64})
+
+
+SOURCE = {"kind": "synth", "params": {"catalog": "tiny_catalog"}, "files": []}
+
+
+def tiny_config(**overrides):
+    """BuildConfig sized for the tiny catalog: 3 clusters, 3 negatives, 60/20/20 split."""
+    from rcml_core.data.build import BuildConfig
+
+    base = dict(name="tiny", n_clusters=3, n_negatives=3, split_fractions=(0.6, 0.2, 0.2))
+    return BuildConfig(**{**base, **overrides})
+
+
+def build_tiny(out: Path, image_dir: Path, items=None, interactions=None, skips=None, overwrite=False, **config):
+    """Build the tiny catalog (or the given frames) into `out`; returns the manifest."""
+    from rcml_core.data.build import build_dataset
+    from rcml_core.data.records import SkipLog
+
+    items = tiny_items(image_dir) if items is None else items
+    interactions = tiny_interactions() if interactions is None else interactions
+    skips = SkipLog() if skips is None else skips
+    return build_dataset(items, interactions, out, tiny_config(**config), SOURCE, skips, overwrite=overwrite, progress=False)
