@@ -35,7 +35,7 @@ def iter_csv_rows(
             except UnicodeDecodeError as exc:
                 skips.bad("malformed_csv", f"{name}:{line_no}", f"not UTF-8 text ({exc})")
 
-    reader = csv.reader(text_lines())
+    reader = csv.reader(text_lines(), strict=True)  # bad quoting is an error, not a silently merged field
     header = next(reader, None)
     if header is None:
         raise DataError(f"{path}: the file is empty; expected a CSV header with {', '.join(required)}")
@@ -45,7 +45,14 @@ def iter_csv_rows(
         raise DataError(f"{path}:1: the CSV header {header} lacks column(s) {missing}; expected {list(required)}")
     positions = [header.index(c) for c in required]
     width = len(header)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a NUL byte, or an unterminated quote at the end of the file
+            skips.bad("malformed_csv", f"{name}:{current}", f"not a CSV row ({exc})")
+            continue
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != width:

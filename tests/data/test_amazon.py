@@ -24,7 +24,7 @@ def run_cli(raw, out, *extra: str) -> int:
                  *SMALL, *extra])
 
 
-def test_cli_prepares_a_domain_end_to_end_and_it_loads_back(tmp_path, capsys):
+def test_cli_prepares_a_domain_end_to_end_that_loads_back_and_passes_check(tmp_path, capsys):
     raw = make_amazon(tmp_path / "raw")
     assert run_cli(raw, tmp_path / "ds", "--images-dir", str(raw.images_dir)) == 0
     printed = capsys.readouterr().out
@@ -47,6 +47,7 @@ def test_cli_prepares_a_domain_end_to_end_and_it_loads_back(tmp_path, capsys):
     for line in ("records read:", "interactions:", "images: ", "relations: 4 inter", "edges: ", "train ",
                  "skipped records: none", f"output: {tmp_path / 'ds'}"):
         assert line in printed
+    assert main(["data", "check", str(tmp_path / "ds")]) == 0  # every dataset invariant holds
 
 
 def test_plain_and_gzipped_files_build_the_same_dataset(tmp_path):
@@ -133,6 +134,7 @@ def test_every_bad_input_is_skipped_and_counted_in_the_manifest_under_skip(tmp_p
     skips = load_dataset(tmp_path / "ds").manifest.skips
     assert skips["policy"] == "skip"
     assert skips["counts"] == {**{reason: 1 for reason in BAD_INPUTS}, "review_of_skipped_item": 1}
+    assert main(["data", "check", str(tmp_path / "ds")]) == 0
 
 
 def reference_k_core(reviews: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -38,6 +38,7 @@ def test_cli_prepares_goodreads_with_co_read_relations_and_genre_profiles(tmp_pa
     n_unread = sum(1 for _, _, r in raw.reads if not r)
     assert ds.manifest.source["prep"]["notes"] == {"shelved but not read (left out)": n_unread}
     assert "shelved but not read (left out): " in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "ds")]) == 0
 
 
 def test_default_is_eight_user_clusters(tmp_path):
@@ -173,3 +174,16 @@ def test_top_genre_sums_shelf_counts_ignores_small_shelves_and_breaks_ties_by_ru
     assert len(GENRES) == 10
     with pytest.raises(ConfigError, match=r"min_shelf must be in \[1, 1000000\]"):
         GoodreadsFilter(min_shelf=0)
+
+
+def test_csv_rows_that_are_not_csv_are_malformed_with_their_line(tmp_path):
+    from rcml_core.data.csv_rows import iter_csv_rows
+
+    path = tmp_path / "g.csv"
+    path.write_bytes(b"user_id,book_id,is_read\n1,2,1\n3,\"4\"x,1\n5,6\n7,8,0\n")
+    skips = SkipLog("skip")
+    rows = list(iter_csv_rows(path, skips, ["user_id", "book_id", "is_read"]))
+    assert rows == [(2, {"user_id": "1", "book_id": "2", "is_read": "1"}),
+                    (5, {"user_id": "7", "book_id": "8", "is_read": "0"})]
+    assert skips.counts == {"malformed_csv": 2}
+    assert [e.split(":")[1] for e in skips.examples["malformed_csv"]] == ["3", "4"]
