@@ -56,7 +56,8 @@ def iter_csv_rows(
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != width:
-            skips.bad("malformed_csv", f"{name}:{current}", f"expected {width} fields ({','.join(header)}), got {len(row)}")
+            detail = f"expected {width} fields ({','.join(header)}), got {len(row)}"
+            skips.bad("malformed_csv", f"{name}:{current}", detail)
             continue
         yield current, {c: row[p].strip() for c, p in zip(required, positions)}
 

@@ -168,7 +168,9 @@ def build_from_source(
         overwrite=overwrite,
         progress=progress,
     )
-    return SourceReport(manifest, out_dir, dict(records), dict(notes or {}), report, resolution, len(filtered) - len(kept))
+    return SourceReport(
+        manifest, out_dir, dict(records), dict(notes or {}), report, resolution, len(filtered) - len(kept)
+    )
 
 
 def file_info(path: Path) -> dict:

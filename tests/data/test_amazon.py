@@ -97,7 +97,8 @@ def _empty_title(k: int) -> dict:
 
 # (reason, planted meta lines, planted review lines, what the fail message must name)
 BAD_INPUTS = {
-    "malformed_json": ([], ['{"rating": 5.0, "parent_asin": "B000000001", '], r"Baby_Products\.jsonl\.gz:{r0}: not valid JSON"),
+    "malformed_json": ([], ['{"rating": 5.0, "parent_asin": "B000000001", '],
+                       r"Baby_Products\.jsonl\.gz:{r0}: not valid JSON"),
     "missing_field": ([], [{"parent_asin": item_id(1), "timestamp": 1, "rating": 5.0}],
                       r"Baby_Products\.jsonl\.gz:{r0}: required field 'user_id' is missing"),
     "empty_title": ([_empty_title(1)], [], r"meta_Baby_Products\.jsonl\.gz:{m0}: item B000000901 has an empty title"),

@@ -73,7 +73,7 @@ def test_plain_json_files_read_like_gzipped_ones(tmp_path):
     assert len(ia.frame) == sum(1 for _, _, r in gz.reads if r)
 
 
-def test_csv_needs_the_book_map_and_json_refuses_maps(tmp_path, capsys):
+def test_csv_needs_the_book_map_and_json_refuses_maps(tmp_path):
     raw = make_goodreads(tmp_path / "raw", n_users=8)
     books = read_goodreads_books(raw.books, SkipLog("fail"))
     with pytest.raises(ConfigError, match="CSV layout: its book ids need book_map"):
@@ -103,10 +103,12 @@ def _book(k: int, **changes: object) -> dict:
 
 # reason -> (books, JSON interactions, CSV rows, what the fail message names, use the CSV layout)
 BAD_INPUTS = {
-    "malformed_json": (['{"book_id": "77", "title": '], [], [], r"goodreads_books\.json\.gz:{b0}: not valid JSON", False),
+    "malformed_json": (['{"book_id": "77", "title": '], [], [],
+                       r"goodreads_books\.json\.gz:{b0}: not valid JSON", False),
     "missing_field": ([], [{"user_id": "u1", "book_id": book_id(1)}], [],
                       r"goodreads_interactions\.json\.gz:{i0}: required field 'is_read' is missing", False),
-    "empty_title": ([_book(601, title="")], [], [], r"goodreads_books\.json\.gz:{b0}: book 1601 has an empty title", False),
+    "empty_title": ([_book(601, title="")], [], [],
+                    r"goodreads_books\.json\.gz:{b0}: book 1601 has an empty title", False),
     "duplicate_item": ([_book(2)], [], [], r"goodreads_books\.json\.gz:{b0}: book 1002 appeared before", False),
     "missing_category": ([_book(603, popular_shelves=[{"count": "90", "name": "to-read"}])], [], [],
                          r"goodreads_books\.json\.gz:{b0}: book 1603: none of its 1 shelves names a genre", False),
@@ -115,7 +117,8 @@ BAD_INPUTS = {
     "interaction_unknown_item": ([], [interaction_record("u1", "999999", True)], [],
                                  r"goodreads_interactions\.json\.gz:{i0}: interaction with book 999999, not in", False),
     "malformed_csv": ([], [], ["1,2,1"], r"goodreads_interactions\.csv:{c0}: expected 5 fields", True),
-    "unmapped_id": ([], [], ["0,777777,1,5,0"], r"goodreads_interactions\.csv:{c0}: book_id 777777 is not in book_id_map", True),
+    "unmapped_id": ([], [], ["0,777777,1,5,0"],
+                    r"goodreads_interactions\.csv:{c0}: book_id 777777 is not in book_id_map", True),
 }
 
 
