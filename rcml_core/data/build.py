@@ -5,6 +5,23 @@ interactions — and call this. It validates records (bad ones through the calle
 `SkipLog`), derives relations from user clusters (relations.py, relation_text.py),
 splits items disjointly (splits.py), draws the fixed evaluation sets (evalsets.py),
 copies the images, and writes everything atomically (store.py), the manifest last.
+
+Manifest "counts" (every interaction row is accounted for: interaction_rows = bad
+interaction records + interaction_rows_dropped_with_skipped_items +
+repeat_interactions_merged + interactions):
+
+    items, edges                      {train, val, test, total}; edges are (pair, relation) rows
+    pairs                             distinct related pairs per split
+    relations                         inter relations kept (the intra one not counted)
+    users / users_clustered           users with a valid interaction / with >= 2 items (clustered)
+    interaction_rows, interactions    input rows / distinct (user, item) kept
+    repeat_interactions_merged        repeated (user, item) rows merged (repeat purchases)
+    interaction_rows_dropped_with_skipped_items
+    cross_split_edges_dropped         (pair, relation) rows whose endpoints fell in different splits
+    retrieval_queries, retrieval_queries_dropped_no_negatives, relation_type_pairs  {val, test}
+    validity_instances                {train, val, test}
+
+The manifest's "source" is the caller's dict plus "build": the BuildConfig used.
 """
 
 from __future__ import annotations
@@ -17,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -158,10 +176,19 @@ def _items_table(items: pd.DataFrame, split_of: pd.Series) -> pd.DataFrame:
     return table
 
 
-def _eval_sets(items: pd.DataFrame, edges: pd.DataFrame, relations: pd.DataFrame, config: BuildConfig) -> dict:
-    """{file: frame} for every eval table, plus {"_dropped": {split: n}} retrieval queries without negatives."""
+@dataclass(frozen=True)
+class _EvalTables:
+    tables: dict[str, tuple[pa.Schema, pd.DataFrame]]  # relative file -> (schema, rows)
+    dropped_queries: dict[str, int]  # retrieval queries dropped for lack of unrelated items, by split
+
+    def size(self, rel: str) -> int:
+        return len(self.tables[rel][1])
+
+
+def _eval_sets(items: pd.DataFrame, edges: pd.DataFrame, relations: pd.DataFrame, config: BuildConfig) -> _EvalTables:
     inter_ids = relations.loc[relations["kind"] == "inter", "relation_id"].to_numpy(dtype=np.int64)
-    out: dict = {"_dropped": {}}
+    tables: dict[str, tuple[pa.Schema, pd.DataFrame]] = {}
+    dropped: dict[str, int] = {}
     for s_no, split in enumerate(SPLITS):
         graph = evalsets.SplitGraph.from_frames(
             items.loc[items["split"] == split, "item_id"].to_numpy(), edges[edges["split"] == split]
@@ -171,18 +198,15 @@ def _eval_sets(items: pd.DataFrame, edges: pd.DataFrame, relations: pd.DataFrame
             return np.random.default_rng([config.seed, s_no, _STREAM[purpose]])
 
         if split in EVAL_SPLITS:
-            frame, dropped = evalsets.retrieval_set(
+            frame, dropped[split] = evalsets.retrieval_set(
                 graph, config.n_negatives, config.max_queries_per_split, rng("retrieval")
             )
-            out[retrieval_file(split)] = frame
-            out["_dropped"][split] = dropped
-            out[relation_type_file(split)] = evalsets.relation_type_set(
-                graph, config.max_relation_type_pairs, rng("relation_type")
-            )
-        out[validity_file(split)] = evalsets.validity_set(
-            graph, inter_ids, config.max_validity_per_split, rng("validity")
-        )
-    return out
+            tables[retrieval_file(split)] = (RETRIEVAL_SCHEMA, frame)
+            pairs = evalsets.relation_type_set(graph, config.max_relation_type_pairs, rng("relation_type"))
+            tables[relation_type_file(split)] = (RELATION_TYPE_SCHEMA, pairs)
+        validity = evalsets.validity_set(graph, inter_ids, config.max_validity_per_split, rng("validity"))
+        tables[validity_file(split)] = (VALIDITY_SCHEMA, validity)
+    return _EvalTables(tables, dropped)
 
 
 def _counts(
@@ -193,7 +217,7 @@ def _counts(
     istats: InteractionStats,
     n_profiled: int,
     cross_dropped: int,
-    evals: dict,
+    evals: _EvalTables,
 ) -> dict:
     per_split = lambda frame: {s: int((frame["split"] == s).sum()) for s in SPLITS}  # noqa: E731
     return {
@@ -208,10 +232,10 @@ def _counts(
         "repeat_interactions_merged": istats.repeat_merged,
         "interaction_rows_dropped_with_skipped_items": istats.dropped_with_skipped_items,
         "cross_split_edges_dropped": cross_dropped,
-        "retrieval_queries": {s: len(evals[retrieval_file(s)]) for s in EVAL_SPLITS},
-        "retrieval_queries_dropped_no_negatives": dict(evals["_dropped"]),
-        "relation_type_pairs": {s: len(evals[relation_type_file(s)]) for s in EVAL_SPLITS},
-        "validity_instances": {s: len(evals[validity_file(s)]) for s in SPLITS},
+        "retrieval_queries": {s: evals.size(retrieval_file(s)) for s in EVAL_SPLITS},
+        "retrieval_queries_dropped_no_negatives": dict(evals.dropped_queries),
+        "relation_type_pairs": {s: evals.size(relation_type_file(s)) for s in EVAL_SPLITS},
+        "validity_instances": {s: evals.size(validity_file(s)) for s in SPLITS},
     }
 
 
@@ -257,10 +281,8 @@ def build_dataset(
         write_table(table, ITEMS_SCHEMA, stage / ITEMS_FILE)
         write_table(relations, RELATIONS_SCHEMA, stage / RELATIONS_FILE)
         write_table(kept.edges, EDGES_SCHEMA, stage / EDGES_FILE)
-        schemas = {"retrieval": RETRIEVAL_SCHEMA, "relation_type": RELATION_TYPE_SCHEMA, "validity": VALIDITY_SCHEMA}
-        for rel, frame in evals.items():
-            if rel != "_dropped":
-                write_table(frame, schemas[Path(rel).stem.split("-")[0]], stage / rel)
+        for rel, (schema, frame) in evals.tables.items():
+            write_table(frame, schema, stage / rel)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             name=config.name,

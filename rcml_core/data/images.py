@@ -102,11 +102,13 @@ def image_array(
         def fill(i: int) -> None:
             out[i] = _decode(ds, i, size)
 
-        n_workers = workers or os.cpu_count() or 1
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+        try:
             done = pool.map(fill, range(ds.n_items))
             for _ in tqdm(done, total=ds.n_items, desc=f"decode images ({size}px)", unit="img", disable=not progress):
                 pass
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # a bad image stops the remaining decodes
         out.flush()
         del out
         fsync_file(tmp)

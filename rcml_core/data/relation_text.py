@@ -49,6 +49,7 @@ INTEREST_TIERS: tuple[tuple[float, str], ...] = (
 # Tiers introduced by "with ..." (still some interest) versus "while showing ..." (little).
 _WITH_TIERS = ("moderate", "lower")
 _WHILE_TIERS = ("minimal", "almost no")
+_EPS = 1e-9  # a share on a threshold (up to float rounding of the normalisation) belongs to the upper tier
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -64,7 +65,7 @@ def _order(weights: np.ndarray, categories: Sequence[str]) -> list[int]:
 
 
 def _interest_tier(w: float) -> str:
-    return next(name for low, name in INTEREST_TIERS if w >= low)
+    return next(name for low, name in INTEREST_TIERS if w >= low - _EPS)
 
 
 def describe_centroid(weights: np.ndarray, categories: Sequence[str], verb: str = "Co-purchased") -> str:
@@ -82,15 +83,16 @@ def describe_centroid(weights: np.ndarray, categories: Sequence[str], verb: str 
     w = w / w.sum()
     order = _order(w, categories)
     top = order[0]
-    lead = next(name for low, name in LEAD_TIERS if w[top] >= low)
+    lead = next(name for low, name in LEAD_TIERS if w[top] >= low - _EPS)
     text = f"{verb} by people who {lead} {categories[top]}"
     rest = order[1:]
-    secondary = [categories[i] for i in rest if w[i] >= SECONDARY_MIN]
+    is_secondary = w >= SECONDARY_MIN - _EPS  # (C,)
+    secondary = [categories[i] for i in rest if is_secondary[i]]
     if secondary:
         text += f", followed by {join_names(secondary)}"
     tiers: dict[str, list[str]] = defaultdict(list)
     for i in rest:
-        if w[i] < SECONDARY_MIN:
+        if not is_secondary[i]:
             tiers[_interest_tier(float(w[i]))].append(categories[i])
     with_parts = [f"{t} interest in {join_names(tiers[t])}" for t in _WITH_TIERS if tiers[t]]
     while_parts = [f"{t} interest in {join_names(tiers[t])}" for t in _WHILE_TIERS if tiers[t]]
