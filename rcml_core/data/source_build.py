@@ -15,6 +15,8 @@ filtered out anyway.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,16 +94,25 @@ def image_refs(items: pd.DataFrame) -> list[ImageRef]:
 
 
 def _usable_images(resolution: ImageResolution, skips: SkipLog, progress: bool) -> dict[str, Path]:
-    """The resolved images that decode; the others are reported (missing_image / corrupt_image)."""
+    """The resolved images that decode; the others are reported (missing_image / corrupt_image).
+
+    Decoding runs on a thread pool (Pillow releases the GIL while decoding); reports keep
+    the input order.
+    """
+    ids = list(resolution.paths)
     usable: dict[str, Path] = {}
-    bar = tqdm(resolution.paths.items(), total=len(resolution.paths), desc="check images", unit="img",
-               disable=not progress, leave=False)
-    for item_id, path in bar:
-        problem = image_problem(path)
-        if problem is not None:
-            skips.bad(problem[0], f"item {item_id}", problem[1])
-            continue
-        usable[item_id] = path
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="image-check")
+    try:
+        problems = pool.map(image_problem, (resolution.paths[i] for i in ids))
+        bar = tqdm(zip(ids, problems), total=len(ids), desc="check images", unit="img", disable=not progress,
+                   leave=False)
+        for item_id, problem in bar:
+            if problem is not None:
+                skips.bad(problem[0], f"item {item_id}", problem[1])  # raises under fail
+                continue
+            usable[item_id] = resolution.paths[item_id]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # under fail, do not decode the rest in vain
     return usable
 
 

@@ -272,3 +272,11 @@ def test_manifest_records_source_files_and_parameters(tmp_path):
     assert manifest["source"]["params"]["images_dir"] == str(raw.images_dir)
     assert manifest["source"]["build"]["seed"] == 3 and manifest["source"]["build"]["n_clusters"] == 4
     assert manifest["source"]["prep"]["notes"]["reviews below min_rating"] > 0
+
+
+def test_corrupt_local_image_fails_naming_the_item_under_fail(tmp_path, capsys):
+    raw = make_amazon(tmp_path / "raw")
+    (raw.images_dir / f"{item_id(6)}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert run_cli(raw, tmp_path / "ds", "--images-dir", str(raw.images_dir)) == 2
+    err = capsys.readouterr().err
+    assert f"item {item_id(6)}: image file" in err and "reason: corrupt_image" in err
