@@ -1,0 +1,268 @@
+"""UCSD Goodreads (Wan & McAuley, 2018; Wan et al., 2019): books + interactions -> items, interactions.
+
+Used only as the out-of-domain test set (paper 4.1). Files:
+- books, `goodreads_books*.json(.gz)`, one book per line: book_id, title, image_url,
+  popular_shelves (list of {count, name}; counts are strings in the dump), authors, ...;
+- interactions, either JSON lines `goodreads_interactions*.json(.gz)` (user_id, book_id,
+  is_read, rating, date_added, ...) or the CSV `goodreads_interactions.csv` (user_id,
+  book_id, is_read, rating, is_reviewed) whose integer ids map to the real ones through
+  `user_id_map.csv` (user_id_csv, user_id) and `book_id_map.csv` (book_id_csv, book_id).
+  The format is chosen by the file name: `.csv` / `.csv.gz` is CSV, anything else JSON lines.
+Only read interactions (is_read true / 1) are kept: a relation is "co-read".
+
+Mapping to the canonical item: item_id = book_id; text = title; profile_category = the
+top genre of the book's shelves (rcml_core.data.goodreads_genres); category =
+"Books > <genre>"; image = image_url, where Goodreads' placeholder URLs (containing
+"nophoto") count as no image: such books are "missing_image" unless the local image
+folder holds a file for them.
+
+Bad records (SkipLog reasons): malformed_json / missing_field (reader), malformed_csv,
+empty_title, bad_field, duplicate_item, missing_category (no shelf names a genre),
+unmapped_id (a CSV id absent from its map), interaction_unknown_item,
+interaction_of_skipped_item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rcml_core.data.build import BuildConfig
+from rcml_core.data.csv_rows import iter_csv_rows, read_id_map
+from rcml_core.data.goodreads_genres import GenreMapper
+from rcml_core.data.image_fetch import ImageSourceConfig
+from rcml_core.data.interactions import InteractionFilter
+from rcml_core.data.jsonl import iter_json_lines
+from rcml_core.data.records import SkipLog
+from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.store import check_destination
+from rcml_core.errors import ConfigError
+
+GOODREADS_RELATION_VERB = "Co-read"
+GOODREADS_N_CLUSTERS = 8  # paper A.2.8
+BOOK_REQUIRED: tuple[str, ...] = ("book_id", "title")
+JSON_INTERACTION_REQUIRED: tuple[str, ...] = ("user_id", "book_id", "is_read")
+CSV_INTERACTION_COLUMNS: tuple[str, ...] = ("user_id", "book_id", "is_read")
+NOPHOTO_MARK = "nophoto"
+NOPHOTO_REASON = "image_url is Goodreads' 'nophoto' placeholder"
+CATEGORY_ROOT = "Books"
+
+
+@dataclass(frozen=True)
+class GoodreadsFilter:
+    """min_shelf: shelves filed by fewer users than this do not vote for a book's genre."""
+
+    min_shelf: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_shelf <= 1_000_000:
+            raise ConfigError(f"min_shelf must be in [1, 1000000], got {self.min_shelf}")
+
+
+@dataclass(frozen=True)
+class GoodreadsBooks:
+    frame: pd.DataFrame  # item_id, text, category, profile_category, image_url (str | None), no_url_reason
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
+    skipped_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class GoodreadsInteractions:
+    frame: pd.DataFrame  # user_id, item_id
+    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
+    n_unread: int  # shelved but not read: left out by design, not bad records
+
+
+def is_csv(path: Path) -> bool:
+    """Interactions in the CSV layout (by file name: .csv or .csv.gz)."""
+    name = Path(path).name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
+def _shelves(value: object) -> list[tuple[str, int]] | None:
+    """popular_shelves as (name, count) pairs, or None when malformed. Counts may be strings."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for shelf in value:
+        if not isinstance(shelf, dict) or not isinstance(shelf.get("name"), str):
+            return None
+        count = shelf.get("count")
+        try:
+            out.append((shelf["name"], int(count)))
+        except (TypeError, ValueError):
+            return None
+    return out
+
+
+def read_goodreads_books(
+    path: Path, skips: SkipLog, config: GoodreadsFilter = GoodreadsFilter(), *, progress: bool = False
+) -> GoodreadsBooks:
+    """Read books into canonical item rows (see the module docstring for the mapping)."""
+    path = Path(path)
+    mapper = GenreMapper(config.min_shelf)
+    rows: dict[str, tuple] = {}
+    skipped: set[str] = set()
+    n_records = 0
+    records = iter_json_lines(
+        path, skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress, desc=f"reading {path.name}"
+    )
+    for line_no, rec in records:
+        n_records += 1
+        where = f"{path.name}:{line_no}"
+        book_id = str(rec["book_id"]).strip()
+        if book_id in rows:
+            skips.bad("duplicate_item", where, f"book {book_id} appeared before in the books file; the first is kept")
+            continue
+        title = rec["title"]
+        if not isinstance(title, str) or not title.strip():
+            skipped.add(book_id)
+            skips.bad("empty_title", where, f"book {book_id} has an empty title")
+            continue
+        shelves = _shelves(rec.get("popular_shelves", []))
+        if shelves is None:
+            skipped.add(book_id)
+            skips.bad("bad_field", where, f"book {book_id}: 'popular_shelves' must be a list of {{count, name}}")
+            continue
+        genre = mapper.top_genre(shelves)
+        if genre is None:
+            skipped.add(book_id)
+            skips.bad("missing_category", where, f"book {book_id}: none of its {len(shelves)} shelves names a genre")
+            continue
+        url = rec.get("image_url")
+        url = url.strip() if isinstance(url, str) and url.strip() else None
+        reason = "the book has no image_url"
+        if url is not None and NOPHOTO_MARK in url:
+            url, reason = None, NOPHOTO_REASON
+        rows[book_id] = (" ".join(title.split()), f"{CATEGORY_ROOT} > {genre}", genre, url, reason)
+    frame = pd.DataFrame(
+        [(k, *v) for k, v in rows.items()],
+        columns=["item_id", "text", "category", "profile_category", "image_url", "no_url_reason"],
+        dtype=object,
+    )
+    return GoodreadsBooks(frame, n_records, frozenset(skipped - set(rows)))
+
+
+def _truthy_flag(value: object) -> bool | None:
+    """is_read as a bool: JSON true/false, 1/0, "1"/"0", "true"/"false"; None if unreadable."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0 if value in (0, 1) else None
+    if isinstance(value, str) and value.strip().lower() in ("1", "0", "true", "false"):
+        return value.strip().lower() in ("1", "true")
+    return None
+
+
+def read_goodreads_interactions(
+    path: Path,
+    skips: SkipLog,
+    books: GoodreadsBooks,
+    *,
+    user_map: Path | None = None,
+    book_map: Path | None = None,
+    progress: bool = False,
+) -> GoodreadsInteractions:
+    """Read the read (is_read) interactions with known books, from JSON lines or the CSV + maps."""
+    path = Path(path)
+    csv_layout = is_csv(path)
+    if csv_layout and book_map is None:
+        raise ConfigError(f"{path.name} is the CSV layout: its book ids need book_map (book_id_map.csv)")
+    if not csv_layout and (user_map or book_map):
+        raise ConfigError(f"{path.name} is JSON lines with real ids: user_map / book_map apply only to the CSV layout")
+    users_of = read_id_map(user_map, "user_id_csv", "user_id", skips, progress=progress) if user_map else None
+    books_of = read_id_map(book_map, "book_id_csv", "book_id", skips, progress=progress) if book_map else None
+    if csv_layout:
+        rows = iter_csv_rows(path, skips, CSV_INTERACTION_COLUMNS, progress=progress, desc=f"reading {path.name}")
+    else:
+        rows = iter_json_lines(
+            path, skips, JSON_INTERACTION_REQUIRED, nonblank=("user_id", "book_id"), progress=progress,
+            desc=f"reading {path.name}",
+        )
+    known = set(books.frame["item_id"])
+    users: list[str] = []
+    items: list[str] = []
+    n_records = n_unread = 0
+    for line_no, rec in rows:
+        n_records += 1
+        where = f"{path.name}:{line_no}"
+        is_read = _truthy_flag(rec["is_read"])
+        if is_read is None:
+            skips.bad("bad_field", where, f"'is_read' must be true/false or 1/0, got {rec['is_read']!r}")
+            continue
+        if not is_read:
+            n_unread += 1
+            continue
+        user, book = str(rec["user_id"]).strip(), str(rec["book_id"]).strip()
+        if users_of is not None:
+            if user not in users_of:
+                skips.bad("unmapped_id", where, f"user_id {user} is not in {Path(user_map).name}")
+                continue
+            user = users_of[user]
+        if books_of is not None:
+            if book not in books_of:
+                skips.bad("unmapped_id", where, f"book_id {book} is not in {Path(book_map).name}")
+                continue
+            book = books_of[book]
+        if book not in known:
+            if book in books.skipped_ids:
+                skips.bad("interaction_of_skipped_item", where, f"interaction with book {book}, which was skipped")
+            else:
+                skips.bad("interaction_unknown_item", where, f"interaction with book {book}, not in the books file")
+            continue
+        users.append(user)
+        items.append(book)
+    frame = pd.DataFrame({"user_id": pd.Series(users, dtype=object), "item_id": pd.Series(items, dtype=object)})
+    return GoodreadsInteractions(frame, n_records, n_unread)
+
+
+def goodreads_build_config(name: str = "goodreads", **overrides: object) -> BuildConfig:
+    """BuildConfig with the Goodreads defaults: relation verb "Co-read", k = 8 user clusters."""
+    return BuildConfig(
+        **{"name": name, "relation_verb": GOODREADS_RELATION_VERB, "n_clusters": GOODREADS_N_CLUSTERS, **overrides}
+    )
+
+
+def prepare_goodreads(
+    books: Path,
+    interactions: Path,
+    out_dir: Path,
+    *,
+    build: BuildConfig,
+    images: ImageSourceConfig,
+    user_map: Path | None = None,
+    book_map: Path | None = None,
+    filters: InteractionFilter = InteractionFilter(),
+    goodreads: GoodreadsFilter = GoodreadsFilter(),
+    skips: SkipLog,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SourceReport:
+    """UCSD Goodreads files -> canonical dataset at out_dir (read, filter, images, build)."""
+    check_destination(Path(out_dir), overwrite)  # before the long reads
+    book_rows = read_goodreads_books(books, skips, goodreads, progress=progress)
+    reads = read_goodreads_interactions(
+        interactions, skips, book_rows, user_map=user_map, book_map=book_map, progress=progress
+    )
+    maps = [p for p in (user_map, book_map) if p is not None]
+    source = {
+        "kind": "goodreads",
+        "params": {**asdict(filters), **asdict(goodreads), **image_params(images)},
+        "files": [file_info(books), file_info(interactions), *(file_info(p) for p in maps)],
+    }
+    return build_from_source(
+        book_rows.frame,
+        reads.frame,
+        out_dir,
+        build=build,
+        filters=filters,
+        images=images,
+        source=source,
+        skips=skips,
+        records={Path(books).name: book_rows.n_records, Path(interactions).name: reads.n_records},
+        notes={"shelved but not read (left out)": reads.n_unread},
+        overwrite=overwrite,
+        progress=progress,
+    )
