@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,12 @@ def save_checkpoint(
     scheduler: Any | None,
     state: TrainState,
     config: dict[str, Any],
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically; returns its path."""
+    """Write a checkpoint folder atomically; returns its path.
+
+    write_extra(tmp_dir) may add files (e.g. the tokenizer) before the folder is renamed into place.
+    """
     directory = Path(directory)
     tmp = directory.with_name(f".{directory.name}.tmp")
     if tmp.exists():
@@ -101,6 +106,8 @@ def save_checkpoint(
     torch.save(trainer, tmp / TRAINER_FILE)
     (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=2))
     (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    if write_extra is not None:
+        write_extra(tmp)
     if directory.exists():
         old = directory.with_name(f".{directory.name}.old")
         if old.exists():
