@@ -61,27 +61,16 @@ class LossOutput:
 def info_nce(logits: Tensor, valid: Tensor) -> Tensor:
     """Per-row InfoNCE, -log softmax at the positive over the valid columns.
 
-    logits (B, C) with C >= B: row b's positive is column b (the diagonal); valid (B, C) bool: the
-    columns counted in row b's denominator (the positive always counts, whatever valid says).
-    Returns (B,): logsumexp_{valid c} logits[b, c] - logits[b, b].
+    logits (..., B, C) with C >= B: row b's positive is column b (the diagonal); valid (..., B, C) bool,
+    broadcastable: the columns counted in row b's denominator (the positive always counts, whatever
+    valid says). Returns (..., B): logsumexp_{valid c} logits[b, c] - logits[b, b].
     """
-    b = logits.shape[0]
-    if logits.dim() != 2 or logits.shape[1] < b or tuple(valid.shape) != tuple(logits.shape):
-        raise ValueError(f"info_nce: logits (B, C>=B) and valid of the same shape, got {tuple(logits.shape)} "
-                         f"and {tuple(valid.shape)}")
-    rows = torch.arange(b, device=logits.device)
-    diagonal = torch.zeros_like(valid)
-    diagonal[rows, rows] = True
-    masked = logits.masked_fill(~(valid | diagonal), float("-inf"))  # (B, C)
-    return torch.logsumexp(masked, dim=-1) - logits[rows, rows]
-
-
-def _direction_loss(scores: Tensor, valid: Tensor, tau: float, swap: Tensor | None, swap_valid: Tensor | None) -> Tensor:
-    """Per-row eq. 2 for one direction; swap scores (B, R') join the denominator as extra columns."""
-    if swap is None:
-        return info_nce(scores / tau, valid)  # (B,)
-    logits = torch.cat([scores, swap], dim=1) / tau  # (B, B + R')
-    return info_nce(logits, torch.cat([valid, swap_valid], dim=1))
+    b, c = logits.shape[-2:]
+    if c < b:
+        raise ValueError(f"info_nce: logits must be (..., B, C >= B), got {tuple(logits.shape)}")
+    diagonal = torch.eye(b, c, dtype=torch.bool, device=logits.device)  # (B, C)
+    masked = logits.masked_fill(~(valid | diagonal), float("-inf"))  # (..., B, C)
+    return torch.logsumexp(masked, dim=-1) - logits.diagonal(dim1=-2, dim2=-1)  # (..., B)
 
 
 def rcml_loss(
@@ -105,24 +94,22 @@ def rcml_loss(
     """
     if config.relation_negatives != (swap is not None) or (swap is None) != (swap_exclude is None):
         raise ValueError("rcml_loss: pass swap and swap_exclude exactly when config.relation_negatives is set")
-    valid = ~negative_mask  # (B, B)
+    b = intra.shape[0]
     inter = ~intra  # (B,)
-    swap_valid = None if swap is None else ~swap_exclude & inter[:, None]  # (B, R'): intra rows get none
-    per_row = {
-        name: _direction_loss(
-            getattr(sims, name), valid, config.tau, None if swap is None else getattr(swap, name), swap_valid
-        )
-        for name in DIRECTIONS
-    }  # each (B,)
-    n_inter = inter.sum().clamp_min(1)  # mean over inter rows; 0 when there are none
-    terms = {
-        "ti": per_row["ti"].mean(),
-        "it": per_row["it"].mean(),
-        "tt": torch.where(inter, per_row["tt"], 0.0).sum() / n_inter,
-        "ii": torch.where(inter, per_row["ii"], 0.0).sum() / n_inter,
-    }
-    total = (terms["ti"] + terms["it"]) / 2 + config.lambda_intra * (terms["tt"] + terms["ii"])
-    return LossOutput(total=total, **terms)
+    logits = torch.stack([getattr(sims, name) for name in DIRECTIONS]) / config.tau  # (4, B, B)
+    valid = ~negative_mask  # (B, B), shared by the four directions
+    if swap is not None:
+        swap_logits = torch.stack([getattr(swap, name) for name in DIRECTIONS]) / config.tau  # (4, B, R')
+        logits = torch.cat([logits, swap_logits], dim=-1)  # (4, B, B + R')
+        valid = torch.cat([valid, ~swap_exclude & inter[:, None]], dim=-1)  # intra rows get no swap negatives
+    per_row = info_nce(logits, valid)  # (4, B)
+    # row weights: ti / it average over all rows, tt / ii over inter rows only (0 when there are none)
+    cross = torch.full((2, b), 1.0 / b, dtype=per_row.dtype, device=per_row.device)  # (2, B)
+    within = (inter / inter.sum().clamp_min(1)).to(per_row.dtype).expand(2, b)  # (2, B)
+    weights = torch.cat([cross, within])  # (4, B)
+    ti, it, tt, ii = (torch.where(weights > 0, per_row, 0.0) * weights).sum(dim=-1)  # 4 scalars
+    total = (ti + it) / 2 + config.lambda_intra * (tt + ii)
+    return LossOutput(total=total, ti=ti, it=it, tt=tt, ii=ii)
 
 
 def clip_loss(text_embeds: Tensor, image_embeds: Tensor, tau: float) -> Tensor:
@@ -132,5 +119,5 @@ def clip_loss(text_embeds: Tensor, image_embeds: Tensor, tau: float) -> Tensor:
     transformers' CLIPModel loss with logit_scale = log(1 / tau).
     """
     logits = text_embeds @ image_embeds.T / tau  # (N, N), matched pairs on the diagonal
-    valid = torch.ones_like(logits, dtype=torch.bool)
-    return (info_nce(logits, valid).mean() + info_nce(logits.T, valid).mean()) / 2
+    both = torch.stack([logits, logits.T])  # (2, N, N): text -> image, image -> text
+    return info_nce(both, torch.ones_like(logits, dtype=torch.bool)).mean()

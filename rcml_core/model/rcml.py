@@ -5,6 +5,7 @@
     q   = (W_Q h_E)^T (W_K H) / sqrt(d)             eq. 6   attention.relation_scores
     A   = mix(q, B, beta)                           eq. 5   attention.attention_weights
     z   = L2norm(A (W_V H)^T W_o)                   eq. 4   attention.pool / conditioned_cosine
+    (B, B) similarities of a batch                          conditioning.pair_similarities (table | gram)
 
 Initialisation: W_V = W_o = I and the token features are CLIP's own projections, so with beta = 1 in
 "prob" mode an intra row's z is exactly CLIP's normalised text_embeds / image_embeds (DESIGN §2).
@@ -26,27 +27,12 @@ from torch import Tensor, nn
 
 from rcml_core.errors import ConfigError
 from rcml_core.loss import LossConfig, LossOutput, rcml_loss
-from rcml_core.model.attention import (
-    COSINE_EPS,
-    SUMMARY_MIXES,
-    attention_weights,
-    conditioned_dot,
-    conditioned_sq_norm,
-    cosine_from_parts,
-    gram,
-    paired_attention_weights,
-    paired_pool,
-    paired_relation_scores,
-    pool,
-    relation_scores,
-)
+from rcml_core.model import conditioning
+from rcml_core.model.attention import COSINE_EPS, SUMMARY_MIXES
 from rcml_core.model.backbone import Backbone
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.encoders import TokenFeatures, encode_image_tokens, encode_relation_text, encode_text_tokens
 from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures, PairSimilarities
-
-MODALITIES: tuple[str, ...] = ("text", "image")
-
 
 @dataclass(frozen=True)
 class RCMLConfig:
@@ -82,25 +68,13 @@ class RelationAttention(nn.Module):
         self.w_o = nn.Parameter(torch.eye(width))
 
     def query(self, relations: Tensor) -> Tensor:
-        """W_Q h_E: (R, d) -> (R, d)."""
-        return relations @ self.w_q.T
+        """h_E W_Q^T W_K, (R, d) -> (R, d): W_K folded into the query, so that the scores of eq. 6,
+        (W_Q h_E)^T (W_K H_t), are query . H_t and the keys never need computing."""
+        return (relations @ self.w_q.T) @ self.w_k
 
-    def keys(self, tokens: Tensor) -> Tensor:
-        """W_K H: (N, n, d) -> (N, n, d)."""
-        return tokens @ self.w_k.T
-
-    def values(self, tokens: Tensor) -> Tensor:
-        """(W_V H)^T W_o with tokens as rows: H W_V^T W_o, (N, n, d) -> (N, n, d)."""
-        return tokens @ (self.w_v.T @ self.w_o)  # one (d, d) product, then one pass over the tokens
-
-
-@dataclass
-class _Projected:
-    """Keys and values of one modality's unique items, shared by every conditioning of a step."""
-
-    features: TokenFeatures  # (U, n, d)
-    keys: Tensor  # (U, n, d)
-    values: Tensor  # (U, n, d)
+    def value_map(self) -> Tensor:
+        """W_V^T W_o, (d, d): the values of eq. 4 are H W_V^T W_o with tokens as rows."""
+        return self.w_v.T @ self.w_o
 
 
 class RCMLModel(nn.Module):
@@ -132,81 +106,37 @@ class RCMLModel(nn.Module):
         """h_E of R unique relation texts: (R, n_e) -> (R, d)."""
         return encode_relation_text(self.clip, input_ids, attention_mask)
 
-    # ---- conditioning ------------------------------------------------------------------------------
+    # ---- conditioning (the math lives in attention.py and conditioning.py) --------------------------
 
-    def _project(self, items: ItemFeatures) -> dict[str, _Projected]:
-        out = {}
-        for name in MODALITIES:
-            features = getattr(items, name)
-            out[name] = _Projected(features, self.attention.keys(features.tokens), self.attention.values(features.tokens))
-        return out
-
-    def _paired(self, proj: _Projected, query: Tensor, index: Tensor, intra: Tensor) -> Tensor:
-        """Unit z of item index[q] under query[q]: query (Q, d), index (Q,), intra (Q,) -> (Q, d)."""
-        f = proj.features
-        mask = f.mask[index]  # (Q, n)
-        scores = paired_relation_scores(query, proj.keys[index], mask)  # (Q, n)
-        weights = paired_attention_weights(
-            scores, mask, f.summary_index[index], self.config.beta, self.config.summary_mix, intra
-        )  # (Q, n)
-        return F.normalize(paired_pool(weights, proj.values[index]), dim=-1, eps=COSINE_EPS)  # (Q, d)
-
-    def _table(self, proj: _Projected, query: Tensor, index: Tensor, intra: Tensor) -> tuple[Tensor, Tensor]:
-        """Attention weights of every item index[k] under every query[r]: (R, d), (N,), (R,) -> (R, N, n), values (N, n, d)."""
-        f = proj.features
-        mask = f.mask[index]  # (N, n)
-        scores = relation_scores(query, proj.keys[index], mask)  # (R, N, n)
-        weights = attention_weights(scores, mask, f.summary_index[index], self.config.beta, self.config.summary_mix, intra)
-        return weights, proj.values[index]
-
-    def _pair_similarities(
-        self, proj: dict[str, _Projected], relations: Tensor, src: Tensor, dst: Tensor, rel: Tensor, intra: Tensor
-    ) -> PairSimilarities:
-        query = self.attention.query(relations)[rel]  # (B, d): row r's W_Q h_E
-        anchors = {name: self._paired(proj[name], query, src, intra) for name in MODALITIES}  # (B, d) each
-        candidates = {}
-        for name in MODALITIES:
-            weights, values = self._table(proj[name], query, dst, intra)  # (B, B, n), (B, n, d)
-            candidates[name] = (weights, values, conditioned_sq_norm(weights, gram(values)))  # norm shared by x
-
-        def cosine(x: str, y: str) -> Tensor:  # (B, B) without forming the (B, B, d) candidate features
-            weights, values, sq_norm = candidates[y]
-            return cosine_from_parts(conditioned_dot(anchors[x], weights, values), sq_norm)
-
-        return PairSimilarities(
-            ti=cosine("text", "image"), it=cosine("image", "text"), tt=cosine("text", "text"), ii=cosine("image", "image")
-        )
+    def _mix(self) -> dict:
+        return {"beta": self.config.beta, "summary_mix": self.config.summary_mix}
 
     def pair_similarities(
-        self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel: Tensor, intra: Tensor
+        self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel: Tensor, intra: Tensor,
+        strategy: str = "auto",
     ) -> PairSimilarities:
         """(B, B) cosines per direction: [r, s] = cos(z_x^{src_r}(e_r), z_y^{dst_s}(e_r)).
 
         items: U unique items; relations (R, d) h_E; src, dst (B,) long item rows; rel (B,) long
         relation rows; intra (B,) bool. Row r's candidates are the B targets dst_1..dst_B, each
-        conditioned on e_r (with row r's summary term when it is an intra row); the positive is the
-        diagonal.
+        conditioned on e_r (with the summary term when row r is intra); the positive is the diagonal.
+        strategy: "auto" (cheaper of the two exact ones), "table" or "gram" (conditioning.py).
         """
-        return self._pair_similarities(self._project(items), relations, src, dst, rel, intra)
+        return conditioning.pair_similarities(
+            items.text, items.image, self.attention.query(relations), self.attention.value_map(), src, dst, rel,
+            intra, strategy=strategy, **self._mix(),
+        )
 
-    def _relation_swap(
-        self, proj: dict[str, _Projected], relations: Tensor, src: Tensor, dst: Tensor, rel_options: Tensor,
-        option_intra: Tensor | None,
-    ) -> PairSimilarities:
-        query = self.attention.query(relations[rel_options])  # (R', d)
-        if option_intra is None:
-            option_intra = torch.zeros(query.shape[0], dtype=torch.bool, device=query.device)
-        z = {}
-        for name in MODALITIES:
-            for side, index in (("src", src), ("dst", dst)):
-                weights, values = self._table(proj[name], query, index, option_intra)  # (R', B, n), (B, n, d)
-                z[name, side] = F.normalize(pool(weights, values), dim=-1, eps=COSINE_EPS)  # (R', B, d)
+    def relation_table(self, items: ItemFeatures, relations: Tensor, intra: Tensor) -> ConditionedEmbeddings:
+        """Unit z of every item under every relation: relations (R, d), intra (R,) bool -> text, image (R, U, d).
 
-        def cosine(x: str, y: str) -> Tensor:
-            return (z[x, "src"] * z[y, "dst"]).sum(dim=-1).T  # (R', B) -> (B, R')
-
-        return PairSimilarities(
-            ti=cosine("text", "image"), it=cosine("image", "text"), tt=cosine("text", "text"), ii=cosine("image", "image")
+        intra[k]: relation k is the intra-sample one (its summary term applies). For evaluation over
+        many relation types, and the relation-negatives loss.
+        """
+        query, value_map = self.attention.query(relations), self.attention.value_map()
+        return ConditionedEmbeddings(
+            text=conditioning.relation_table(items.text, query, value_map, intra, **self._mix()),
+            image=conditioning.relation_table(items.image, query, value_map, intra, **self._mix()),
         )
 
     def relation_swap_similarities(
@@ -216,20 +146,22 @@ class RCMLModel(nn.Module):
         """(B, R') cosines of each row's pair under every option: [b, j] = cos(z_x^{src_b}(e'_j), z_y^{dst_b}(e'_j)).
 
         Both sides are conditioned on e'_j (the score relation-type prediction ranks). rel_options (R',)
-        long indexes `relations`; option_intra (R',) bool marks intra options (default: none, i.e. no
-        summary term). Explicit (R', B, d) pooling: R' is the number of relation types, small.
+        long indexes `relations`; option_intra (R',) bool marks intra options (default: none).
         """
-        return self._relation_swap(self._project(items), relations, src, dst, rel_options, option_intra)
+        if option_intra is None:
+            option_intra = torch.zeros(rel_options.shape[0], dtype=torch.bool, device=rel_options.device)
+        table = self.relation_table(items, relations[rel_options], option_intra)  # (R', U, d) each
+        return conditioning.swap_similarities(table.text, table.image, src, dst)
 
     def condition(
         self, items: ItemFeatures, relations: Tensor, item_index: Tensor, relation_index: Tensor, intra: Tensor
     ) -> ConditionedEmbeddings:
         """Unit z_T, z_I of item item_index[q] under relation relation_index[q] (evaluation): (Q,) -> (Q, d)."""
-        proj = self._project(items)
         query = self.attention.query(relations)[relation_index]  # (Q, d)
+        value_map = self.attention.value_map()
         return ConditionedEmbeddings(
-            text=self._paired(proj["text"], query, item_index, intra),
-            image=self._paired(proj["image"], query, item_index, intra),
+            text=conditioning.paired_condition(items.text, query, value_map, item_index, intra, **self._mix()),
+            image=conditioning.paired_condition(items.image, query, value_map, item_index, intra, **self._mix()),
         )
 
     @staticmethod
@@ -254,15 +186,17 @@ class RCMLModel(nn.Module):
         return self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
 
     def loss(self, batch: PairBatch, config: LossConfig) -> LossOutput:
-        """Eq. 1 on `batch` (one encoding pass); with config.relation_negatives the batch must carry
-        swap_relations / swap_exclude."""
+        """Eq. 1 on `batch` with one encoding pass. With config.relation_negatives the batch must carry
+        swap_relations / swap_exclude; each option is conditioned as the kind of relation the rows use
+        it as (the intra relation with its summary term)."""
         items, relations = self._encode_batch(batch)
-        proj = self._project(items)
-        sims = self._pair_similarities(proj, relations, batch.src, batch.dst, batch.rel, batch.intra)
+        sims = self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
         swap = None
         if config.relation_negatives:
             if batch.swap_relations is None:
                 raise ConfigError("loss.relation_negatives is set but the batch has no swap_relations")
-            swap = self._relation_swap(proj, relations, batch.src, batch.dst, batch.swap_relations, None)
+            kinds = conditioning.relation_kinds(batch.num_relations, batch.rel, batch.intra)  # (R,)
+            swap = self.relation_swap_similarities(items, relations, batch.src, batch.dst, batch.swap_relations,
+                                                   kinds[batch.swap_relations])
         return rcml_loss(sims, batch.negative_mask, batch.intra, config, swap=swap,
                          swap_exclude=batch.swap_exclude if swap is not None else None)
