@@ -84,7 +84,16 @@ def _median_ms(samples: list[float]) -> float:
 def measure(batch_size: int = 64, steps: int = 40, warmup: int = 5, threads: int = 2, intra_share: float = 0.5,
             beta: float = 0.6, seed: int = 0, backbone_config: BackboneConfig | None = None) -> dict:
     """Median step times (ms) of RCML and CLIP, forward+backward and forward-only, and their ratios."""
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _measure(batch_size, steps, warmup, threads, intra_share, beta, seed, backbone_config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share: float, beta: float, seed: int,
+             backbone_config: BackboneConfig | None) -> dict:
     titles, relations = synthetic_texts(4 * batch_size, seed)
     backbone_config = backbone_config or BackboneConfig()
     backbone = build_backbone(backbone_config, titles + relations)

@@ -5,6 +5,7 @@ Modules, one job each:
   tokenizer  the offline word-level tokenizer of the tiny preset and `tokenize` (EOS-terminated, counted truncation)
   encoders   token-level text / image features in the shared width d, relation embeddings h_E, EOT pooling
   attention  pure functions of eq. 4-6: scores, attention weights, pooling, Gram-form conditioned cosine
+  conditioning  a batch's (B, B) pair similarities from cached token features (table / gram strategies)
   outputs    typed outputs: ItemFeatures, PairSimilarities, ConditionedEmbeddings
   batch      PairBatch, the model's input for one training step
   rcml       RCMLConfig and RCMLModel

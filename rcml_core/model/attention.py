@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 SUMMARY_MIXES: tuple[str, ...] = ("prob", "logit")
@@ -51,6 +50,11 @@ def paired_relation_scores(query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
     return scores.masked_fill(~mask, float("-inf"))
 
 
+def _one_hot(index: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """(K,) long -> (K, n) one-hot rows (F.one_hot validates with two reductions; this is one comparison)."""
+    return (torch.arange(n, device=index.device) == index[:, None]).to(dtype)
+
+
 def _mix(scores: Tensor, mask: Tensor, summary: Tensor, intra: Tensor, beta: float, summary_mix: str) -> Tensor:
     """Eq. 5 on broadcastable tensors: scores (..., n) with -inf at padding, mask (..., n) bool,
     summary (..., n) one-hot float, intra (..., 1) bool -> attention weights (..., n), rows sum to 1."""
@@ -75,7 +79,7 @@ def attention_weights(
     conditioned under row r (anchor and candidates alike).
     """
     _check_mix(beta, summary_mix)
-    summary = F.one_hot(summary_index, scores.shape[-1]).to(scores.dtype)  # (N, n)
+    summary = _one_hot(summary_index, scores.shape[-1], scores.dtype)  # (N, n)
     return _mix(scores, mask[None], summary[None], intra[:, None, None], beta, summary_mix)  # (R, N, n)
 
 
@@ -84,7 +88,7 @@ def paired_attention_weights(
 ) -> Tensor:
     """Eq. 5 with one relation per item: scores (Q, n), mask (Q, n), summary_index (Q,), intra (Q,) -> (Q, n)."""
     _check_mix(beta, summary_mix)
-    summary = F.one_hot(summary_index, scores.shape[-1]).to(scores.dtype)  # (Q, n)
+    summary = _one_hot(summary_index, scores.shape[-1], scores.dtype)  # (Q, n)
     return _mix(scores, mask, summary, intra[:, None], beta, summary_mix)
 
 

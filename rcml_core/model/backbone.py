@@ -60,7 +60,9 @@ class BackboneConfig:
             raise ConfigError(f"backbone.preset must be one of {PRESETS}, got {self.preset!r}")
         if self.name_or_path is not None:
             if self.preset == "tiny":
-                raise ConfigError("backbone.name_or_path is only used by preset 'clip-vit-b32'; the tiny preset is random")
+                raise ConfigError(
+                    "backbone.name_or_path is only used by preset 'clip-vit-b32'; the tiny preset is random"
+                )
             if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
                 raise ConfigError(f"backbone.name_or_path must be a non-empty string, got {self.name_or_path!r}")
         _check_int("max_text_tokens", self.max_text_tokens, 3, _MAX_TINY_TEXT_TOKENS)
@@ -107,7 +109,9 @@ def build_backbone(config: BackboneConfig, corpus: Sequence[str] | None = None) 
     """Build the backbone of `config`; the tiny preset trains its tokenizer on `corpus` (titles + relation texts)."""
     if config.preset == "tiny":
         if not corpus:
-            raise ConfigError("backbone preset 'tiny' needs a corpus (item titles and relation texts) for its tokenizer")
+            raise ConfigError(
+                "backbone preset 'tiny' needs a corpus (item titles and relation texts) for its tokenizer"
+            )
         return _build_tiny(config, corpus)
     return _load_pretrained(config.resolved_name_or_path, config.max_text_tokens, weights=True)
 

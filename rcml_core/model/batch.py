@@ -79,4 +79,5 @@ def _check_range(name: str, index: Tensor, size: int) -> None:
     if index.dtype != torch.long or index.dim() != 1:
         raise ValueError(f"PairBatch.{name}: expected a 1-d long tensor, got {index.dtype} {tuple(index.shape)}")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= size):
-        raise ValueError(f"PairBatch.{name}: indices must be in [0, {size}), got [{int(index.min())}, {int(index.max())}]")
+        low, high = int(index.min()), int(index.max())
+        raise ValueError(f"PairBatch.{name}: indices must be in [0, {size}), got [{low}, {high}]")

@@ -8,7 +8,7 @@ Pure functions. Inputs are one modality's TokenFeatures of the U unique items, `
 
 Two exact strategies for PairSimilarities, picked by `table_is_cheaper` (both are tested equal):
   table  z for every (relation, unique item), (R, U, d), then each row's anchor and candidates are
-         read from it. Multiply-adds ~ R U n d (scores, pooling) + R U d^2 + 4 B R U d: the right
+         read from it. Multiply-adds ~ R U n d (scores, pooling) + R U d^2 + 4 B^2 d: the right
          choice when a batch has few distinct relations (relation types: about 10 per domain).
   gram   per row r, the attention of all B candidates under e_r, (B, B, n), and the Gram-form cosine
          (attention.conditioned_cosine): never forms (B, B, d). ~ U n d^2 + 3 B^2 n d + B^2 n^2:
@@ -75,21 +75,47 @@ def paired_condition(
     return F.normalize(paired_pool(weights, features.tokens[index]) @ value_map, dim=-1, eps=COSINE_EPS)  # (Q, d)
 
 
-def table_pair_similarities(z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor) -> PairSimilarities:
+# A per-relation GEMM costs about this many multiply-adds in launch overhead (forward + backward, about
+# 0.1 ms measured on the 2-core CPU with 11 relations at B = 64 and 256): it decides the table readout.
+GROUP_OVERHEAD_MACS = 4_000_000
+READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
+
+
+def table_pair_similarities(
+    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
+) -> PairSimilarities:
     """(B, B) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s].
 
-    One GEMM of every anchor against every (relation, item) entry of both tables, (2B, 2RU), then one
-    gather of each row's own relation and the B targets; no (B, B, d) tensor is formed.
+    No (B, B, d) tensor is formed. Two readouts, same numbers:
+      dense    one GEMM of every anchor against every (relation, item) entry, (2B, 2RU), then one
+               gather of each row's relation and targets: 4 B R U d multiply-adds, few operations.
+      grouped  rows grouped by relation, one (2B_e, 2B) GEMM per relation: 4 B^2 d multiply-adds
+               plus a launch overhead per relation; wins for large batches.
     """
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
     r, u, d = z_text.shape
     b = src.shape[0]
-    tables = torch.stack([z_text, z_image]).view(2, r * u, d)  # (2, RU, d); entry e * U + k is item k under e
-    anchors = tables[:, rel * u + src]  # (2, B, d): [x, r] = z_x[rel_r, src_r]
-    every = anchors.reshape(2 * b, d) @ tables.reshape(2 * r * u, d).T  # (2B, 2RU)
-    every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
-    own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> entry (rel_r, dst_s)
-    sims = every.gather(3, own)  # (2, B, 2, B)
-    return PairSimilarities(ti=sims[0, :, 1], it=sims[1, :, 0], tt=sims[0, :, 0], ii=sims[1, :, 1])
+    if readout == "auto":
+        readout = "dense" if b * r * u * d <= b * b * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
+    tables = torch.stack([z_text, z_image])  # (2, R, U, d)
+    if readout == "dense":
+        flat = tables.view(2, r * u, d)  # entry e * U + k is item k under relation e
+        anchors = flat[:, rel * u + src]  # (2, B, d): [x, r] = z_x[rel_r, src_r]
+        every = anchors.reshape(2 * b, d) @ flat.reshape(2 * r * u, d).T  # (2B, 2RU)
+        every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
+        own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> (rel_r, dst_s)
+        sims = every.gather(3, own).permute(1, 0, 2, 3)  # (B, 2, 2, B) = [r, x, y, s]
+    else:
+        order = torch.argsort(rel, stable=True)  # rows grouped by relation
+        used, counts = torch.unique_consecutive(rel[order], return_counts=True)
+        anchors = tables[:, rel[order], src[order]]  # (2, B, d), grouped rows
+        candidates = tables[:, used[:, None], dst[None, :]]  # (2, R_u, B, d): every target under each relation
+        # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
+        groups = zip(torch.split(anchors, counts.tolist(), dim=1), candidates.unbind(1))
+        blocks = [torch.einsum("xrd,ysd->rxys", a, c) for a, c in groups]  # (B_e, 2, 2, B) each
+        sims = torch.cat(blocks)[torch.argsort(order)]  # (B, 2, 2, B) back in row order
+    return PairSimilarities(ti=sims[:, 0, 1], it=sims[:, 1, 0], tt=sims[:, 0, 0], ii=sims[:, 1, 1])
 
 
 def gram_pair_similarities(
@@ -120,7 +146,7 @@ def table_is_cheaper(relations_used: int, items: int, rows: int, tokens: int, to
 
     tokens: n_text + n_image per item; token_sq: n_text^2 + n_image^2; width: d.
     """
-    table = relations_used * items * (2 * tokens * width + 2 * width * width + 4 * rows * width)
+    table = relations_used * items * (2 * tokens * width + 2 * width * width) + 4 * rows * rows * width
     gram_cost = items * tokens * width * width + rows * rows * (3 * tokens * width + token_sq)
     return table <= gram_cost
 
@@ -146,7 +172,10 @@ def pair_similarities(
 
 
 def swap_similarities(z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor) -> PairSimilarities:
-    """(B, R') cosines of each row's pair under each tabled relation: z (R', U, d) -> [b, j] = z_x[j, src_b] . z_y[j, dst_b]."""
+    """(B, R') cosines of each row's pair under each tabled relation.
+
+    z (R', U, d) -> [b, j] = z_x[j, src_b] . z_y[j, dst_b].
+    """
 
     def cosine(zx: Tensor, zy: Tensor) -> Tensor:
         return (zx[:, src] * zy[:, dst]).sum(dim=-1).T  # (R', B) -> (B, R')

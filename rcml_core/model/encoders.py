@@ -34,10 +34,6 @@ class TokenFeatures:
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
 
-    def select(self, index: Tensor) -> TokenFeatures:
-        """Rows `index` (K,) of every field."""
-        return TokenFeatures(self.tokens[index], self.mask[index], self.summary_index[index])
-
 
 def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int) -> Tensor:
     """Position of the EOT token that the CLIP text tower pools at, (N, n) -> (N,) long.

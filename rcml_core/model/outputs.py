@@ -40,10 +40,11 @@ class PairSimilarities:
 
 @dataclass
 class ConditionedEmbeddings:
-    """Unit embeddings of Q (item, relation) queries, or of plain CLIP when unconditioned."""
+    """Unit text / image embeddings: of Q (item, relation) queries (Q, d), of plain CLIP (U, d), or a
+    relation x item table (R, U, d) from RCMLModel.relation_table."""
 
-    text: Tensor  # (Q, d), unit L2 norm
-    image: Tensor  # (Q, d), unit L2 norm
+    text: Tensor  # (..., d), unit L2 norm
+    image: Tensor  # (..., d), unit L2 norm
 
     def __len__(self) -> int:
         return int(self.text.shape[0])

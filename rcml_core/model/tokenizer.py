@@ -56,7 +56,9 @@ def build_word_level_tokenizer(
     """Train a WordLevel tokenizer on `corpus` (offline); ids: [PAD] 0, [UNK] 1, [BOS] 2, [EOS] 3, then words."""
     texts = [t for t in corpus if isinstance(t, str) and t.strip()]
     if not texts:
-        raise ConfigError("tokenizer corpus is empty: the tiny preset builds its vocabulary from item and relation texts")
+        raise ConfigError(
+            "tokenizer corpus is empty: the tiny preset builds its vocabulary from item and relation texts"
+        )
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()  # splits on whitespace and around punctuation: \w+|[^\w\s]+

@@ -83,7 +83,8 @@ def test_logit_mode_at_beta_one_is_near_uniform_not_clip_pooling() -> None:
 @pytest.mark.parametrize("mode", ["prob", "logit"])
 def test_attention_rows_sum_to_one_and_padding_gets_zero_weight(mode) -> None:
     query, tokens, mask, summary = _inputs()
-    a = attention_weights(relation_scores(query, tokens, mask), mask, summary, 0.5, mode, torch.tensor([True, False, True]))
+    intra = torch.tensor([True, False, True])
+    a = attention_weights(relation_scores(query, tokens, mask), mask, summary, 0.5, mode, intra)
     assert torch.allclose(a.sum(-1), torch.ones(3, 4, dtype=a.dtype))
     assert torch.all(a.masked_select(~mask.expand(3, -1, -1)) == 0)
 
@@ -125,7 +126,8 @@ def test_conditioned_cosine_gradients_equal_the_explicit_path() -> None:
     grads = []
     for gram_form in (True, False):
         q, h = (x.detach().clone().requires_grad_() for x in inputs)
-        w = attention_weights(relation_scores(q, h, mask), mask, summary, 0.3, "prob", torch.tensor([True, False, True]))
+        intra = torch.tensor([True, False, True])
+        w = attention_weights(relation_scores(q, h, mask), mask, summary, 0.3, "prob", intra)
         if gram_form:
             cos = conditioned_cosine(anchor, w, h)
         else:

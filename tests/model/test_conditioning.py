@@ -6,7 +6,7 @@ import pytest
 import torch
 from rcml_testkit import RELATIONS, TITLES, pixels
 
-from rcml_core.model.conditioning import relation_kinds, table_is_cheaper
+from rcml_core.model.conditioning import relation_kinds, relation_table, table_is_cheaper, table_pair_similarities
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
 from rcml_core.model.tokenizer import tokenize
 
@@ -45,6 +45,25 @@ def test_table_and_gram_strategies_give_the_same_gradients(backbone) -> None:
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5, rtol=1e-4), name
+
+
+def test_dense_and_grouped_table_readouts_give_the_same_similarities_and_gradients(backbone) -> None:
+    model = RCMLModel(backbone, RCMLConfig(beta=0.6))
+    feats, rels = _features(backbone, model)
+    src, dst, rel = (torch.tensor(c) for c in zip(*ROWS))
+    kinds = relation_kinds(len(RELATIONS), rel, rel == 0)
+    query, value_map = model.attention.query(rels), model.attention.value_map()
+    results = []
+    for readout in ("dense", "grouped"):
+        z_text = relation_table(feats.text, query, value_map, kinds, 0.6, "prob").detach().requires_grad_()
+        z_image = relation_table(feats.image, query, value_map, kinds, 0.6, "prob").detach().requires_grad_()
+        sims = table_pair_similarities(z_text, z_image, src, dst, rel, readout=readout)
+        (sims.ti.sum() + 2 * sims.it.sum() + 3 * sims.tt.sum() + 4 * sims.ii.sum()).backward()
+        results.append((sims, z_text.grad, z_image.grad))
+    (dense, gt_d, gi_d), (grouped, gt_g, gi_g) = results
+    for name, value in dense.as_dict().items():
+        assert torch.allclose(value, grouped.as_dict()[name], atol=1e-6), name
+    assert torch.allclose(gt_d, gt_g, atol=1e-6) and torch.allclose(gi_d, gi_g, atol=1e-6)
 
 
 def test_auto_strategy_picks_the_table_for_few_relations_and_gram_when_each_row_has_its_own() -> None:

@@ -84,7 +84,8 @@ def test_beta1_intra_only_lambda0_loss_equals_transformers_clip_loss(backbone) -
     ours = rcml_loss(model(batch), batch.negative_mask, batch.intra, config)
     assert ours.total.item() == pytest.approx(ref.loss.item(), rel=1e-5)
     assert model.loss(batch, config).total.item() == pytest.approx(ref.loss.item(), rel=1e-5)
-    plain = model.clip_embeddings(model.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values))
+    items = model.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
+    plain = model.clip_embeddings(items)
     assert clip_loss(plain.text, plain.image, tau).item() == pytest.approx(ref.loss.item(), rel=1e-5)
 
 
@@ -158,9 +159,13 @@ def test_backbone_runs_once_per_unique_item_and_relation(backbone) -> None:
     rows = MIXED_ROWS + [(0, 2, 1), (4, 4, 0), (2, 0, 1), (1, 1, 0)]  # B = 10 rows over U = 6 items
     batch = pair_batch(backbone, rows)
     calls = {"text": [], "vision": []}
+
+    def record(tower: str, key: str):
+        return lambda module, args, kwargs, out: calls[tower].append(kwargs[key].shape[0])
+
     hooks = [
-        model.clip.text_model.register_forward_hook(lambda m, args, kw, out: calls["text"].append(kw["input_ids"].shape[0]), with_kwargs=True),
-        model.clip.vision_model.register_forward_hook(lambda m, args, kw, out: calls["vision"].append(kw["pixel_values"].shape[0]), with_kwargs=True),
+        model.clip.text_model.register_forward_hook(record("text", "input_ids"), with_kwargs=True),
+        model.clip.vision_model.register_forward_hook(record("vision", "pixel_values"), with_kwargs=True),
     ]
     model.loss(batch, LossConfig())
     for h in hooks:
@@ -245,3 +250,12 @@ def test_clip_embeddings_are_unit_and_ignore_relations(backbone) -> None:
     plain = model.clip_embeddings(feats)
     assert torch.allclose(plain.text.norm(dim=-1), torch.ones(len(TITLES)))
     assert torch.allclose(plain.image, F.normalize(feats.image.tokens[:, 0], dim=-1))
+
+
+@pytest.mark.gpu
+def test_loss_on_cuda_equals_the_loss_on_cpu(backbone) -> None:
+    model = RCMLModel(backbone, RCMLConfig(beta=0.6))
+    batch = pair_batch(backbone, MIXED_ROWS)
+    cpu = model.loss(batch, LossConfig()).total.item()
+    gpu = model.to("cuda").loss(batch.to("cuda"), LossConfig()).total.item()
+    assert gpu == pytest.approx(cpu, rel=1e-4)
