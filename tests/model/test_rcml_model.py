@@ -45,13 +45,15 @@ def test_beta1_prob_condition_equals_clip_text_and_image_embeds(backbone, relati
     assert torch.allclose(plain.image, ref.image_embeds, atol=1e-5)
 
 
-def test_beta1_prob_pooled_path_gives_clip_similarities_for_all_four_directions(backbone) -> None:
+@pytest.mark.parametrize("strategy", ["table", "gram"])
+def test_beta1_prob_pooled_path_gives_clip_similarities_for_all_four_directions(backbone, strategy) -> None:
     model = RCMLModel(backbone, RCMLConfig(beta=1.0))
     items, px, feats, rels = _encode(model)
     ref = _clip_reference(model, items, px)
     t, i = ref.text_embeds, ref.image_embeds
     idx = torch.arange(len(TITLES))
-    sims = model.pair_similarities(feats, rels, idx, idx, torch.zeros_like(idx), torch.ones_like(idx, dtype=torch.bool))
+    intra = torch.ones_like(idx, dtype=torch.bool)
+    sims = model.pair_similarities(feats, rels, idx, idx, torch.zeros_like(idx), intra, strategy=strategy)
     assert torch.allclose(sims.ti, t @ i.T, atol=1e-5)
     assert torch.allclose(sims.it, i @ t.T, atol=1e-5)
     assert torch.allclose(sims.tt, t @ t.T, atol=1e-5)
