@@ -1,0 +1,123 @@
+"""The RCML contrastive loss (paper eq. 1-2) and the plain CLIP loss, as pure functions.
+
+    L = (L_ti + L_it) / 2 + lambda (L_tt + L_ii)                                     eq. 1
+    L_xy(row r) = -log exp(s[r, r] / tau) / sum_{valid s} exp(s[r, s] / tau)         eq. 2
+
+Row r of a batch is a relation pair (i, j, e); s[r, s] = cos(z_x^i(e), z_y^{dst_s}(e)) with the
+positive on the diagonal. False negatives (candidates related to the anchor under any training
+relation, the positive's item again, the anchor itself) leave the denominator. Each term is averaged
+over its rows; tt / ii only over inter-sample rows (for an intra row they are trivially satisfied).
+The temperature tau is fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rcml_core.errors import ConfigError
+from rcml_core.model.outputs import PairSimilarities
+
+DIRECTIONS: tuple[str, ...] = ("ti", "it", "tt", "ii")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    tau: float = 0.1  # fixed temperature, (0, 10]
+    lambda_intra: float = 0.5  # weight of the intra-modal terms tt + ii, [0, 100]
+    relation_negatives: bool = False  # add same-pair, other-relation scores as negatives
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 10.0:
+            raise ConfigError(f"loss.tau must be in (0, 10], got {self.tau!r}")
+        lam = self.lambda_intra
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 100.0 or math.isnan(lam):
+            raise ConfigError(f"loss.lambda_intra must be in [0, 100], got {lam!r}")
+        if not isinstance(self.relation_negatives, bool):
+            raise ConfigError(f"loss.relation_negatives must be true or false, got {self.relation_negatives!r}")
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """The total loss and its named terms (scalar tensors; `total` carries the graph)."""
+
+    total: Tensor
+    ti: Tensor
+    it: Tensor
+    tt: Tensor
+    ii: Tensor
+
+    def to_dict(self) -> dict[str, float]:
+        """Detached floats for logging: loss, loss_ti, loss_it, loss_tt, loss_ii."""
+        out = {"loss": float(self.total.detach())}
+        for name in DIRECTIONS:
+            out[f"loss_{name}"] = float(getattr(self, name).detach())
+        return out
+
+
+def info_nce(logits: Tensor, valid: Tensor) -> Tensor:
+    """Per-row InfoNCE, -log softmax at the positive over the valid columns.
+
+    logits (..., B, C) with C >= B: row b's positive is column b (the diagonal); valid (..., B, C) bool,
+    broadcastable: the columns counted in row b's denominator (the positive always counts, whatever
+    valid says). Returns (..., B): logsumexp_{valid c} logits[b, c] - logits[b, b].
+    """
+    b, c = logits.shape[-2:]
+    if c < b:
+        raise ValueError(f"info_nce: logits must be (..., B, C >= B), got {tuple(logits.shape)}")
+    diagonal = torch.eye(b, c, dtype=torch.bool, device=logits.device)  # (B, C)
+    masked = logits.masked_fill(~(valid | diagonal), float("-inf"))  # (..., B, C)
+    return torch.logsumexp(masked, dim=-1) - logits.diagonal(dim1=-2, dim2=-1)  # (..., B)
+
+
+def rcml_loss(
+    sims: PairSimilarities,
+    negative_mask: Tensor,
+    intra: Tensor,
+    config: LossConfig,
+    swap: PairSimilarities | None = None,
+    swap_exclude: Tensor | None = None,
+) -> LossOutput:
+    """Eq. 1 over a batch of B relation pairs.
+
+    sims: (B, B) cosines per direction, positive on the diagonal (RCMLModel.pair_similarities).
+    negative_mask (B, B) bool: True where column s is a false negative for row r (excluded from the
+        denominator); the diagonal is the positive and always counts.
+    intra (B,) bool: intra-sample rows; their tt / ii terms are skipped.
+    swap, swap_exclude: with config.relation_negatives, (B, R') cosines of the same pair under other
+        relations (RCMLModel.relation_swap_similarities) and a (B, R') bool mask, True where relation j
+        is not a negative for row b (the row's own relation or another relation the pair carries).
+        They join the denominator of inter rows only.
+    """
+    if config.relation_negatives != (swap is not None) or (swap is None) != (swap_exclude is None):
+        raise ValueError("rcml_loss: pass swap and swap_exclude exactly when config.relation_negatives is set")
+    b = intra.shape[0]
+    inter = ~intra  # (B,)
+    logits = torch.stack([getattr(sims, name) for name in DIRECTIONS]) / config.tau  # (4, B, B)
+    valid = ~negative_mask  # (B, B), shared by the four directions
+    if swap is not None:
+        swap_logits = torch.stack([getattr(swap, name) for name in DIRECTIONS]) / config.tau  # (4, B, R')
+        logits = torch.cat([logits, swap_logits], dim=-1)  # (4, B, B + R')
+        valid = torch.cat([valid, ~swap_exclude & inter[:, None]], dim=-1)  # intra rows get no swap negatives
+    per_row = info_nce(logits, valid)  # (4, B)
+    # row weights: ti / it average over all rows, tt / ii over inter rows only (0 when there are none)
+    cross = torch.full((2, b), 1.0 / b, dtype=per_row.dtype, device=per_row.device)  # (2, B)
+    within = (inter / inter.sum().clamp_min(1)).to(per_row.dtype).expand(2, b)  # (2, B)
+    weights = torch.cat([cross, within])  # (4, B)
+    ti, it, tt, ii = (torch.where(weights > 0, per_row, 0.0) * weights).sum(dim=-1)  # 4 scalars
+    total = (ti + it) / 2 + config.lambda_intra * (tt + ii)
+    return LossOutput(total=total, ti=ti, it=it, tt=tt, ii=ii)
+
+
+def clip_loss(text_embeds: Tensor, image_embeds: Tensor, tau: float) -> Tensor:
+    """Plain CLIP loss with fixed temperature: unit (N, d) text / image embeddings of N items.
+
+    (InfoNCE(T I^T / tau) + InfoNCE(I T^T / tau)) / 2, every other item a negative; equals
+    transformers' CLIPModel loss with logit_scale = log(1 / tau).
+    """
+    logits = text_embeds @ image_embeds.T / tau  # (N, N), matched pairs on the diagonal
+    both = torch.stack([logits, logits.T])  # (2, N, N): text -> image, image -> text
+    return info_nce(both, torch.ones_like(logits, dtype=torch.bool)).mean()

@@ -1,0 +1,83 @@
+"""`PairBatch`: the model's input for one step, built by the batch sampler.
+
+A batch holds B relation pairs (rows) over U unique items and R unique relation texts. The backbone
+encodes each unique item and relation once; rows index them. Row r = (src_r, dst_r, rel_r): anchor
+item src_r, positive dst_r, relation rel_r; intra rows have src_r == dst_r under the intra relation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class PairBatch:
+    item_input_ids: Tensor  # (U, n) long, tokenized item texts (rcml_core.model.tokenizer.tokenize)
+    item_attention_mask: Tensor  # (U, n) long
+    pixel_values: Tensor  # (U, 3, S, S) float, normalised with the backbone's image mean / std
+    relation_input_ids: Tensor  # (R, n_e) long, tokenized unique relation texts
+    relation_attention_mask: Tensor  # (R, n_e) long
+    src: Tensor  # (B,) long in [0, U): anchor item of each row
+    dst: Tensor  # (B,) long in [0, U): positive item of each row; the candidates of every row
+    rel: Tensor  # (B,) long in [0, R): relation of each row
+    intra: Tensor  # (B,) bool: row is an intra-sample pair (src == dst, intra relation)
+    negative_mask: Tensor  # (B, B) bool: True where candidate s is a false negative for row r (excluded)
+    swap_relations: Tensor | None = None  # (R',) long in [0, R): relations for the relation-negatives loss
+    swap_exclude: Tensor | None = None  # (B, R') bool: True where relation j is not a negative for row b
+
+    def __post_init__(self) -> None:
+        u, r, b = self.item_input_ids.shape[0], self.relation_input_ids.shape[0], self.src.shape[0]
+        expect = {
+            "item_attention_mask": (tuple(self.item_input_ids.shape), None),
+            "relation_attention_mask": (tuple(self.relation_input_ids.shape), None),
+            "dst": ((b,), torch.long),
+            "src": ((b,), torch.long),
+            "rel": ((b,), torch.long),
+            "intra": ((b,), torch.bool),
+            "negative_mask": ((b, b), torch.bool),
+        }
+        for name, (shape, dtype) in expect.items():
+            value = getattr(self, name)
+            if tuple(value.shape) != shape or (dtype is not None and value.dtype != dtype):
+                raise ValueError(f"PairBatch.{name}: expected shape {shape} dtype {dtype}, got {tuple(value.shape)} "
+                                 f"{value.dtype}")
+        if self.pixel_values.dim() != 4 or self.pixel_values.shape[0] != u:
+            raise ValueError(f"PairBatch.pixel_values: expected (U={u}, 3, S, S), got {tuple(self.pixel_values.shape)}")
+        _check_range("src", self.src, u)
+        _check_range("dst", self.dst, u)
+        _check_range("rel", self.rel, r)
+        if (self.swap_relations is None) != (self.swap_exclude is None):
+            raise ValueError("PairBatch.swap_relations and swap_exclude go together")
+        if self.swap_relations is not None:
+            _check_range("swap_relations", self.swap_relations, r)
+            shape = (b, self.swap_relations.shape[0])
+            if tuple(self.swap_exclude.shape) != shape or self.swap_exclude.dtype != torch.bool:
+                raise ValueError(f"PairBatch.swap_exclude: expected bool {shape}, got {tuple(self.swap_exclude.shape)}")
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.src.shape[0])
+
+    @property
+    def num_items(self) -> int:
+        return int(self.item_input_ids.shape[0])
+
+    @property
+    def num_relations(self) -> int:
+        return int(self.relation_input_ids.shape[0])
+
+    def to(self, device: torch.device | str) -> PairBatch:
+        """A copy with every tensor on `device`."""
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return PairBatch(**{k: v.to(device) if isinstance(v, Tensor) else v for k, v in moved.items()})
+
+
+def _check_range(name: str, index: Tensor, size: int) -> None:
+    if index.dtype != torch.long or index.dim() != 1:
+        raise ValueError(f"PairBatch.{name}: expected a 1-d long tensor, got {index.dtype} {tuple(index.shape)}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= size):
+        low, high = int(index.min()), int(index.max())
+        raise ValueError(f"PairBatch.{name}: indices must be in [0, {size}), got [{low}, {high}]")

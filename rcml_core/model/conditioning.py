@@ -1,0 +1,184 @@
+"""Batch conditioning: the (B, B) pair similarities from cached token features (DESIGN §2 Cost).
+
+Pure functions. Inputs are one modality's TokenFeatures of the U unique items, `query` (R, d) and
+`value_map` (d, d) with the attention parameters folded in (RCMLModel does the folding):
+
+    query     = h_E W_Q^T W_K           so that query . H_t = (W_Q h_E)^T (W_K H_t)      (eq. 6)
+    value_map = W_V^T W_o               so that (A H) value_map = A (W_V H)^T W_o         (eq. 4)
+
+Two exact strategies for PairSimilarities, picked by `table_is_cheaper` (both are tested equal):
+  table  z for every (relation, unique item), (R, U, d), then each row's anchor and candidates are
+         read from it. Multiply-adds ~ R U n d (scores, pooling) + R U d^2 + 4 B^2 d: the right
+         choice when a batch has few distinct relations (relation types: about 10 per domain).
+  gram   per row r, the attention of all B candidates under e_r, (B, B, n), and the Gram-form cosine
+         (attention.conditioned_cosine): never forms (B, B, d). ~ U n d^2 + 3 B^2 n d + B^2 n^2:
+         the right choice when nearly every row carries its own relation text.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rcml_core.model.attention import (
+    COSINE_EPS,
+    attention_weights,
+    conditioned_dot,
+    conditioned_sq_norm,
+    cosine_from_parts,
+    gram,
+    paired_attention_weights,
+    paired_pool,
+    paired_relation_scores,
+    pool,
+    relation_scores,
+)
+from rcml_core.model.encoders import TokenFeatures
+from rcml_core.model.outputs import PairSimilarities
+
+STRATEGIES: tuple[str, ...] = ("auto", "table", "gram")
+
+
+def relation_kinds(num_relations: int, rel: Tensor, intra: Tensor) -> Tensor:
+    """(R,) bool: relation k is used by intra rows. rel (B,) long, intra (B,) bool.
+
+    Raises ValueError when one relation index serves both intra and inter rows (its conditioning
+    would be ambiguous).
+    """
+    kinds = torch.zeros(num_relations, dtype=torch.bool, device=rel.device)
+    kinds[rel[intra]] = True
+    if not torch.equal(kinds[rel], intra):
+        mixed = torch.unique(rel[kinds[rel] != intra]).tolist()
+        raise ValueError(f"relations {mixed} are used by both intra and inter rows")
+    return kinds
+
+
+def relation_table(
+    features: TokenFeatures, query: Tensor, value_map: Tensor, intra: Tensor, beta: float, summary_mix: str
+) -> Tensor:
+    """Unit z of every item under every relation: tokens (U, n, d), query (R, d), intra (R,) -> (R, U, d)."""
+    scores = relation_scores(query, features.tokens, features.mask)  # (R, U, n)
+    weights = attention_weights(scores, features.mask, features.summary_index, beta, summary_mix, intra)
+    pooled = pool(weights, features.tokens) @ value_map  # (R, U, d): (A H) M, cheaper than A (H M) when R < n
+    return F.normalize(pooled, dim=-1, eps=COSINE_EPS)
+
+
+def paired_condition(
+    features: TokenFeatures, query: Tensor, value_map: Tensor, index: Tensor, intra: Tensor, beta: float,
+    summary_mix: str,
+) -> Tensor:
+    """Unit z of item index[q] under query[q]: query (Q, d), index (Q,), intra (Q,) -> (Q, d)."""
+    mask = features.mask[index]  # (Q, n)
+    scores = paired_relation_scores(query, features.tokens[index], mask)  # (Q, n)
+    weights = paired_attention_weights(scores, mask, features.summary_index[index], beta, summary_mix, intra)
+    return F.normalize(paired_pool(weights, features.tokens[index]) @ value_map, dim=-1, eps=COSINE_EPS)  # (Q, d)
+
+
+# A per-relation GEMM costs about this many multiply-adds in launch overhead (forward + backward, about
+# 0.1 ms measured on the 2-core CPU with 11 relations at B = 64 and 256): it decides the table readout.
+GROUP_OVERHEAD_MACS = 4_000_000
+READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
+
+
+def table_pair_similarities(
+    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
+) -> PairSimilarities:
+    """(B, B) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s].
+
+    No (B, B, d) tensor is formed. Two readouts, same numbers:
+      dense    one GEMM of every anchor against every (relation, item) entry, (2B, 2RU), then one
+               gather of each row's relation and targets: 4 B R U d multiply-adds, few operations.
+      grouped  rows grouped by relation, one (2B_e, 2B) GEMM per relation: 4 B^2 d multiply-adds
+               plus a launch overhead per relation; wins for large batches.
+    """
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    r, u, d = z_text.shape
+    b = src.shape[0]
+    if readout == "auto":
+        readout = "dense" if b * r * u * d <= b * b * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
+    tables = torch.stack([z_text, z_image])  # (2, R, U, d)
+    if readout == "dense":
+        flat = tables.view(2, r * u, d)  # entry e * U + k is item k under relation e
+        anchors = flat[:, rel * u + src]  # (2, B, d): [x, r] = z_x[rel_r, src_r]
+        every = anchors.reshape(2 * b, d) @ flat.reshape(2 * r * u, d).T  # (2B, 2RU)
+        every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
+        own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> (rel_r, dst_s)
+        sims = every.gather(3, own).permute(1, 0, 2, 3)  # (B, 2, 2, B) = [r, x, y, s]
+    else:
+        order = torch.argsort(rel, stable=True)  # rows grouped by relation
+        used, counts = torch.unique_consecutive(rel[order], return_counts=True)
+        anchors = tables[:, rel[order], src[order]]  # (2, B, d), grouped rows
+        candidates = tables[:, used[:, None], dst[None, :]]  # (2, R_u, B, d): every target under each relation
+        # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
+        groups = zip(torch.split(anchors, counts.tolist(), dim=1), candidates.unbind(1))
+        blocks = [torch.einsum("xrd,ysd->rxys", a, c) for a, c in groups]  # (B_e, 2, 2, B) each
+        sims = torch.cat(blocks)[torch.argsort(order)]  # (B, 2, 2, B) back in row order
+    return PairSimilarities(ti=sims[:, 0, 1], it=sims[:, 1, 0], tt=sims[:, 0, 0], ii=sims[:, 1, 1])
+
+
+def gram_pair_similarities(
+    text: TokenFeatures, image: TokenFeatures, query: Tensor, value_map: Tensor, src: Tensor, dst: Tensor,
+    rel: Tensor, intra: Tensor, beta: float, summary_mix: str,
+) -> PairSimilarities:
+    """(B, B) cosines with per-row candidate attention (B, B, n) and the Gram-form norm; query (R, d)."""
+    row_query = query[rel]  # (B, d)
+    anchors, candidates = {}, {}
+    for name, f in (("text", text), ("image", image)):
+        anchors[name] = paired_condition(f, row_query, value_map, src, intra, beta, summary_mix)  # (B, d)
+        mask = f.mask[dst]  # (B, n)
+        scores = relation_scores(row_query, f.tokens[dst], mask)  # (B, B, n)
+        weights = attention_weights(scores, mask, f.summary_index[dst], beta, summary_mix, intra)  # (B, B, n)
+        values = f.tokens[dst] @ value_map  # (B, n, d)
+        candidates[name] = (weights, values, conditioned_sq_norm(weights, gram(values)))  # norm shared by anchors
+
+    def cosine(x: str, y: str) -> Tensor:
+        weights, values, sq_norm = candidates[y]
+        return cosine_from_parts(conditioned_dot(anchors[x], weights, values), sq_norm)  # (B, B)
+
+    return PairSimilarities(ti=cosine("text", "image"), it=cosine("image", "text"), tt=cosine("text", "text"),
+                            ii=cosine("image", "image"))
+
+
+def table_is_cheaper(relations_used: int, items: int, rows: int, tokens: int, token_sq: int, width: int) -> bool:
+    """Compare the multiply-adds of both strategies (module docstring).
+
+    tokens: n_text + n_image per item; token_sq: n_text^2 + n_image^2; width: d.
+    """
+    table = relations_used * items * (2 * tokens * width + 2 * width * width) + 4 * rows * rows * width
+    gram_cost = items * tokens * width * width + rows * rows * (3 * tokens * width + token_sq)
+    return table <= gram_cost
+
+
+def pair_similarities(
+    text: TokenFeatures, image: TokenFeatures, query: Tensor, value_map: Tensor, src: Tensor, dst: Tensor,
+    rel: Tensor, intra: Tensor, beta: float, summary_mix: str, strategy: str = "auto",
+) -> PairSimilarities:
+    """(B, B) cosines [r, s] = cos(z_x^{src_r}(e_r), z_y^{dst_s}(e_r)) by the cheaper exact strategy."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if strategy == "auto":
+        n_t, n_i = text.tokens.shape[1], image.tokens.shape[1]
+        used = int(torch.unique(rel).numel())
+        cheaper = table_is_cheaper(used, len(text), src.shape[0], n_t + n_i, n_t * n_t + n_i * n_i, query.shape[-1])
+        strategy = "table" if cheaper else "gram"
+    if strategy == "gram":
+        return gram_pair_similarities(text, image, query, value_map, src, dst, rel, intra, beta, summary_mix)
+    kinds = relation_kinds(query.shape[0], rel, intra)  # (R,)
+    z_text = relation_table(text, query, value_map, kinds, beta, summary_mix)  # (R, U, d)
+    z_image = relation_table(image, query, value_map, kinds, beta, summary_mix)
+    return table_pair_similarities(z_text, z_image, src, dst, rel)
+
+
+def swap_similarities(z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor) -> PairSimilarities:
+    """(B, R') cosines of each row's pair under each tabled relation.
+
+    z (R', U, d) -> [b, j] = z_x[j, src_b] . z_y[j, dst_b].
+    """
+
+    def cosine(zx: Tensor, zy: Tensor) -> Tensor:
+        return (zx[:, src] * zy[:, dst]).sum(dim=-1).T  # (R', B) -> (B, R')
+
+    return PairSimilarities(ti=cosine(z_text, z_image), it=cosine(z_image, z_text), tt=cosine(z_text, z_text),
+                            ii=cosine(z_image, z_image))

@@ -1,0 +1,202 @@
+"""`RCMLModel`: CLIP token features conditioned on relation texts (paper eq. 3-6).
+
+    H_T = f_T(T), H_I = MLP(f_I(I))                 eq. 3   encode_items (backbone once per unique item)
+    h_E = f_T^EOT(e)                                        encode_relations
+    q   = (W_Q h_E)^T (W_K H) / sqrt(d)             eq. 6   attention.relation_scores
+    A   = mix(q, B, beta)                           eq. 5   attention.attention_weights
+    z   = L2norm(A (W_V H)^T W_o)                   eq. 4   attention.pool / conditioned_cosine
+    (B, B) similarities of a batch                          conditioning.pair_similarities (table | gram)
+
+Initialisation: W_V = W_o = I and the token features are CLIP's own projections, so with beta = 1 in
+"prob" mode an intra row's z is exactly CLIP's normalised text_embeds / image_embeds (DESIGN §2).
+
+Trainable parameters (`trainable_parameter_names`):
+  full backbone:   everything except clip.logit_scale (the temperature tau is fixed by LossConfig).
+  frozen_backbone: attention.w_q, attention.w_k, attention.w_v, attention.w_o,
+                   clip.text_projection.weight, clip.visual_projection.weight;
+                   clip.text_model and clip.vision_model (incl. the vision post_layernorm) are frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rcml_core.errors import ConfigError
+from rcml_core.loss import LossConfig, LossOutput, rcml_loss
+from rcml_core.model import conditioning
+from rcml_core.model.attention import COSINE_EPS, SUMMARY_MIXES
+from rcml_core.model.backbone import Backbone
+from rcml_core.model.batch import PairBatch
+from rcml_core.model.encoders import TokenFeatures, encode_image_tokens, encode_relation_text, encode_text_tokens
+from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures, PairSimilarities
+
+@dataclass(frozen=True)
+class RCMLConfig:
+    beta: float = 0.6  # balance of relation attention (0) and the summary token (1), [0, 1]
+    summary_mix: str = "prob"  # "prob" (exactly CLIP at beta = 1) | "logit" (eq. 5 literally)
+    frozen_backbone: bool = False  # train only the attention module and the two projections
+    init_seed: int = 0  # seed of the random W_Q, W_K
+
+    def __post_init__(self) -> None:
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"model.beta must be in [0, 1], got {self.beta!r}")
+        if self.summary_mix not in SUMMARY_MIXES:
+            raise ConfigError(f"model.summary_mix must be one of {SUMMARY_MIXES}, got {self.summary_mix!r}")
+        if not isinstance(self.frozen_backbone, bool):
+            raise ConfigError(f"model.frozen_backbone must be true or false, got {self.frozen_backbone!r}")
+        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
+            raise ConfigError(f"model.init_seed must be an integer >= 0, got {self.init_seed!r}")
+
+
+class RelationAttention(nn.Module):
+    """The d x d projections of eq. 4 and 6, without bias.
+
+    W_Q, W_K ~ N(0, 1/d) (seeded); W_V = W_o = I at init, so the values start as the token features.
+    """
+
+    def __init__(self, width: int, seed: int) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        std = width**-0.5
+        self.w_q = nn.Parameter(torch.randn(width, width, generator=generator) * std)
+        self.w_k = nn.Parameter(torch.randn(width, width, generator=generator) * std)
+        self.w_v = nn.Parameter(torch.eye(width))
+        self.w_o = nn.Parameter(torch.eye(width))
+
+    def query(self, relations: Tensor) -> Tensor:
+        """h_E W_Q^T W_K, (R, d) -> (R, d): W_K folded into the query, so that the scores of eq. 6,
+        (W_Q h_E)^T (W_K H_t), are query . H_t and the keys never need computing."""
+        return (relations @ self.w_q.T) @ self.w_k
+
+    def value_map(self) -> Tensor:
+        """W_V^T W_o, (d, d): the values of eq. 4 are H W_V^T W_o with tokens as rows."""
+        return self.w_v.T @ self.w_o
+
+
+class RCMLModel(nn.Module):
+    def __init__(self, backbone: Backbone, config: RCMLConfig) -> None:
+        super().__init__()
+        self.backbone = backbone  # tokenizer and image settings travel with the model
+        self.config = config
+        self.clip = backbone.clip
+        self.attention = RelationAttention(backbone.width, config.init_seed)
+        self.clip.logit_scale.requires_grad_(False)  # unused: the loss has a fixed temperature
+        if config.frozen_backbone:
+            self.clip.text_model.requires_grad_(False)
+            self.clip.vision_model.requires_grad_(False)
+
+    def trainable_parameter_names(self) -> list[str]:
+        """Names of the parameters that train under this config (see the module docstring)."""
+        return [name for name, p in self.named_parameters() if p.requires_grad]
+
+    # ---- encoders: the backbone runs once per unique item / relation -------------------------------
+
+    def encode_items(self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor) -> ItemFeatures:
+        """Token features of U unique items: ids (U, n), pixels (U, 3, S, S) -> text (U, n, d), image (U, m, d)."""
+        return ItemFeatures(
+            text=encode_text_tokens(self.clip, input_ids, attention_mask),
+            image=encode_image_tokens(self.clip, pixel_values),
+        )
+
+    def encode_relations(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """h_E of R unique relation texts: (R, n_e) -> (R, d)."""
+        return encode_relation_text(self.clip, input_ids, attention_mask)
+
+    # ---- conditioning (the math lives in attention.py and conditioning.py) --------------------------
+
+    def _mix(self) -> dict:
+        return {"beta": self.config.beta, "summary_mix": self.config.summary_mix}
+
+    def pair_similarities(
+        self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel: Tensor, intra: Tensor,
+        strategy: str = "auto",
+    ) -> PairSimilarities:
+        """(B, B) cosines per direction: [r, s] = cos(z_x^{src_r}(e_r), z_y^{dst_s}(e_r)).
+
+        items: U unique items; relations (R, d) h_E; src, dst (B,) long item rows; rel (B,) long
+        relation rows; intra (B,) bool. Row r's candidates are the B targets dst_1..dst_B, each
+        conditioned on e_r (with the summary term when row r is intra); the positive is the diagonal.
+        strategy: "auto" (cheaper of the two exact ones), "table" or "gram" (conditioning.py).
+        """
+        return conditioning.pair_similarities(
+            items.text, items.image, self.attention.query(relations), self.attention.value_map(), src, dst, rel,
+            intra, strategy=strategy, **self._mix(),
+        )
+
+    def relation_table(self, items: ItemFeatures, relations: Tensor, intra: Tensor) -> ConditionedEmbeddings:
+        """Unit z of every item under every relation: relations (R, d), intra (R,) bool -> text, image (R, U, d).
+
+        intra[k]: relation k is the intra-sample one (its summary term applies). For evaluation over
+        many relation types, and the relation-negatives loss.
+        """
+        query, value_map = self.attention.query(relations), self.attention.value_map()
+        return ConditionedEmbeddings(
+            text=conditioning.relation_table(items.text, query, value_map, intra, **self._mix()),
+            image=conditioning.relation_table(items.image, query, value_map, intra, **self._mix()),
+        )
+
+    def relation_swap_similarities(
+        self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel_options: Tensor,
+        option_intra: Tensor | None = None,
+    ) -> PairSimilarities:
+        """(B, R') cosines of each row's pair under every option: [b, j] = cos(z_x^{src_b}(e'_j), z_y^{dst_b}(e'_j)).
+
+        Both sides are conditioned on e'_j (the score relation-type prediction ranks). rel_options (R',)
+        long indexes `relations`; option_intra (R',) bool marks intra options (default: none).
+        """
+        if option_intra is None:
+            option_intra = torch.zeros(rel_options.shape[0], dtype=torch.bool, device=rel_options.device)
+        table = self.relation_table(items, relations[rel_options], option_intra)  # (R', U, d) each
+        return conditioning.swap_similarities(table.text, table.image, src, dst)
+
+    def condition(
+        self, items: ItemFeatures, relations: Tensor, item_index: Tensor, relation_index: Tensor, intra: Tensor
+    ) -> ConditionedEmbeddings:
+        """Unit z_T, z_I of item item_index[q] under relation relation_index[q] (evaluation): (Q,) -> (Q, d)."""
+        query = self.attention.query(relations)[relation_index]  # (Q, d)
+        value_map = self.attention.value_map()
+        return ConditionedEmbeddings(
+            text=conditioning.paired_condition(items.text, query, value_map, item_index, intra, **self._mix()),
+            image=conditioning.paired_condition(items.image, query, value_map, item_index, intra, **self._mix()),
+        )
+
+    @staticmethod
+    def clip_embeddings(items: ItemFeatures) -> ConditionedEmbeddings:
+        """Plain CLIP embeddings (unit text_embeds / image_embeds) of the items, (U, d) each."""
+
+        def summary(f: TokenFeatures) -> Tensor:
+            token = f.tokens[torch.arange(len(f), device=f.tokens.device), f.summary_index]  # (U, d)
+            return F.normalize(token, dim=-1, eps=COSINE_EPS)
+
+        return ConditionedEmbeddings(text=summary(items.text), image=summary(items.image))
+
+    # ---- one training step -------------------------------------------------------------------------
+
+    def _encode_batch(self, batch: PairBatch) -> tuple[ItemFeatures, Tensor]:
+        items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
+        return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask)
+
+    def forward(self, batch: PairBatch) -> PairSimilarities:
+        """Encode the batch's unique items and relations once, then the (B, B) pair similarities."""
+        items, relations = self._encode_batch(batch)
+        return self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
+
+    def loss(self, batch: PairBatch, config: LossConfig) -> LossOutput:
+        """Eq. 1 on `batch` with one encoding pass. With config.relation_negatives the batch must carry
+        swap_relations / swap_exclude; each option is conditioned as the kind of relation the rows use
+        it as (the intra relation with its summary term)."""
+        items, relations = self._encode_batch(batch)
+        sims = self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
+        swap = None
+        if config.relation_negatives:
+            if batch.swap_relations is None:
+                raise ConfigError("loss.relation_negatives is set but the batch has no swap_relations")
+            kinds = conditioning.relation_kinds(batch.num_relations, batch.rel, batch.intra)  # (R,)
+            swap = self.relation_swap_similarities(items, relations, batch.src, batch.dst, batch.swap_relations,
+                                                   kinds[batch.swap_relations])
+        return rcml_loss(sims, batch.negative_mask, batch.intra, config, swap=swap,
+                         swap_exclude=batch.swap_exclude if swap is not None else None)
