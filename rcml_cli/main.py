@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from rcml_core.errors import RCMLError
 
-from rcml_cli import data_cmd
+from rcml_cli import data_cmd, eval_cmd, train_cmd
 
-COMMANDS = [data_cmd]
+COMMANDS = [data_cmd, train_cmd, eval_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

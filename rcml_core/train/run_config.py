@@ -1,0 +1,189 @@
+"""The run config: one frozen dataclass per concern, composed; presets; flat override keys.
+
+Resolution order: preset defaults -> YAML file -> `key=value` overrides. Unknown keys
+are errors; every value is validated by its concern's `__post_init__` before any
+work starts. The resolved config is saved beside the run and inside every checkpoint.
+
+Ablation flags (paper 4.4) and the CLIP baseline are resolved through properties
+(`effective_*`), never by mutating the user's config, so what the user asked for and
+what ran are both on record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from rcml_core.config import check_choice, check_range, config_from_dict, config_to_dict, load_yaml, merge, parse_overrides
+from rcml_core.errors import ConfigError
+from rcml_core.loss import LossConfig
+from rcml_core.model.backbone import BackboneConfig
+from rcml_core.model.rcml import RCMLConfig
+from rcml_core.train.optim import OptimConfig
+from rcml_core.train.sampler import SamplerConfig
+
+METHODS = ("rcml", "clip")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int = 6
+    max_steps_per_epoch: int | None = None  # cap, for smoke tests and quick sweeps
+    early_stopping_patience: int = 2  # epochs without a better val/hit@5; 0 disables
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    num_threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    log_every: int = 50  # steps between train/loss logs
+
+    def __post_init__(self) -> None:
+        check_range("train.batch_size", self.batch_size, 2, None)
+        check_range("train.epochs", self.epochs, 0, None)
+        if self.max_steps_per_epoch is not None:
+            check_range("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, None)
+        check_range("train.early_stopping_patience", self.early_stopping_patience, 0, None)
+        check_range("train.num_threads", self.num_threads, 0, None)
+        check_range("train.log_every", self.log_every, 1, None)
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Paper 4.4. All False = the full model."""
+
+    no_inter_edges: bool = False  # intra pairs only (CLIP-style training)
+    no_intra_loss: bool = False  # lambda = 0
+    no_edge_text: bool = False  # every inter relation text replaced by one neutral text
+    frozen_backbone: bool = False  # only the attention module and projections train
+
+    @property
+    def name(self) -> str:
+        on = [k for k in ("no_inter_edges", "no_intra_loss", "no_edge_text", "frozen_backbone") if getattr(self, k)]
+        return "+".join(on) if on else "full"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 256  # items encoded per backbone call
+    max_val_queries: int | None = None  # cap per-epoch validation queries (the fixed set's first N)
+    validity_probe_c: float = 1.0  # inverse L2 strength of the logistic-regression probe
+
+    def __post_init__(self) -> None:
+        check_range("eval.batch_size", self.batch_size, 1, None)
+        if self.max_val_queries is not None:
+            check_range("eval.max_val_queries", self.max_val_queries, 1, None)
+        check_range("eval.validity_probe_c", self.validity_probe_c, 0.0, None, low_open=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: str = ""  # canonical dataset folder
+    out_dir: str = "runs/default"
+    seed: int = 0
+    method: Literal["rcml", "clip"] = "rcml"  # clip: the same backbone with the plain CLIP loss on intra pairs
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    model: RCMLConfig = field(default_factory=RCMLConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        check_range("seed", self.seed, 0, None)
+
+    # -- what actually runs --------------------------------------------------------------
+    @property
+    def is_clip_baseline(self) -> bool:
+        return self.method == "clip"
+
+    @property
+    def effective_model(self) -> RCMLConfig:
+        if self.is_clip_baseline:  # CLIP is RCML at beta=1 in prob mode on intra pairs (DESIGN §2)
+            return replace(self.model, beta=1.0, summary_mix="prob", frozen_backbone=self.ablation.frozen_backbone)
+        return replace(self.model, frozen_backbone=self.model.frozen_backbone or self.ablation.frozen_backbone)
+
+    @property
+    def effective_loss(self) -> LossConfig:
+        if self.is_clip_baseline or self.ablation.no_intra_loss:
+            return replace(self.loss, lambda_intra=0.0, relation_negatives=False if self.is_clip_baseline else self.loss.relation_negatives)
+        return self.loss
+
+    @property
+    def effective_sampler(self) -> SamplerConfig:
+        if self.is_clip_baseline:  # plain CLIP: intra pairs, ordinary in-batch negatives
+            return replace(self.sampler, use_inter_edges=False, mask_related=False)
+        if self.ablation.no_inter_edges:
+            return replace(self.sampler, use_inter_edges=False)
+        return self.sampler
+
+    @property
+    def neutral_edge_text(self) -> bool:
+        return self.ablation.no_edge_text and not self.is_clip_baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+
+# Short keys a user can type on the command line (`rcml train ... beta=0.4 seed=1`).
+ALIASES: dict[str, str] = {
+    "beta": "model.beta",
+    "summary_mix": "model.summary_mix",
+    "tau": "loss.tau",
+    "lambda_intra": "loss.lambda_intra",
+    "relation_negatives": "loss.relation_negatives",
+    "lr": "optim.lr",
+    "weight_decay": "optim.weight_decay",
+    "batch_size": "train.batch_size",
+    "epochs": "train.epochs",
+    "max_steps_per_epoch": "train.max_steps_per_epoch",
+    "patience": "train.early_stopping_patience",
+    "device": "train.device",
+    "intra_fraction": "sampler.intra_fraction",
+    "no_inter_edges": "ablation.no_inter_edges",
+    "no_intra_loss": "ablation.no_intra_loss",
+    "no_edge_text": "ablation.no_edge_text",
+    "frozen_backbone": "ablation.frozen_backbone",
+    "name_or_path": "backbone.name_or_path",
+}
+
+# Presets set defaults for several concerns at once; YAML and overrides come on top.
+PRESETS: dict[str, dict[str, Any]] = {
+    # CPU, random-init tiny CLIP: the embedded default.
+    "tiny": {
+        "backbone": {"preset": "tiny"},
+        "train": {"batch_size": 64, "epochs": 6, "early_stopping_patience": 2},
+        "optim": {"lr": 1e-3, "weight_decay": 0.1, "warmup_fraction": 0.05},
+        "loss": {"tau": 0.1, "lambda_intra": 0.5},
+        "model": {"beta": 0.6},
+    },
+    # The paper's setting (A.1): ViT-B/32, batch 512, AdamW 5e-5 cosine, tau 0.1, lambda 0.5, beta 0.6,
+    # early stopping (converges in about 3 epochs).
+    "clip-vit-b32": {
+        "backbone": {"preset": "clip-vit-b32"},
+        "train": {"batch_size": 512, "epochs": 3, "early_stopping_patience": 1},
+        "optim": {"lr": 5e-5, "weight_decay": 0.2, "warmup_fraction": 0.02},
+        "loss": {"tau": 0.1, "lambda_intra": 0.5},
+        "model": {"beta": 0.6},
+    },
+}
+
+
+def resolve_run_config(
+    preset: str = "tiny",
+    config_file: Path | str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    base: dict[str, Any] | None = None,
+) -> RunConfig:
+    """preset -> (base dict) -> YAML file -> key=value overrides -> validated RunConfig."""
+    if preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    tree = merge(config_to_dict(RunConfig()), PRESETS[preset])
+    if base:
+        tree = merge(tree, base)
+    if config_file is not None:
+        tree = merge(tree, load_yaml(config_file))
+    tree = merge(tree, parse_overrides(list(overrides), ALIASES))
+    return config_from_dict(RunConfig, tree)

@@ -1,0 +1,94 @@
+"""Everything a run needs before its first step: device, seeds, data, backbone, model, inputs.
+
+Shared by training (`loop.train`) and by evaluation of a saved checkpoint
+(`load_checkpoint_session`), so both see the same tokenizer, relation texts and
+image preprocessing.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rcml_core.config import config_from_dict
+from rcml_core.data.io import load_dataset
+from rcml_core.data.schema import RelationalDataset
+from rcml_core.errors import ConfigError
+from rcml_core.model.backbone import Backbone, build_backbone, load_backbone
+from rcml_core.model.rcml import RCMLModel
+from rcml_core.train.checkpoint import load_model_weights, read_checkpoint_config
+from rcml_core.train.inputs import NEUTRAL_RELATION_TEXT, ModelInputs, relation_texts
+from rcml_core.train.run_config import RunConfig
+
+BACKBONE_DIR = "backbone"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    if precision == "bf16":
+        return True
+    return precision == "auto" and device.type == "cuda"
+
+
+@dataclass
+class RunSession:
+    config: RunConfig
+    dataset: RelationalDataset
+    backbone: Backbone
+    model: RCMLModel
+    inputs: ModelInputs
+    device: torch.device
+
+
+def tokenizer_corpus(dataset: RelationalDataset, config: RunConfig) -> list[str]:
+    """Texts the tiny preset's tokenizer is built from: titles, relation texts (both modes)."""
+    return dataset.items["text"].tolist() + relation_texts(dataset, config.neutral_edge_text) + [NEUTRAL_RELATION_TEXT]
+
+
+def build_session(config: RunConfig, backbone_dir: Path | None = None, local_rank: int = 0) -> RunSession:
+    """Load data, build (or reload from `backbone_dir`) the backbone, the model and its inputs."""
+    if not config.data:
+        raise ConfigError("data: no dataset folder given (set data=DIR or --data DIR)")
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    device = resolve_device(config.train.device, local_rank)
+    dataset = load_dataset(config.data)
+    seed_everything(config.seed)
+    if backbone_dir is not None and (backbone_dir / "config.json").exists():
+        backbone = load_backbone(backbone_dir)
+    else:
+        backbone = build_backbone(config.backbone, corpus=tokenizer_corpus(dataset, config))
+    model = RCMLModel(backbone, config.effective_model).to(device)
+    inputs = ModelInputs(dataset, backbone, neutral_edge_text=config.neutral_edge_text)
+    return RunSession(config, dataset, backbone, model, inputs, device)
+
+
+def load_checkpoint_session(checkpoint: Path | str, data: Path | str | None = None, device: str = "auto") -> RunSession:
+    """Rebuild the run that wrote `checkpoint` and load its weights (for `rcml eval`, sweeps' test evaluation)."""
+    checkpoint = Path(checkpoint)
+    tree = read_checkpoint_config(checkpoint)
+    if data is not None:
+        tree["data"] = str(data)
+    tree.setdefault("train", {})["device"] = device
+    config = config_from_dict(RunConfig, tree)
+    session = build_session(config, backbone_dir=checkpoint / BACKBONE_DIR)
+    load_model_weights(checkpoint, session.model)
+    return session
+
