@@ -1,0 +1,1 @@
+"""Synthetic relational catalog: a simulated store whose purchases feed `build_dataset`."""
