@@ -69,7 +69,7 @@ def sample_items(config: SynthConfig, domain: Domain, rng: np.random.Generator) 
     """Sample `config.n_items` items; rows in a random order (ids carry no attribute).
 
     Returns a frame with PUBLIC_ITEM_COLUMNS and LATENT_ITEM_COLUMNS; `category` is the
-    path "Top > Sub", `profile_category` the top level users' tastes are over.
+    path "Domain > Category > Sub", `profile_category` the level users' tastes are over.
     """
     n_cat, n_style, n_colour = len(domain.categories), len(domain.styles), len(domain.colours)
     sizes = _category_sizes(config.n_items, n_cat, rng)  # (C,)
@@ -127,7 +127,7 @@ def _sample_item(
     )
     return {
         "text": title,
-        "category": f"{category.name} > {sub.name}",
+        "category": f"{domain.name} > {category.name} > {sub.name}",
         "profile_category": category.name,
         "category_idx": category_idx,
         "style_idx": style_idx,

@@ -60,6 +60,10 @@ class SynthConfig:
     # --- images --------------------------------------------------------------------
     image_size: int = 64  # square RGB PNG side in pixels
     noise_sigma: float = 6.0  # per-pixel Gaussian noise, in 0..255 intensity units
+    # --- dataset shape (passed to build_dataset's BuildConfig; recorded here so that
+    # `source["params"]` alone regenerates the dataset) --------------------------------
+    n_clusters: int = 10  # user clusters = inter relation types (paper: 10 for Amazon)
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test, item-disjoint
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -82,6 +86,18 @@ class SynthConfig:
         _check_range("mean_days_between_purchases", self.mean_days_between_purchases, 0.0, 3650.0)
         _check_range("image_size", self.image_size, 16, 512, integer=True)
         _check_range("noise_sigma", self.noise_sigma, 0.0, 64.0)
+        _check_range("n_clusters", self.n_clusters, 1, 256, integer=True)
+        fr = self.split_fractions
+        if (
+            not isinstance(fr, (tuple, list))
+            or len(fr) != 3
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in fr)
+            or not math.isclose(sum(fr), 1.0, abs_tol=1e-6)
+        ):
+            raise ConfigError(
+                f"synth.split_fractions must be three numbers in (0, 1) (train, val, test) summing to 1, got {fr!r}"
+            )
+        object.__setattr__(self, "split_fractions", tuple(float(f) for f in fr))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,7 +105,8 @@ class SynthConfig:
 
 _PRESETS: dict[str, dict] = {
     # ~150 items: generate + build in well under 2 s; what tests use.
-    "tiny": {"n_items": 150, "n_users": 300, "n_profiles": 12},
+    # Eval splits get 20% each so val/test hold enough items for 21-way retrieval.
+    "tiny": {"n_items": 150, "n_users": 300, "n_profiles": 12, "split_fractions": (0.6, 0.2, 0.2)},
     # ~600 items: quick experiments.
     "small": {"n_items": 600, "n_users": 1000},
     # a few thousand items, tens of thousands of edges: the embedded default.
