@@ -141,7 +141,7 @@ BABY_CATEGORIES: tuple[Category, ...] = (
     Category("Strollers", "stroller", (
         _sub("Strollers", 0, "Lightweight Stroller|Jogging Stroller|Double Stroller|Umbrella Stroller",
              "Aluminum|Steel Frame|Mesh", "One-Hand Fold|All Terrain|with Canopy|Reclining Seat",
-             "Single|Compact|Full Size"),
+             "Single|Standard|Full Size"),
         _sub("Stroller Accessories", 1, "Stroller Organizer|Stroller Fan|Rain Cover|Cup Holder",
              "Oxford Fabric|Polyester|Clear Vinyl|Silicone", "Universal Fit|Clip-On|Insulated", "Single|2-Pack"),
         _sub("Travel Systems", 2, "Travel System|Stroller Frame|Bassinet Attachment", "Aluminum|Steel Frame|Polyester",
@@ -158,7 +158,7 @@ BABY_CATEGORIES: tuple[Category, ...] = (
              "Easy Latch|Gate Check|Level Indicator", "One Size|Standard"),
     )),
     Category("Toys", "star", (
-        _sub("Infant Toys", 0, "Rattle Set|Teether|Crinkle Book|Soft Blocks", "Silicone|Natural Rubber|Wood|Fabric",
+        _sub("Infant Toys", 0, "Rattle Set|Teether|Crinkle Book|Soft Blocks", "Silicone|Rubber|Wood|Fabric",
              "for 3+ Months|Sensory|BPA-Free", "3-Piece|6-Piece|Single"),
         _sub("Activity", 1, "Activity Cube|Play Mat|Stacking Rings|Busy Board", "Wood|Foam|Felt|Plastic",
              "Montessori|Educational|for 12+ Months", "Large|Small|10-Piece"),
@@ -187,7 +187,7 @@ BABY_CATEGORIES: tuple[Category, ...] = (
 BABY_STYLES: tuple[Style, ...] = (
     Style(
         name="organic",
-        brands=("Little Sprout", "Green Nest", "Meadow & Moss"),
+        brands=("Little Sprout", "Willow Nest", "Meadow & Moss"),
         adjectives=("Organic", "Natural", "Eco-Friendly"),
         background=(240, 234, 214),  # cream
         texture="speckle",
@@ -203,7 +203,7 @@ BABY_STYLES: tuple[Style, ...] = (
     ),
     Style(
         name="classic",
-        brands=("Heritage Kids", "Old Oak Baby", "Tiny Tailor"),
+        brands=("Heritage Kids", "Old Orchard", "Tiny Tailor"),
         adjectives=("Classic", "Timeless", "Traditional"),
         background=(250, 250, 250),  # white
         texture="stripes",
@@ -211,15 +211,15 @@ BABY_STYLES: tuple[Style, ...] = (
     ),
     Style(
         name="travel",
-        brands=("Roam Tots", "Go Go Baby", "Trek Kiddo"),
-        adjectives=("Travel", "Portable", "Compact"),
+        brands=("Roam Tots", "Wayfarer Wee", "Trek Kiddo"),
+        adjectives=("On-the-Go", "Portable", "Compact"),
         background=(218, 234, 244),  # pale blue
         texture="hatch",
         trim=None,
     ),
     Style(
         name="playful",
-        brands=("Bright Bean", "Giggle Box", "Rainbow Cub"),
+        brands=("Bright Bean", "Giggle Jar", "Rainbow Kite"),
         adjectives=("Playful", "Colorful", "Fun"),
         background=(252, 244, 204),  # pale yellow
         texture="dots",
