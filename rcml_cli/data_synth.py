@@ -26,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     parser.add_argument(
-        "--preset", choices=PRESET_NAMES, default="default", help="catalog size (tiny ~150 items, small ~600, default ~3000)"
+        "--preset",
+        choices=PRESET_NAMES,
+        default="default",
+        help="catalog size (tiny ~150 items, small ~600, default ~3000)",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 0); same seed, same dataset")
     parser.add_argument("--items", type=int, default=None, help="number of items (overrides the preset)")

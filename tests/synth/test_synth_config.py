@@ -57,3 +57,12 @@ def test_config_is_frozen_and_round_trips_through_its_dict() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.seed = 4  # type: ignore[misc]
     assert SynthConfig(**config.to_dict()) == config
+
+
+def test_profile_category_bounds_match_the_domain() -> None:
+    from rcml_core.data.synth.vocab import BABY_DOMAIN
+
+    n = len(BABY_DOMAIN.categories)
+    assert SynthConfig(profile_max_categories=n).profile_max_categories == n
+    with pytest.raises(ConfigError, match=rf"profile_max_categories must be in \[2, {n}\]"):
+        SynthConfig(profile_max_categories=n + 1)

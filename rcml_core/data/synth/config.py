@@ -73,8 +73,10 @@ class SynthConfig:
         _check_range("popularity_exponent", self.popularity_exponent, 0.0, 3.0)
         _check_range("n_users", self.n_users, 10, 10_000_000, integer=True)
         _check_range("n_profiles", self.n_profiles, 1, 256, integer=True)
-        _check_range("profile_min_categories", self.profile_min_categories, 1, 10, integer=True)
-        _check_range("profile_max_categories", self.profile_max_categories, self.profile_min_categories, 10, integer=True)
+        n_categories = 10  # the Baby domain's categories (vocab.BABY_CATEGORIES)
+        _check_range("profile_min_categories", self.profile_min_categories, 1, n_categories, integer=True)
+        lo = self.profile_min_categories
+        _check_range("profile_max_categories", self.profile_max_categories, lo, n_categories, integer=True)
         _check_range("profile_leak", self.profile_leak, 0.0, 0.5)
         _check_range("style_concentration", self.style_concentration, 0.0, 100.0, lo_open=True)
         _check_range("style_leak", self.style_leak, 0.0, 1.0)
