@@ -100,10 +100,18 @@ class RunConfig:
         return self.method == "clip"
 
     @property
+    def effective_backbone(self) -> BackboneConfig:
+        """The run seed offsets the random-init seed, so seeds of a sweep differ in initialisation too."""
+        return replace(self.backbone, init_seed=self.backbone.init_seed + self.seed)
+
+    @property
     def effective_model(self) -> RCMLConfig:
+        init_seed = self.model.init_seed + self.seed
         if self.is_clip_baseline:  # CLIP is RCML at beta=1 in prob mode on intra pairs (DESIGN §2)
-            return replace(self.model, beta=1.0, summary_mix="prob", frozen_backbone=self.ablation.frozen_backbone)
-        return replace(self.model, frozen_backbone=self.model.frozen_backbone or self.ablation.frozen_backbone)
+            return replace(self.model, beta=1.0, summary_mix="prob", frozen_backbone=self.ablation.frozen_backbone,
+                           init_seed=init_seed)
+        return replace(self.model, frozen_backbone=self.model.frozen_backbone or self.ablation.frozen_backbone,
+                       init_seed=init_seed)
 
     @property
     def effective_loss(self) -> LossConfig:

@@ -74,7 +74,7 @@ def build_session(config: RunConfig, backbone_dir: Path | None = None, local_ran
     if backbone_dir is not None and (backbone_dir / "config.json").exists():
         backbone = load_backbone(backbone_dir)
     else:
-        backbone = build_backbone(config.backbone, corpus=tokenizer_corpus(dataset, config))
+        backbone = build_backbone(config.effective_backbone, corpus=tokenizer_corpus(dataset, config))
     model = RCMLModel(backbone, config.effective_model).to(device)
     inputs = ModelInputs(dataset, backbone, neutral_edge_text=config.neutral_edge_text)
     return RunSession(config, dataset, backbone, model, inputs, device)

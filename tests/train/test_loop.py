@@ -94,3 +94,10 @@ def test_invalid_config_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown key"):
         resolve_run_config("tiny", overrides=["betta=0.5"])
     assert not (tmp_path / "x").exists()
+
+
+def test_the_run_seed_changes_the_random_initialisation(tmp_path: Path) -> None:
+    a = resolve_run_config("tiny", overrides=["seed=0"])
+    b = resolve_run_config("tiny", overrides=["seed=3"])
+    assert a.effective_backbone.init_seed != b.effective_backbone.init_seed
+    assert a.effective_model.init_seed != b.effective_model.init_seed
