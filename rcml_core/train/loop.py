@@ -271,6 +271,8 @@ class _Trainer:
                 "best_val_hit@5": self.state.best_metric,
                 "epochs": self.state.history,
                 "final": final,
+                "data": {"titles_truncated": self.session.inputs.titles_truncated,
+                         "relations_truncated": self.session.inputs.relations_truncated},
                 "config": self.config.to_dict(),
             }
             path = self.run_dir / "metrics.json"

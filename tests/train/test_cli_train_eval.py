@@ -59,3 +59,12 @@ def test_bad_override_is_one_line_error_without_traceback(tmp_path: Path, capsys
 def test_eval_of_a_folder_that_is_not_a_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(tmp_path)]) == 2
     assert "is not a checkpoint" in capsys.readouterr().err
+
+
+def test_relation_texts_over_the_token_limit_are_truncated_and_counted(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_data), "epochs=1", "batch_size=16", "max_steps_per_epoch=1",
+                 "backbone.max_text_tokens=8", f"out_dir={out}"]) == 0
+    counts = json.loads((out / "metrics.json").read_text())["data"]
+    assert counts["relations_truncated"] == 4  # the intra text and all three inter descriptions exceed 8 tokens
+    assert "relation texts" in capsys.readouterr().out
