@@ -4,6 +4,9 @@ A training example is a relation pair (i, j, e): an inter-sample edge of the tra
 graph in a random direction, or an intra-sample pair (i, i, e_intra). An epoch is every
 training edge once plus `intra_fraction` of intra pairs, shuffled with a seed derived
 from (seed, epoch), so a resumed run sees exactly the batches it would have seen.
+Without inter edges (the `no_inter_edges` ablation, the CLIP baseline) an epoch holds
+the same number of pairs, all intra (every item about equally often), so every variant
+gets the same compute per epoch.
 
 Each batch carries its false-negative mask: column s is excluded from row r's
 denominator when target j_s is the same item as the positive j_r, is the anchor i_r
@@ -112,14 +115,16 @@ class PairSampler:
         self.edge_dst = edges["dst_idx"].to_numpy(dtype=np.int64)
         self.edge_rel = edges["relation_id"].to_numpy(dtype=np.int64)
         self.related = RelatedPairs(self.edge_src, self.edge_dst, dataset.n_items) if config.mask_related else None
-        if config.use_inter_edges and len(self.edge_src):
-            n_inter = len(self.edge_src)
-            f = config.intra_fraction
-            self.n_intra = int(round(n_inter * f / (1.0 - f)))
+        # An epoch has the same number of pairs with or without inter edges (every edge once plus the
+        # intra share), so that ablations and the CLIP baseline get the same compute per epoch.
+        f = config.intra_fraction
+        graph_pairs = int(round(len(self.edge_src) / (1.0 - f))) if len(self.edge_src) else len(self.items)
+        if config.use_inter_edges:
+            self.n_inter = len(self.edge_src)
+            self.n_intra = graph_pairs - self.n_inter
         else:
-            n_inter = 0
-            self.n_intra = len(self.items)
-        self.n_inter = n_inter
+            self.n_inter = 0
+            self.n_intra = max(graph_pairs, len(self.items))
         n_pairs = self.n_inter + self.n_intra
         per_step = batch_size * world_size
         self.steps_per_epoch = n_pairs // per_step if config.drop_last else -(-n_pairs // per_step)
@@ -142,13 +147,21 @@ class PairSampler:
             rel = self.edge_rel
         else:
             src = dst = rel = np.empty(0, dtype=np.int64)
-        replace = self.n_intra > len(self.items)
-        intra = rng.choice(self.items, size=self.n_intra, replace=replace) if self.n_intra else np.empty(0, np.int64)
+        intra = self._intra_items(rng)
         src = np.concatenate([src, intra])
         dst = np.concatenate([dst, intra])
         rel = np.concatenate([rel, np.full(len(intra), INTRA_RELATION_ID, dtype=np.int64)])
         order = rng.permutation(len(src))
         return src[order], dst[order], rel[order]
+
+    def _intra_items(self, rng: np.random.Generator) -> np.ndarray:
+        """n_intra anchors for intra pairs: whole passes over the items, then a sample without replacement."""
+        if not self.n_intra or not len(self.items):
+            return np.empty(0, dtype=np.int64)
+        passes, rest = divmod(self.n_intra, len(self.items))
+        parts = [rng.permutation(self.items) for _ in range(passes)]
+        parts.append(rng.choice(self.items, size=rest, replace=False))
+        return np.concatenate(parts)
 
     def epoch(self, epoch: int, max_steps: int | None = None) -> Iterator[PairIndexBatch]:
         """This rank's batches of `epoch` (every rank yields the same number of batches)."""

@@ -66,3 +66,14 @@ def test_no_inter_edges_yields_only_intra_pairs_over_all_items() -> None:
 def test_too_few_pairs_for_a_batch_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="fewer than one batch"):
         PairSampler(fake_dataset(n_items=3, edges=[]), batch_size=8, config=SamplerConfig(), seed=0)
+
+
+def test_without_inter_edges_an_epoch_has_as_many_pairs_as_with_them() -> None:
+    ds = fake_dataset(n_items=10, edges=[(k % 10, (k * 3 + 1) % 10, 1 + k % 2) for k in range(30)])
+    full = PairSampler(ds, 4, SamplerConfig(intra_fraction=0.25), seed=0)
+    clip_style = PairSampler(ds, 4, SamplerConfig(intra_fraction=0.25, use_inter_edges=False), seed=0)
+    assert len(clip_style.epoch_pairs(0)[0]) == len(full.epoch_pairs(0)[0]) == 40
+    assert len(clip_style) == len(full)
+    src = clip_style.epoch_pairs(0)[0]
+    counts = np.bincount(src, minlength=10)
+    assert counts.max() - counts.min() <= 1  # every item about equally often
