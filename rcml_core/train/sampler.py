@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rcml_core.config import check_range
+from rcml_core.errors import ConfigError
 from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
 
 
@@ -129,9 +130,9 @@ class PairSampler:
         per_step = batch_size * world_size
         self.steps_per_epoch = n_pairs // per_step if config.drop_last else -(-n_pairs // per_step)
         if self.steps_per_epoch < 1:
-            raise ValueError(
-                f"split {split!r} has {n_pairs} training pairs, fewer than one batch of "
-                f"{batch_size} x {world_size} worker(s); lower batch_size"
+            raise ConfigError(
+                f"train.batch_size {batch_size}: split {split!r} has {n_pairs} training pairs, fewer than one "
+                f"batch of {batch_size} x {world_size} worker(s); lower batch_size"
             )
 
     def __len__(self) -> int:

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from rcml_core.errors import ConfigError
+
 from rcml_core.train.sampler import PairSampler, RelatedPairs, SamplerConfig, false_negative_mask
 from tests.train.fake_dataset import fake_dataset
 
@@ -64,7 +66,7 @@ def test_no_inter_edges_yields_only_intra_pairs_over_all_items() -> None:
 
 
 def test_too_few_pairs_for_a_batch_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="fewer than one batch"):
+    with pytest.raises(ConfigError, match="train.batch_size 8: .*fewer than one batch"):
         PairSampler(fake_dataset(n_items=3, edges=[]), batch_size=8, config=SamplerConfig(), seed=0)
 
 
