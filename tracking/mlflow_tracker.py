@@ -1,0 +1,99 @@
+"""`MlflowTracker`: the training loop's Tracker (rcml_core.train.tracker) recording into one MLflow run.
+
+Only rank 0 of a trial is given one. Names are mapped to what MLflow accepts: MLflow keys may
+not contain '@', so `val/hit@5` is recorded as `val/hit_at_5` (`mlflow_key`). Params are
+flattened (`model.beta`), stringified and logged in batches; a resumed trial re-logs the same
+params, and a param whose value changed on resume (e.g. `train.epochs`) is kept as first
+logged, with the new value recorded as a tag `rcml.param_changed.<key>`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+from rcml_core.train.tracker import flatten
+
+
+def mlflow_key(name: str) -> str:
+    """A metric/param name MLflow accepts: `val/hit@5` -> `val/hit_at_5`."""
+    return name.replace("@", "_at_")
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class MlflowTracker:
+    """Records params, metrics (with step), tags and artifacts into run `run_id`.
+
+    `while_running=True` (a trial's worker): writes are dropped once the run has ended. When ASHA
+    stops a trial, Tune ends the trial's actor and the driver ends its run FINISHED; the Train worker
+    dies a moment later and may finish one more epoch in between, which must not be recorded.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, while_running: bool = False) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.while_running = while_running
+
+    def _open(self) -> bool:
+        return not self.while_running or self.client.get_run(self.run_id).info.status == "RUNNING"
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not self._open():
+            return
+        existing = self.client.get_run(self.run_id).data.params
+        new, changed = [], []
+        for key, value in flatten(params).items():
+            key, text = mlflow_key(key), _param_value(value)
+            if key not in existing:
+                new.append(Param(key, text))
+            elif existing[key] != text:
+                changed.append(RunTag(f"rcml.param_changed.{key}", text))
+        for batch in _chunks(new, MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=batch)
+        for batch in _chunks(changed, MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=batch)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        if not self._open():
+            return
+        now = int(time.time() * 1000)
+        rows = []
+        for key, value in metrics.items():
+            value = float(value)
+            if math.isnan(value):
+                continue  # MLflow stores NaN, but it breaks charts and comparisons; absent is clearer
+            rows.append(Metric(mlflow_key(key), value, now, int(step)))
+        for batch in _chunks(rows, MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None:
+        if not self._open():
+            return
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path=artifact_path or path.name)
+        else:
+            self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        if not self._open():
+            return
+        rows = [RunTag(str(k), str(v)) for k, v in tags.items()]
+        for batch in _chunks(rows, MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=batch)

@@ -1,0 +1,95 @@
+"""What a sweep leaves on its parent run besides metrics: tables (CSV) and figures (PNG).
+
+A `Report` is built from the per-configuration summary and the trials table
+(cluster.outcome) by the study's report function, written to the sweep's report folder
+and logged as artifacts of the parent run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tracking import figures
+
+
+@dataclass
+class Report:
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> table (written as <name>.csv)
+    figures: dict[str, Figure] = field(default_factory=dict)  # name -> figure (written as <name>.png)
+    documents: dict[str, dict] = field(default_factory=dict)  # name -> JSON document
+    lines: list[str] = field(default_factory=list)  # printed under the results table
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, table in self.tables.items():
+            paths.append(folder / f"{name}.csv")
+            table.to_csv(paths[-1], index=False)
+        for name, fig in self.figures.items():
+            paths.append(folder / f"{name}.png")
+            fig.savefig(paths[-1])
+            figures.close(fig)
+        for name, doc in self.documents.items():
+            paths.append(folder / f"{name}.json")
+            paths[-1].write_text(json.dumps(doc, indent=2, default=str))
+        return paths
+
+
+def base_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
+    """Every sweep: the trials table and the per-configuration Hit@5 table."""
+    report = Report()
+    report.tables["trials"] = trials
+    if not summary.empty:
+        report.tables["hit5_by_configuration"] = figures.hit5_table(summary, keys)
+    return report
+
+
+def beta_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
+    """Paper Figure 5: Hit@5 against beta per similarity type."""
+    report = base_report(summary, trials, keys)
+    if not summary.empty and "beta" in summary:
+        report.figures["hit5_vs_beta"] = figures.beta_curve(summary)
+    return report
+
+
+def ablation_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str], reference: str = "full") -> Report:
+    """Paper Figure 4: Hit@5 per ablation setting, and the relative drop against the full model."""
+    report = base_report(summary, trials, keys)
+    if summary.empty or "variant" not in summary:
+        return report
+    report.figures["hit5_by_ablation"] = figures.ablation_bars(summary, "variant", reference)
+    if reference in set(summary["variant"]):
+        drops = figures.relative_drop(summary, "variant", reference)
+        report.tables["relative_drop_vs_full"] = drops
+        report.lines += [f"  {v:<16} AVG Hit@5 {m:.4f}  vs {reference}: {-d:+.1%}"
+                         for v, m, d in zip(drops["variant"], drops["best_val_mean"], drops["relative_drop"])]
+    return report
+
+
+def importance_report(importances: Mapping[str, float] | None, note: str | None = None) -> Report:
+    """Optuna parameter importances (JSON and a bar chart), or the reason they are missing."""
+    report = Report()
+    if importances:
+        report.documents["param_importances"] = dict(importances)
+        report.figures["param_importances"] = figures.importance_bars(importances)
+        report.lines.append("  parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    else:
+        report.documents["param_importances"] = {"note": note or "not computed"}
+        report.lines.append(f"  parameter importances: {note or 'not computed'}")
+    return report
+
+
+def merge(*reports: Report) -> Report:
+    out = Report()
+    for r in reports:
+        out.tables.update(r.tables)
+        out.figures.update(r.figures)
+        out.documents.update(r.documents)
+        out.lines += r.lines
+    return out
