@@ -1,0 +1,100 @@
+"""Driver-side Tune callback that keeps every trial's MLflow child run in a terminal state.
+
+The trial itself ends its run FINISHED or FAILED when it can. Two cases it cannot:
+
+- ASHA stops a trial: Tune stops the trial's actor mid-training, so the run is still
+  RUNNING when Tune reports the trial complete. It is ended FINISHED with
+  `rcml.stopped_by=asha` (stopped early is a normal outcome of a search, not a failure).
+  A trial whose last result is its final epoch had trained to the end: Tune stops it on
+  that result (ASHA's max_t) while it closes its run; it ends FINISHED without the tag.
+- a trial errors before its run existed, or its actor died (OOM, node lost): the run is
+  created if needed and ended FAILED with Tune's error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ray.tune import Callback
+
+from cluster.outcome import error_line
+from tracking.sweep_runs import (
+    FAILED,
+    FINISHED,
+    RUNNING,
+    TAG_FAILURE,
+    TAG_STOPPED_BY,
+    SweepTracking,
+    end_run,
+    find_trial_run,
+    start_trial_run,
+)
+
+
+def _error_line(trial) -> str:
+    """The trial's error, read from the error file Tune has just written locally (its copy in the
+    experiment's storage is synced later)."""
+    try:
+        path = trial.error_file
+        error = Path(path).read_text() if path and Path(path).is_file() else trial.get_error()
+    except Exception:  # noqa: BLE001 - no error file
+        error = None
+    return error_line(error)
+
+
+class TrialRunsCallback(Callback):
+    def __init__(self, tracking: SweepTracking, epochs: int) -> None:
+        self.tracking = tracking
+        self.epochs = epochs  # a trial that reported this epoch trained to the end
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        client = self.tracking.client()
+        run = find_trial_run(self.tracking, trial.trial_id, client)
+        if run is not None and run.info.status == RUNNING:
+            completed = int((trial.last_result or {}).get("epoch", -1)) >= self.epochs
+            end_run(client, run.info.run_id, FINISHED, {} if completed else {TAG_STOPPED_BY: "asha"})
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        client = self.tracking.client()
+        run = find_trial_run(self.tracking, trial.trial_id, client)
+        if run is None:
+            run_id = start_trial_run(self.tracking, trial.trial_id, trial.trial_id, client=client)
+        elif run.info.status == FAILED:
+            return  # the trial recorded its own reason
+        else:
+            run_id = run.info.run_id
+        end_run(client, run_id, FAILED, {TAG_FAILURE: _error_line(trial)})
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class ProgressCallback(Callback):
+    """One console line per trial event, instead of Tune's wide tables:
+
+        [ 3/18] beta=0.6 seed=1  epoch 2  val hit@5 0.6121 (best 0.6121)
+    """
+
+    def __init__(self, keys: list[str], total: int, metric: str = "val/hit@5") -> None:
+        self.keys, self.total, self.metric = keys, total, metric
+        self.done = 0
+
+    def _name(self, trial) -> str:
+        keys = self.keys or sorted(k for k in trial.config if k != "seed")  # a search: every sampled value
+        shown = [k for k in (*keys, "seed") if k in trial.config]
+        return " ".join(f"{k}={_short(trial.config[k])}" for k in shown)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if self.metric in result:
+            best = result.get(f"best/{self.metric}", result[self.metric])
+            print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  epoch {int(result.get('epoch', 0))}  "
+                  f"{self.metric} {result[self.metric]:.4f} (best {best:.4f})", flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  done", flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  FAILED: {_error_line(trial)}", flush=True)

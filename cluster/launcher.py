@@ -1,0 +1,254 @@
+"""The one launcher every sweep script calls: study -> Ray Tune (+ Optuna, ASHA) -> selection -> test.
+
+    result = run_sweep(study, SweepSettings(seeds=(0, 1, 2)), report=beta_report)
+
+Steps, in order, so that every user error surfaces before any expensive work:
+
+1. resolve the dataset (the embedded synthetic catalog when none is given), the sweep's
+   budget overrides, and validate every trial configuration of the study;
+2. check that the MLflow store can be reached;
+3. name the sweep (new) or find it again (`resume`), generate the embedded catalog once;
+4. connect to Ray, plan trial resources, open the sweep's MLflow parent run;
+5. run the Tuner: grid studies through Tune's grid search (no early stopping), search
+   studies through OptunaSearch (TPE, persistent Optuna storage) with ASHA on
+   `val/hit@5` per epoch; `resume` restores the Tuner, so finished trials are not rerun;
+6. summarise trials per configuration, select the best by mean validation Hit@5 over
+   seeds, evaluate the selected configuration's checkpoints on test, register the best
+   checkpoint as `rcml-<study>`, write the report, end the parent run FINISHED.
+
+Interrupted (Ctrl+C or SIGTERM): Tune saves its state, running child runs and the parent
+end KILLED, and the printed command resumes the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from cluster import paths
+from cluster.connect import connect
+from cluster.outcome import Selection, select, summarize, trials_table
+from cluster.resources import TrialPlan, plan_trials
+from cluster.study import SEED, Study, validate_study
+from cluster.sweep_settings import (
+    SweepSettings,
+    budget_epochs,
+    embedded_data,
+    ensure_embedded_data,
+    resolve_resume,
+    write_settings,
+)
+from cluster.tuner import build_tuner, sigterm_as_interrupt
+from rcml_core.errors import RCMLError
+from tracking import reports
+from tracking.mlflow_tracker import MlflowTracker
+from tracking.registry import model_name, register_model
+from tracking.store import TrackingTarget, check_reachable, resolve_tracking
+from tracking.sweep_runs import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RUNNING,
+    SweepTracking,
+    end_run,
+    find_trial_run,
+    get_or_create_experiment,
+    kill_running_children,
+    start_parent_run,
+    start_trial_run,
+)
+
+ReportFn = Callable[[pd.DataFrame, pd.DataFrame, list[str]], reports.Report]
+
+
+@dataclass
+class SweepResult:
+    sweep_name: str
+    parent_run_id: str
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    selection: Selection | None
+    test: dict[str, float]  # mean over the selected configuration's seeds
+    model_version: str | None
+    interrupted: bool
+    report_dir: Path | None
+    tracking: TrackingTarget | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+def _mean_std(rows: list[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if key in r and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
+        if values:
+            out[key] = sum(values) / len(values)
+            out[f"{key}_std"] = (sum((v - out[key]) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
+                if len(values) > 1 else 0.0
+    return out
+
+
+def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = None,
+              extra_report: Callable[[str, Path], reports.Report] | None = None) -> SweepResult:
+    """Run (or resume) the study; see the module docstring."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; ProgressCallback prints
+    home = Path(settings.home).resolve() if settings.home else paths.default_home()
+    storage = settings.storage or str(home / "ray_results")
+    if settings.resume:
+        sweep_name, settings = resolve_resume(study, settings, storage)
+    else:
+        sweep_name = settings.name or paths.new_sweep_name(study.name)
+        if sweep_name in paths.existing_sweeps(storage, study.name):
+            raise RCMLError(f"a sweep named {sweep_name!r} exists under {storage}; --resume {sweep_name} continues it")
+    data = Path(settings.data).resolve() if settings.data else embedded_data(home, settings.smoke_test)
+    base = [f"data={data}", *settings.budget(), *settings.overrides]
+    seeds = settings.run_seeds
+    validate_study(study, settings.preset, base, seeds)
+    epochs = budget_epochs(base, settings.preset)
+    target = resolve_tracking(home)
+    check_reachable(target)
+    if settings.data is None:
+        ensure_embedded_data(data, settings.smoke_test)
+    elif not (data / "manifest.json").is_file():
+        raise RCMLError(f"--data {data}: not a dataset folder (no manifest.json); build one with `rcml data ...`")
+
+    cluster = connect(settings.address)
+    plan = plan_trials(settings.resources, cluster, study.n_trials(len(seeds)))
+    client = MlflowClient(target.uri)
+    experiment_id = get_or_create_experiment(client, f"rcml-{study.name}", target)
+    parent = start_parent_run(client, experiment_id, sweep_name, {"rcml.study": study.name})
+    handle = SweepTracking(target.uri, experiment_id, parent, sweep_name)
+    tracker = MlflowTracker(client, parent)
+    try:
+        tracker.log_params({"sweep": {"study": study.name, "name": sweep_name, "preset": settings.preset,
+                                      "data": str(data), "seeds": list(seeds), "overrides": base,
+                                      "grid": {k: list(v) for k, v in study.grid.items()},
+                                      "num_samples": study.num_samples, "resources": plan.describe()}})
+        if not settings.resume:
+            write_settings(storage, sweep_name, settings)
+        print(f"sweep {sweep_name}: {study.n_trials(len(seeds))} trial(s), {plan.describe()}; "
+              f"data {data}; MLflow {target.uri}", flush=True)
+        result = _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, handle, client, parent,
+                                  base, report, extra_report)
+    except BaseException as exc:
+        status = KILLED if isinstance(exc, KeyboardInterrupt) else FAILED
+        kill_running_children(handle, client)
+        end_run(client, parent, status, {"rcml.failure": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
+    result.tracking = target
+    return result
+
+
+def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, handle, client, parent, base,
+                     report, extra_report) -> SweepResult:
+    from ray import tune
+    from ray.tune import ExperimentAnalysis
+
+    from cluster import final_eval
+    from cluster.callbacks import ProgressCallback, TrialRunsCallback
+    from cluster.trial import TrialSettings, run_trial
+
+    trial_settings = TrialSettings(
+        study=study, preset=settings.preset, overrides=tuple(base), runs_root=str(home / "runs" / sweep_name),
+        train_storage=f"{paths.experiment_path(storage, sweep_name)}/train_runs", plan=plan, tracking=handle,
+        max_failures=settings.max_failures, final_splits=settings.final_splits,
+    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), {"cpu": plan.driver_cpus})
+    restore = bool(settings.resume) and tune.Tuner.can_restore(paths.experiment_path(storage, sweep_name))
+    tuner = build_tuner(study, trainable, settings, sweep_name, storage, home, plan, epochs,
+                        [TrialRunsCallback(handle, epochs), ProgressCallback(list(study.axes), study.n_trials(len(
+                            settings.run_seeds)))], restore)
+    with sigterm_as_interrupt() as signals:
+        tuner.fit()
+    # Tune's saved record, not the in-memory one: after Ctrl+C, Tune's clean-up marks the trials it stopped
+    # TERMINATED in memory, while its saved state (what --resume reads) keeps them RUNNING, and trials of a
+    # grid or search that were not created yet are in neither.
+    analysis = ExperimentAnalysis(paths.experiment_path(storage, sweep_name),
+                                  storage_filesystem=final_eval.storage_filesystem(storage))
+    axes = list(study.axes) if not study.is_search else sorted(
+        {k for t in analysis.trials for k in t.config} - {SEED})
+    trials = trials_table(analysis, axes)
+    interrupted = (signals["terminated"] or len(trials) < study.n_trials(len(settings.run_seeds))
+                   or bool((~trials["status"].isin(["TERMINATED", "ERROR"])).any()))
+    report_dir = home / "reports" / sweep_name
+    if interrupted:
+        killed = kill_running_children(handle, client)
+        end_run(client, parent, KILLED, {"rcml.interrupted": "true"})
+        return SweepResult(sweep_name, parent, trials, pd.DataFrame(), None, {}, None, True, None,
+                           lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
+                                  f"{sweep_name}"])
+    trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
+    summary = summarize(trials, axes)
+    selection = select(trials, summary, axes)
+    test_rows = _test_metrics(selection, storage, plan)
+    test = _mean_std(test_rows)
+    for (_, row), metrics in zip(selection.trials.iterrows(), test_rows):
+        if row["run_id"]:
+            MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in metrics.items()},
+                                                             step=int(row["epochs"]))
+    parent_tracker = MlflowTracker(client, parent)
+    parent_tracker.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
+                                **{f"selected/{k}": v for k, v in test.items()},
+                                "trials/failed": float((trials["status"] == "ERROR").sum()),
+                                "trials/total": float(len(trials))}, step=0)
+    parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
+                             "rcml.selected_trial": selection.best_trial_id})
+    built = (report or reports.base_report)(summary, trials, axes)
+    if extra_report is not None:
+        built = reports.merge(built, extra_report(sweep_name, home))
+    written = built.write(report_dir)
+    (report_dir / "selection.json").write_text(json.dumps(
+        {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,
+         "seeds": selection.n, "test": test, "best_trial": selection.best_trial_id}, indent=2, default=str))
+    for path in [*written, report_dir / "selection.json"]:
+        parent_tracker.log_artifact(path, artifact_path="report")
+    version = None
+    if settings.register:
+        version = _register(study, selection, test_rows[0], storage, report_dir, handle, client, parent)
+    end_run(client, parent, FINISHED)
+    return SweepResult(sweep_name, parent, trials, summary, selection, test, version, False, report_dir,
+                       lines=built.lines)
+
+
+def _test_metrics(selection: Selection, storage: str, plan: TrialPlan) -> list[dict[str, float]]:
+    from cluster.final_eval import evaluate_trials
+
+    paths_ = selection.trials["checkpoint_path"].tolist()
+    if any(p is None for p in paths_):
+        raise RCMLError("a selected trial reported no checkpoint; cannot evaluate it on test")
+    return evaluate_trials(paths_, storage, plan, split="test")
+
+
+def _register(study, selection, test_metrics, storage, report_dir, handle, client, parent) -> str:
+    from cluster.final_eval import fetch_best_checkpoint
+
+    best = selection.trials.iloc[0]
+    local = fetch_best_checkpoint(best["checkpoint_path"], storage, report_dir / "model" / "checkpoint")
+    version = register_model(handle.uri, best["run_id"] or parent, local, study.name, test_metrics,
+                             {"rcml.sweep": handle.sweep_name, "rcml.trial_id": best["trial_id"],
+                              "rcml.config": json.dumps(selection.config, default=str)})
+    client.set_tag(parent, "rcml.registered_model", f"{model_name(study.name)}/{version.version}")
+    return version.version
+
+
+def _reconciled_run(handle: SweepTracking, trial: pd.Series, client: MlflowClient) -> str:
+    """The trial's child run, brought in line with Tune's record: created (FAILED) for a trial that errored
+    before it could open one, FINISHED for a finished trial whose run was left RUNNING."""
+    run = find_trial_run(handle, trial["trial_id"], client)
+    if run is None:
+        run_id = start_trial_run(handle, trial["trial_id"], trial["trial_id"], client=client)
+        if trial["status"] == "ERROR":
+            end_run(client, run_id, FAILED, {"rcml.failure": str(trial["error"])[:2000]})
+        return run_id
+    if run.info.status == RUNNING and trial["status"] in ("TERMINATED", "ERROR"):
+        status = FINISHED if trial["status"] == "TERMINATED" else FAILED
+        end_run(client, run.info.run_id, status, {"rcml.failure": str(trial["error"])[:2000]}
+                if status == FAILED else {})
+    return run.info.run_id

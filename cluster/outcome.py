@@ -1,0 +1,118 @@
+"""From Tune's record of a sweep to a table of trials, a summary per configuration and the selection.
+
+One row per trial: its config, status, error, the best `val/hit@5` it reached (epoch 0
+included) with the epoch and the per-similarity Hit@5 of that epoch, how many epochs it
+ran and its latest checkpoint. Configurations are the study's axes: their trials (one
+per seed) are averaged, and the selected configuration is the one with the highest mean
+validation Hit@5 (DESIGN §5). Failed trials are listed and never selected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rcml_core.errors import RCMLError
+from rcml_core.eval.similarity import SIMILARITIES
+
+SELECTION_METRIC = "val/hit@5"
+SIM_METRICS = tuple(f"val/hit@5_{s}" for s in SIMILARITIES)
+CHECKPOINT_KEY = "checkpoint_path"
+
+
+def error_line(error: object) -> str:
+    """The one line that says why a trial failed: the trial's own TrialFailed message (the last line of
+    Tune's wrapped traceback), without the exception's class name."""
+    text = str(error) if error else "the trial failed"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[-1] if lines else text
+    for prefix in ("cluster.trial.TrialFailed: ", "TrialFailed: "):
+        if line.startswith(prefix):
+            line = line[len(prefix):]
+    return line[:2000]
+
+
+def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
+              error: str | None) -> dict[str, Any]:
+    """One trial's row from its reported results (`history`: one row per reported epoch)."""
+    row: dict[str, Any] = {"trial_id": trial_id, "status": status, "error": error, **config}
+    row.update(best_val=math.nan, best_epoch=math.nan, epochs=0, checkpoint_path=None)
+    row.update({m: math.nan for m in SIM_METRICS})
+    if history is not None and SELECTION_METRIC in history and history[SELECTION_METRIC].notna().any():
+        h = history.dropna(subset=[SELECTION_METRIC]).sort_values("epoch", kind="stable")
+        best = h.loc[h[SELECTION_METRIC].idxmax()]  # first maximum: the earliest epoch wins ties
+        row.update(best_val=float(best[SELECTION_METRIC]), best_epoch=int(best["epoch"]), epochs=int(h["epoch"].max()))
+        row.update({m: float(best[m]) for m in SIM_METRICS if m in best})
+        if CHECKPOINT_KEY in h and h[CHECKPOINT_KEY].notna().any():
+            row["checkpoint_path"] = str(h[CHECKPOINT_KEY].dropna().iloc[-1])
+    return row
+
+
+def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
+    """A `ray.tune.ExperimentAnalysis` as the trials table (sorted by the axes, then seed)."""
+    rows = []
+    for trial in analysis.trials:
+        error = None
+        if trial.status == "ERROR":
+            try:
+                err = trial.get_error()
+            except Exception:  # noqa: BLE001 - missing error file
+                err = None
+            error = error_line(err)
+        config = {k: v for k, v in trial.config.items()}
+        rows.append(trial_row(trial.trial_id, trial.status, config, analysis.trial_dataframes.get(trial.trial_id),
+                              error))
+    table = pd.DataFrame(rows)
+    order = [k for k in (*axes, "seed") if k in table]
+    return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table
+
+
+def summarize(trials: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
+    """Per configuration: mean, std and count over its successful trials of val Hit@5 (AVG and per type)."""
+    ok = trials[trials["best_val"].notna()]
+    if ok.empty:
+        return pd.DataFrame()
+    keys = [a for a in axes if a in ok] or ["trial_id"]
+    metrics = ["best_val", *[m for m in SIM_METRICS if m in ok]]
+    grouped = ok.groupby(keys, sort=False, dropna=False)
+    summary = grouped[metrics].agg(["mean", "std"])
+    summary.columns = [f"{m}_{stat}" for m, stat in summary.columns]
+    summary["n"] = grouped.size()
+    failed = trials[trials["best_val"].isna()]
+    summary["failed"] = 0
+    if not failed.empty and all(k in failed for k in keys):
+        summary["failed"] = failed.groupby(keys, dropna=False).size().reindex(summary.index, fill_value=0)
+    return summary.reset_index()
+
+
+@dataclass(frozen=True)
+class Selection:
+    config: dict[str, Any]  # the selected configuration (the axes' values)
+    mean: float  # mean best val Hit@5 over its seeds
+    std: float
+    n: int
+    trials: pd.DataFrame  # its trials, best first
+    best_trial_id: str  # the trial whose checkpoint is registered
+
+
+def select(trials: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]) -> Selection:
+    """The configuration with the highest mean val Hit@5 (the first one on ties)."""
+    if summary.empty:
+        raise RCMLError("no trial of the sweep produced a validation result; nothing to select "
+                        f"(trial errors: {sorted(set(trials['error'].dropna()))[:3]})")
+    keys = [a for a in axes if a in summary] or ["trial_id"]
+    best = summary.iloc[int(np.nanargmax(summary["best_val_mean"].to_numpy()))]
+    config = {k: best[k] for k in keys}
+    mask = np.ones(len(trials), dtype=bool)
+    for k, v in config.items():
+        mask &= (trials[k] == v).to_numpy()
+    chosen = trials[mask & trials["best_val"].notna().to_numpy()].sort_values("best_val", ascending=False,
+                                                                                kind="stable")
+    std = float(best["best_val_std"]) if not math.isnan(best["best_val_std"]) else 0.0
+    return Selection(config=config, mean=float(best["best_val_mean"]), std=std, n=int(best["n"]), trials=chosen,
+                     best_trial_id=str(chosen.iloc[0]["trial_id"]))

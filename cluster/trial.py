@@ -1,0 +1,121 @@
+"""The per-trial driver: one Tune trial = one Ray Train run of the RCML trainer.
+
+Tune calls `run_trial(config)` with the trial's values (`beta`, `seed`, `variant`, ...)
+in the flat override keys of `rcml train`. It resolves and validates the full run
+config, opens (or, on a restart, reopens) the trial's MLflow child run, builds a
+`TorchTrainer` named after the trial id (so a restarted trial finds its Train run and
+checkpoints again) and waits for it. Metrics reach Tune through `TuneReportCallback`.
+
+A trial that raises or diverges fails alone: Tune records the error (its root cause, e.g.
+"diverged at step 12: loss is nan"), the driver ends its child run FAILED with that reason
+(`rcml.failure`, cluster.callbacks) and the sweep goes on with the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ray.train
+from ray import tune
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from cluster.resources import TrialPlan
+from cluster.study import Study, format_override
+from cluster.worker import local_run_dir, train_worker
+from rcml_core.errors import RCMLError
+from tracking.sweep_runs import FINISHED, TAG_STOPPED_BY, SweepTracking, end_run, start_trial_run
+
+
+class TrialFailed(RuntimeError):
+    """A trial's training run failed; the message is the root cause (e.g. 'diverged at step 12: ...')."""
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Everything fixed for all trials of a sweep (passed with `tune.with_parameters`)."""
+
+    study: Study
+    preset: str
+    overrides: tuple[str, ...]  # sweep-wide `key=value` overrides (data=..., epochs=...)
+    runs_root: str  # trial run folders (the loop's out_dir) live under it
+    train_storage: str  # Ray Train storage_path of the sweep's Train runs (local folder or URI)
+    plan: TrialPlan
+    tracking: SweepTracking | None
+    max_failures: int = 0  # Ray Train retries of a trial after worker failures
+    final_splits: tuple[str, ...] = ("val",)  # splits each trial fully evaluates at its end
+
+
+def trial_overrides(settings: TrialSettings, config: Mapping[str, Any], trial_id: str) -> list[str]:
+    """The trial's overrides on top of the preset: sweep-wide ones, the trial's values, its run folder.
+
+    The worker resolves them into the run config (cluster.worker); the launcher validated every
+    value of the study before the sweep started.
+    """
+    values = [format_override(k, v) for k, v in sorted(settings.study.expand(config).items())]
+    out_dir = local_run_dir(settings.runs_root, trial_id)
+    return [*settings.overrides, *values, f"out_dir={out_dir}", f"train.num_threads={settings.plan.torch_threads}"]
+
+
+def run_name(config: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """The child run's name in the MLflow UI: the study's axes and the seed, e.g. 'beta=0.6 seed=1'."""
+    shown = [k for k in (*keys, "seed") if k in config] or sorted(config)
+    return " ".join(format_override(k, config[k]) for k in shown) or "trial"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The root cause of a failed Train run, in one line (the rank-0 worker's error first)."""
+    failures = getattr(exc, "worker_failures", None)
+    if failures:
+        exc = failures[min(failures)]
+    seen: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in seen:
+        seen.append(node)
+        if isinstance(node, RCMLError):
+            return str(node)
+        node = getattr(node, "cause", None) or node.__cause__
+    root = seen[-1]
+    lines = [line for line in str(root).splitlines() if line.strip()]
+    return f"{type(root).__name__}: {lines[-1] if lines else ''}".strip()
+
+
+def build_trainer(settings: TrialSettings, overrides: list[str], trial_id: str, run_id: str | None) -> TorchTrainer:
+    plan = settings.plan
+    return TorchTrainer(
+        train_worker,
+        train_loop_config={"preset": settings.preset, "overrides": overrides, "tracking": settings.tracking,
+                           "mlflow_run_id": run_id, "final_splits": settings.final_splits},
+        scaling_config=ray.train.ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
+                                               resources_per_worker=plan.resources_per_worker),
+        run_config=ray.train.RunConfig(
+            name=f"train-{trial_id}",  # no timestamp: a restarted trial resumes this Train run
+            storage_path=settings.train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            callbacks=[TuneReportCallback()],
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),  # the sweep prints its own progress
+        ),
+    )
+
+
+def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
+    """Tune function trainable: train one configuration on Ray Train (see the module docstring)."""
+    context = tune.get_context()
+    trial_id = context.get_trial_id()
+    client = run_id = None
+    if settings.tracking is not None:
+        client = settings.tracking.client()
+        run_id = start_trial_run(settings.tracking, trial_id, run_name(config, settings.study.axes),
+                                 tags={"rcml.trial_name": context.get_trial_name()}, client=client)
+    try:
+        build_trainer(settings, trial_overrides(settings, config, trial_id), trial_id, run_id).fit()
+    except Exception as exc:  # noqa: BLE001 - reported to Tune with its root cause
+        # The driver's TrialRunsCallback ends the run FAILED with this reason. Not here: when ASHA stops a
+        # trial, Tune tears its Train run down and fit() raises too, but that trial ends FINISHED.
+        raise TrialFailed(failure_reason(exc)) from None
+    if client is not None:
+        status = client.get_run(run_id).data.tags.get("status", "finished")
+        end_run(client, run_id, FINISHED, {TAG_STOPPED_BY: "early_stopping"} if status == "early_stopped" else {})
