@@ -1,0 +1,41 @@
+"""Ablation sweep (paper Figure 4): what each part of RCML contributes.
+
+Five settings x seeds: full, no_inter_edges (intra pairs only: CLIP-style training),
+no_intra_loss (lambda = 0), no_edge_text (every inter relation text replaced by one
+neutral text, connectivity kept) and frozen_backbone (only the attention and the
+projections train). The parent MLflow run gets the figure and the relative drop of
+each setting against the full model.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, also from Ray's working-dir copy
+
+from sweeps.cli import main_for  # noqa: E402
+
+VARIANTS = {
+    "full": {},
+    "no_inter_edges": {"no_inter_edges": True},
+    "no_intra_loss": {"no_intra_loss": True},
+    "no_edge_text": {"no_edge_text": True},
+    "frozen_backbone": {"frozen_backbone": True},
+}
+
+
+def build(args):
+    from cluster.study import Study
+    from tracking.reports import ablation_report
+
+    study = Study(name="ablation_sweep", grid={"variant": list(VARIANTS)}, variants=VARIANTS, reference_variant="full")
+    return study, ablation_report, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for("ablation_sweep", __doc__, build, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
