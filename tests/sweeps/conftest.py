@@ -1,0 +1,45 @@
+"""Shared pieces of the sweep tests: one local Ray instance for the in-process sweeps, MLflow readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A 2-CPU local Ray instance on loopback, shared by the in-process sweeps of one test module (and gone
+    before the modules that start Ray instances of their own)."""
+    import ray
+
+    from cluster.connect import connect
+
+    connect(num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+@dataclass
+class SweepRecord:
+    client: MlflowClient
+    parent: Run
+    children: list[Run]
+
+    def history(self, run: Run, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(run.info.run_id, key)]
+
+
+def read_sweep(home: Path, study: str) -> SweepRecord:
+    """The (single) sweep of `study` recorded in <home>/mlflow.db, with its child runs."""
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"rcml-{study}")
+    assert experiment is not None, f"no MLflow experiment rcml-{study}"
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("rcml.role") == "sweep"]
+    assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
+    children = [r for r in runs if r.data.tags.get("rcml.role") == "trial"]
+    return SweepRecord(client, parents[0], children)

@@ -1,0 +1,74 @@
+"""`sweeps/beta_sweep.py --smoke-test` end to end on local Ray: one child run per trial with per-epoch
+metrics, the selected beta is the argmax of val Hit@5, the model is registered and serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweeps import beta_sweep
+from tests.sweeps.conftest import read_sweep
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def beta_home(tmp_path_factory, local_ray) -> Path:
+    home = tmp_path_factory.mktemp("beta-sweep")
+    assert beta_sweep.main(["--smoke-test", "--home", str(home)]) == 0
+    return home
+
+
+def test_every_trial_has_exactly_one_finished_child_run_with_per_epoch_metrics(beta_home: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    assert record.parent.info.status == "FINISHED"
+    assert len(record.children) == len(beta_sweep.BETAS)  # 6 betas x 1 seed
+    assert len({c.data.tags["rcml.trial_id"] for c in record.children}) == len(record.children)
+    for child in record.children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == record.parent.info.run_id
+        assert [step for step, _ in record.history(child, "val/hit_at_5")] == [0, 1]  # epoch 0 and epoch 1
+        assert float(child.data.params["model.beta"]) in beta_sweep.BETAS
+    assert sorted(float(c.data.params["model.beta"]) for c in record.children) == sorted(beta_sweep.BETAS)
+
+
+def test_the_selected_beta_is_the_argmax_of_validation_hit5(beta_home: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    best_by_beta = {float(c.data.params["model.beta"]): max(v for _, v in record.history(c, "val/hit_at_5"))
+                    for c in record.children}
+    selected = json.loads(record.parent.data.tags["rcml.selected"])
+    assert best_by_beta[selected["beta"]] == max(best_by_beta.values())
+    assert record.parent.data.metrics["selected/val/hit_at_5_mean"] == pytest.approx(max(best_by_beta.values()))
+    assert 0.0 <= record.parent.data.metrics["selected/test/hit_at_5"] <= 1.0
+
+
+def test_the_parent_run_holds_figure_5_and_the_tables(beta_home: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    artifacts = {a.path for a in record.client.list_artifacts(record.parent.info.run_id, "report")}
+    assert {"report/hit5_vs_beta.png", "report/hit5_by_configuration.csv", "report/trials.csv",
+            "report/selection.json"} <= artifacts
+
+
+def test_the_selected_model_is_registered_and_embeds_items_under_a_new_relation(beta_home: Path) -> None:
+    import mlflow.pyfunc
+
+    record = read_sweep(beta_home, "beta_sweep")
+    version = record.client.get_model_version_by_alias("rcml-beta_sweep", "champion")
+    assert version.tags["rcml.trial_id"] == record.parent.data.tags["rcml.selected_trial"]
+    assert 0.0 <= float(version.tags["test/hit_at_5"]) <= 1.0
+    mlflow.set_tracking_uri(f"sqlite:///{beta_home / 'mlflow.db'}")
+    try:
+        model = mlflow.pyfunc.load_model("models:/rcml-beta_sweep@champion")
+    finally:
+        mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI, which later sweeps would read
+    data = beta_home / "data" / "synth-tiny-seed0"
+    items = pd.read_parquet(data / "items.parquet").head(3)
+    frame = pd.DataFrame({"text": items["text"], "image": [str(data / p) for p in items["image"]],
+                          "relation": ["Bought together by parents of twins"] * 3})
+    out = model.predict(frame)
+    z = np.stack(out["z_avg"].to_numpy())
+    assert z.shape[0] == 3 and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-4)

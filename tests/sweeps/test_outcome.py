@@ -1,0 +1,68 @@
+"""Selection: each trial's best epoch (epoch 0 included), mean over seeds, argmax, failures never selected."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from cluster.outcome import select, summarize, trial_row
+from rcml_core.errors import RCMLError
+
+
+def history(values: list[float]) -> pd.DataFrame:
+    rows = []
+    for epoch, v in enumerate(values):
+        row = {"epoch": epoch, "val/hit@5": v, "checkpoint_path": f"/ckpt/epoch_{epoch:03d}"}
+        row.update({f"val/hit@5_{s}": v / 2 for s in ("tt", "ii", "ti", "it", "avg")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_a_trials_best_epoch_is_the_first_maximum_and_its_checkpoint_the_latest() -> None:
+    row = trial_row("t1", "TERMINATED", {"beta": 0.2, "seed": 0}, history([0.3, 0.5, 0.5, 0.4]), None)
+    assert row["best_val"] == 0.5 and row["best_epoch"] == 1 and row["epochs"] == 3
+    assert row["val/hit@5_tt"] == 0.25 and row["checkpoint_path"] == "/ckpt/epoch_003"
+
+
+def test_epoch_0_can_win() -> None:
+    row = trial_row("t", "TERMINATED", {"beta": 1.0}, history([0.6, 0.4]), None)
+    assert row["best_epoch"] == 0
+
+
+def test_a_trial_without_results_has_no_score() -> None:
+    row = trial_row("t", "ERROR", {"beta": 0.2}, None, "diverged at step 3")
+    assert math.isnan(row["best_val"]) and row["error"] == "diverged at step 3"
+
+
+def _trials() -> pd.DataFrame:
+    rows = [
+        trial_row("a0", "TERMINATED", {"beta": 0.0, "seed": 0}, history([0.3, 0.50]), None),
+        trial_row("a1", "TERMINATED", {"beta": 0.0, "seed": 1}, history([0.3, 0.60]), None),
+        trial_row("b0", "TERMINATED", {"beta": 0.6, "seed": 0}, history([0.3, 0.58]), None),
+        trial_row("b1", "TERMINATED", {"beta": 0.6, "seed": 1}, history([0.3, 0.56]), None),
+        trial_row("c0", "ERROR", {"beta": 1.0, "seed": 0}, None, "boom"),
+        trial_row("c1", "TERMINATED", {"beta": 1.0, "seed": 1}, history([0.9, 0.1]), None),
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_configurations_are_averaged_over_their_seeds() -> None:
+    summary = summarize(_trials(), ["beta"]).set_index("beta")
+    assert summary.loc[0.0, "best_val_mean"] == pytest.approx(0.55)
+    assert summary.loc[0.0, "best_val_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert summary.loc[0.6, "n"] == 2 and summary.loc[1.0, "n"] == 1 and summary.loc[1.0, "failed"] == 1
+
+
+def test_the_selected_configuration_has_the_highest_mean_and_its_best_seed_is_registered() -> None:
+    trials = _trials()
+    selection = select(trials, summarize(trials, ["beta"]), ["beta"])
+    assert selection.config == {"beta": 1.0}  # 0.9 from its one successful seed
+    assert selection.best_trial_id == "c1" and len(selection.trials) == 1
+
+
+def test_without_any_successful_trial_nothing_is_selected() -> None:
+    trials = pd.DataFrame([trial_row("x", "ERROR", {"beta": 0.1, "seed": 0}, None, "boom")])
+    with pytest.raises(RCMLError, match="nothing to select"):
+        select(trials, summarize(trials, ["beta"]), ["beta"])

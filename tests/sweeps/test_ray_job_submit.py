@@ -1,0 +1,138 @@
+"""`ray job submit` against a Ray head this test starts from the repo root (loopback only) and stops.
+
+Without --working-dir the entrypoint runs in the head's start-up folder (the repo root), so the
+README's command works as written; with --working-dir the job runs in Ray's copy of the folder and
+its outputs still go to the home folder ($RCML_HOME), not into the copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.sweeps.conftest import read_sweep
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _descendants(pid: int) -> list[int]:
+    """PIDs of every process below `pid` (from /proc), so the test ends exactly what it started."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A 2-CPU head started with `ray start --head --block` in the repo root; stopped by PID at the end."""
+    home = tmp_path_factory.mktemp("job-home")
+    port, dashboard = _free_port(), _free_port()
+    venv_bin = str(Path(sys.executable).parent)  # as with the virtual environment activated: `python` is its own
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RCML_HOME=str(home),
+               PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("RAY_ADDRESS", None)
+    head = subprocess.Popen(
+        [RAY, "start", "--head", "--block", "--num-cpus=2", f"--port={port}", f"--dashboard-port={dashboard}",
+         "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--include-dashboard=true",
+         f"--ray-client-server-port={_free_port()}", "--disable-usage-stats"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert head.poll() is None, head.stdout.read()
+            try:
+                with urllib.request.urlopen(f"{address}/api/version", timeout=2):
+                    break
+            except urllib.error.HTTPError:  # it answers (401 without the token): it is up
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Ray head did not come up"
+                time.sleep(1)
+        yield address, home, env
+    finally:
+        started = _descendants(head.pid)
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pid in started:  # whatever outlived the head: only processes this test started
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _submit(address: str, env: dict, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    client_env = dict(env, RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "token"))
+    return subprocess.run([RAY, "job", "submit", "--address", address, *args], cwd=cwd, env=client_env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_job_submit_runs_the_beta_sweep_as_written(ray_head) -> None:
+    address, home, env = ray_head
+    out = _submit(address, env, ["--", "python", "sweeps/beta_sweep.py", "--smoke-test"], cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "succeeded" in (out.stdout + out.stderr).lower()
+    record = read_sweep(home, "beta_sweep")  # $RCML_HOME of the head: the job's home folder
+    assert record.parent.info.status == "FINISHED" and len(record.children) == 6
+
+
+def test_job_submit_with_working_dir_from_anywhere_keeps_outputs_out_of_rays_copy(ray_head, tmp_path) -> None:
+    address, home, env = ray_head
+    project = tmp_path / "checkout"  # a copy of the project, submitted from outside it
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(".venv", ".git", "data", "runs", "mlruns",
+                                                                 "mlartifacts", "mlflow.db", "ray_results",
+                                                                 "reports", "__pycache__", ".pytest_cache"))
+    out = _submit(address, env, ["--working-dir", str(project), "--", "python", "sweeps/ablation_sweep.py",
+                                 "--smoke-test", "--name", "ablation_sweep-job"], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    record = read_sweep(home, "ablation_sweep")
+    assert record.parent.info.status == "FINISHED" and len(record.children) == 5
+    artifact_root = json.loads(json.dumps(record.client.get_experiment_by_name("rcml-ablation_sweep")
+                                          .artifact_location))
+    assert artifact_root.startswith(home.as_uri())
+    assert not (project / "mlflow.db").exists()

@@ -1,0 +1,53 @@
+"""Trial resources: a small driver fraction plus workers; concurrency from the cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.connect import ClusterError, ClusterInfo, resolve_address
+from cluster.resources import ResourceConfig, plan_trials
+from rcml_core.errors import ConfigError
+
+
+def cluster(cpus: float, gpus: float = 0.0, local: bool = True) -> ClusterInfo:
+    return ClusterInfo(address="127.0.0.1:1", started_local=local, cpus=cpus, gpus=gpus, nodes=1, dashboard_url=None)
+
+
+def test_on_two_cpus_each_trial_takes_one_cpu_split_between_driver_and_worker() -> None:
+    plan = plan_trials(ResourceConfig(), cluster(2))
+    assert plan.driver_cpus == 0.1 and plan.resources_per_worker == {"CPU": 0.9}
+    assert plan.max_concurrent_trials == 2 and plan.torch_threads == 1 and not plan.use_gpu
+
+
+def test_gpu_workers_are_used_when_the_cluster_has_gpus() -> None:
+    plan = plan_trials(ResourceConfig(num_workers=2), cluster(16, gpus=4, local=False), n_trials=18)
+    assert plan.use_gpu and plan.resources_per_worker == {"CPU": 1.0, "GPU": 1.0}
+    assert plan.max_concurrent_trials == 2  # 4 GPUs / 2 per trial
+
+
+def test_concurrency_never_exceeds_the_number_of_trials_and_can_be_set() -> None:
+    assert plan_trials(ResourceConfig(), cluster(8), n_trials=3).max_concurrent_trials == 3
+    assert plan_trials(ResourceConfig(max_concurrent_trials=1), cluster(8)).max_concurrent_trials == 1
+
+
+def test_a_trial_that_cannot_fit_on_the_local_instance_is_an_error() -> None:
+    with pytest.raises(ClusterError, match="one trial needs 2.8 CPU"):
+        plan_trials(ResourceConfig(num_workers=3), cluster(2))
+    with pytest.raises(ClusterError, match="no GPU"):
+        plan_trials(ResourceConfig(use_gpu=True), cluster(2))
+
+
+def test_an_autoscaling_cluster_may_be_short_of_resources_for_now() -> None:
+    plan = plan_trials(ResourceConfig(use_gpu=True), cluster(2, gpus=0, local=False))
+    assert plan.use_gpu and plan.max_concurrent_trials == 1
+
+
+def test_a_zero_driver_share_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="driver_cpus"):
+        ResourceConfig(driver_cpus=0.0)
+
+
+def test_address_resolution_prefers_the_flag_then_ray_address_then_local() -> None:
+    assert resolve_address("10.0.0.1:6379", {"RAY_ADDRESS": "x:1"}) == "10.0.0.1:6379"
+    assert resolve_address(None, {"RAY_ADDRESS": "x:1"}) == "x:1"
+    assert resolve_address(None, {}) == "local"

@@ -1,0 +1,76 @@
+"""An interrupted sweep resumed with --resume neither reruns finished trials nor duplicates runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeps import beta_sweep
+from tests.sweeps.conftest import read_sweep
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _finished_children(home: Path) -> int:
+    db = home / "mlflow.db"
+    if not db.exists():
+        return 0
+    try:
+        client = MlflowClient(f"sqlite:///{db}")
+        experiment = client.get_experiment_by_name("rcml-beta_sweep")
+        if experiment is None:
+            return 0
+        runs = client.search_runs([experiment.experiment_id], "tags.`rcml.role` = 'trial' and "
+                                  "attributes.status = 'FINISHED'")
+        return len(runs)
+    except Exception:  # noqa: BLE001 - the store is being created by the sweep
+        return 0
+
+
+def test_interrupt_then_resume(tmp_path: Path) -> None:
+    log = open(tmp_path / "first.log", "w")
+    sweep = subprocess.Popen(
+        [sys.executable, str(ROOT / "sweeps" / "beta_sweep.py"), "--smoke-test", "--home", str(tmp_path),
+         "--name", "beta_sweep-resume"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 420
+        while _finished_children(tmp_path) < 2:
+            assert sweep.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "two trials did not finish in time"
+            time.sleep(2)
+        sweep.send_signal(signal.SIGINT)  # Ctrl+C: Tune saves its state, the sweep stops
+        assert sweep.wait(timeout=180) == 130, (tmp_path / "first.log").read_text()[-3000:]
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        log.close()
+
+    before = read_sweep(tmp_path, "beta_sweep")
+    assert before.parent.info.status == "KILLED"
+    assert all(c.info.status != "RUNNING" for c in before.children)
+    finished = {c.data.tags["rcml.trial_id"]: (c.info.run_id, c.info.end_time)
+                for c in before.children if c.info.status == "FINISHED"}
+    assert len(finished) >= 2
+
+    resumed = subprocess.run([sys.executable, str(ROOT / "sweeps" / "beta_sweep.py"), "--resume", "--home",
+                              str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = read_sweep(tmp_path, "beta_sweep")
+    assert after.parent.info.run_id == before.parent.info.run_id and after.parent.info.status == "FINISHED"
+    trial_ids = [c.data.tags["rcml.trial_id"] for c in after.children]
+    assert len(trial_ids) == len(set(trial_ids)) == len(beta_sweep.BETAS)  # one run per trial, no duplicates
+    assert all(c.info.status == "FINISHED" for c in after.children)
+    for child in after.children:  # finished trials were not rerun: same run, same end time
+        if child.data.tags["rcml.trial_id"] in finished:
+            assert (child.info.run_id, child.info.end_time) == finished[child.data.tags["rcml.trial_id"]]

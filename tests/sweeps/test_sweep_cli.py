@@ -1,0 +1,68 @@
+"""The sweep scripts' command line: user errors are one line, before Ray or MLflow start."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from cluster import paths
+from sweeps import ablation_sweep, beta_sweep, hparam_search
+
+
+def _ray_started() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tau=-1"], "loss.tau"),
+        (["--seeds", "0", "0"], "--seeds must be distinct"),
+        (["--preset", "huge"], "--preset must be one of"),
+        (["no_such_key=1"], "no_such_key"),
+        (["--resume"], "no beta_sweep sweep to resume"),
+        (["--data", "/nonexistent/dataset"], "not a dataset folder"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_before_ray_starts(argv, message, tmp_path: Path, capsys) -> None:
+    assert beta_sweep.main([*argv, "--home", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not _ray_started()
+
+
+def test_an_unreachable_tracking_server_fails_at_start(tmp_path: Path, capsys, monkeypatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    assert ablation_sweep.main(["--smoke-test", "--home", str(tmp_path)]) == 2
+    assert f"cannot reach the MLflow tracking server http://127.0.0.1:{port}" in capsys.readouterr().err
+    assert not _ray_started()
+
+
+def test_hparam_search_rejects_a_grid_style_seed_list_with_a_clear_message(tmp_path: Path, capsys) -> None:
+    assert hparam_search.main(["--smoke-test", "--home", str(tmp_path), "lambda_intra=-1"]) == 2
+    assert "loss.lambda_intra" in capsys.readouterr().err
+
+
+def test_outputs_of_a_job_run_from_rays_working_dir_copy_go_to_a_stable_home(tmp_path: Path) -> None:
+    copy = Path("/tmp/ray/session_x/runtime_resources/working_dir_files/_ray_pkg_abc/cluster")
+    assert paths.in_ray_working_dir_copy(copy)
+    assert not paths.in_ray_working_dir_copy(paths.PROJECT_ROOT)
+    assert paths.default_home({"RCML_HOME": str(tmp_path)}) == tmp_path.resolve()
+    assert paths.default_home({}) == paths.PROJECT_ROOT
+
+
+def test_sweep_names_sort_by_start_time_and_resume_finds_them(tmp_path: Path) -> None:
+    assert paths.new_sweep_name("beta_sweep", now=0).startswith("beta_sweep-19")
+    for name in ("beta_sweep-20260101-000000", "beta_sweep-20260102-000000", "ablation_sweep-20260103-000000"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "experiment_state-2026.json").write_text("{}")
+    (tmp_path / "beta_sweep-20260104-000000").mkdir()  # no Tune state: not resumable
+    assert paths.existing_sweeps(str(tmp_path), "beta_sweep") == ["beta_sweep-20260101-000000",
+                                                                  "beta_sweep-20260102-000000"]
