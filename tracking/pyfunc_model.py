@@ -37,7 +37,7 @@ class RCMLPyfunc(mlflow.pyfunc.PythonModel):
         d = items.text.tokens.shape[-1]
         out = {name: np.zeros((len(rows), d), dtype=np.float32) for name in ("z_text", "z_image", "z_avg")}
         for relation, group in rows.groupby("relation", sort=False):
-            idx = torch.as_tensor(group.index.to_numpy())
+            idx = torch.as_tensor(group.index.to_numpy().copy())
             z = self.encoder.condition(items, [str(relation)])  # (1, U, d)
             text, image = z.text[0, idx], z.image[0, idx]
             out["z_text"][group.index] = text.cpu().numpy()

@@ -5,8 +5,8 @@
 3. Relation validity: a logistic-regression probe on frozen features
    [text_A, image_A, text_B, image_B, relation] fitted on train instances (accuracy).
 
-Each task groups its queries by relation so that an item is conditioned once per
-relation it is asked under, never once per query.
+An item is conditioned once per relation it is asked under, never once per query; retrieval asks
+for all its (item, relation) pairs in one batched call.
 """
 
 from __future__ import annotations
@@ -19,8 +19,18 @@ from sklearn.preprocessing import StandardScaler
 
 from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
-from rcml_core.eval.metrics import HIT_KS, binary_accuracy, retrieval_metrics, topk_accuracy
-from rcml_core.eval.similarity import SIMILARITIES, candidate_scores, pair_scores, relation_projection_scores
+from rcml_core.eval.metrics import (
+    HIT_KS,
+    binary_accuracy,
+    retrieval_metrics,
+    topk_accuracy,
+)
+from rcml_core.eval.similarity import (
+    SIMILARITIES,
+    candidate_scores,
+    pair_scores,
+    relation_projection_scores,
+)
 
 
 def _gather(items: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -31,27 +41,32 @@ def _gather(items: np.ndarray, pool: np.ndarray) -> np.ndarray:
 def retrieval_scores(embedder: Embedder, queries: RetrievalSet, training_free: bool = False) -> dict[str, np.ndarray]:
     """{sim: (Q, C) scores} with the positive in column 0.
 
-    training_free: score (zA . zr)(zB . zr) with the embedder's (plain) embeddings instead of zA . zB.
+    Every distinct (item, relation) pair the queries need (the query item and its candidates, under
+    the query's relation) is embedded once, in one `embed_pairs` call, however many relation types
+    the queries span. training_free: score (zA . zr)(zB . zr) with the embedder's (plain)
+    embeddings instead of zA . zB.
     """
     q_total, c = queries.candidates.shape
-    out = {s: np.full((q_total, c), np.nan, dtype=np.float64) for s in SIMILARITIES}
-    for rel in np.unique(queries.relation):
-        rows = np.flatnonzero(queries.relation == rel)  # (Qr,)
-        src, cand = queries.src[rows], queries.candidates[rows]  # (Qr,), (Qr, C)
-        pool = np.unique(np.concatenate([src, cand.ravel()]))
-        text, image = embedder.embed(pool, int(rel))  # (U, d) each
-        si = torch.as_tensor(_gather(src, pool), device=text.device)
-        ci = torch.as_tensor(_gather(cand, pool), device=text.device)
-        a_t, a_i = text[si], image[si]  # (Qr, d)
-        c_t, c_i = text[ci], image[ci]  # (Qr, C, d)
-        if training_free:
-            r = embedder.relation_vector(int(rel)).to(text.device).expand_as(a_t)  # (Qr, d)
-            scores = relation_projection_scores(a_t, a_i, c_t, c_i, r)
-        else:
-            scores = candidate_scores(a_t, a_i, c_t, c_i)
-        for s, v in scores.items():
-            out[s][rows] = v.double().cpu().numpy()
-    return out
+    if q_total == 0:
+        return {s: np.zeros((0, c), dtype=np.float64) for s in SIMILARITIES}
+    rel = np.asarray(queries.relation, dtype=np.int64)  # (Q,)
+    stride = int(max(queries.src.max(), queries.candidates.max())) + 1
+    src_key = rel * stride + queries.src  # (Q,): one key per (relation, item)
+    cand_key = rel[:, None] * stride + queries.candidates  # (Q, C)
+    keys = np.unique(np.concatenate([src_key, cand_key.ravel()]))  # (P,) sorted
+    text, image = embedder.embed_pairs(keys % stride, keys // stride)  # (P, d) each
+    si = torch.as_tensor(_gather(src_key, keys), device=text.device)  # (Q,)
+    ci = torch.as_tensor(_gather(cand_key, keys), device=text.device)  # (Q, C)
+    a_t, a_i = text[si], image[si]  # (Q, d)
+    c_t, c_i = text[ci], image[ci]  # (Q, C, d)
+    if training_free:
+        used = np.unique(rel)
+        vectors = torch.stack([embedder.relation_vector(int(r)).to(text.device) for r in used])  # (R', d)
+        r = vectors[torch.as_tensor(_gather(rel, used), device=text.device)]  # (Q, d)
+        scores = relation_projection_scores(a_t, a_i, c_t, c_i, r)
+    else:
+        scores = candidate_scores(a_t, a_i, c_t, c_i)
+    return {s: v.double().cpu().numpy() for s, v in scores.items()}
 
 
 def retrieval_report(scores: dict[str, np.ndarray], prefix: str) -> dict[str, float]:
