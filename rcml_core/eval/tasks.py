@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
@@ -137,6 +134,10 @@ def validity_features(embedder: Embedder, instances: ValiditySet) -> np.ndarray:
 def validity_report(train_embedder: Embedder, train: ValiditySet, eval_embedder: Embedder, test: ValiditySet,
                     prefix: str, c: float = 1.0, seed: int = 0) -> dict[str, float]:
     """Fit the linear probe on `train` instances, report accuracy on `test` instances."""
+    from sklearn.linear_model import LogisticRegression  # imported on use: ~1 s that most trials never need
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x_train, x_test = validity_features(train_embedder, train), validity_features(eval_embedder, test)
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
     probe.fit(x_train, train.label)
