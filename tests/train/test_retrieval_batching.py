@@ -75,3 +75,4 @@ def test_rcml_embed_pairs_conditions_each_item_on_its_own_relation(session, tiny
             t, i = embedder.embed(np.array([item]), int(rel))
             assert torch.allclose(text[p], t[0], atol=1e-6) and torch.allclose(image[p], i[0], atol=1e-6)
     assert not torch.allclose(text[1], embedder.embed(items[1:2], 2)[0][0])  # the relation matters
+
