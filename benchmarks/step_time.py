@@ -1,6 +1,7 @@
 """Time one RCML training step against one plain CLIP step on the same backbone and unique items.
 
     python -m benchmarks.step_time --batch 64 --steps 40 --threads 2
+    python -m benchmarks.step_time --shape vit-b32 --batch 16 --steps 5   # the paper's backbone shape, random init
 
 Builds the tiny backbone, a synthetic batch of B relation pairs (a share of intra rows, the rest
 inter pairs under 10 relation texts in the paper's template) over U unique items, and alternates:
@@ -12,6 +13,15 @@ and, to show where RCML's extra time goes:
   conditioning: pair similarities + rcml_loss on cached (detached) token features, backward
 Steps are interleaved so that machine load hits every variant alike; medians are reported, with the
 forward-only (no_grad) medians. Ratios, not absolute times, are what compare across machines.
+Memory: the bytes autograd saves for the backward pass of one rcml / clip step (benchmarks.shapes),
+and the CUDA allocator's peak on a GPU.
+Compute: the FLOPs of one forward + backward step (torch.utils.flop_counter), the achieved TFLOP/s and,
+given the device's peak (--peak-tflops, e.g. 989 for an H100/H200 in dense bf16), the model FLOPs
+utilisation (MFU). --autocast bf16 runs the steps under torch.autocast (the trainer's GPU setting);
+--compile wraps the model with torch.compile (--compile-backend, inductor by default).
+
+    # on a GPU: the paper's shape, bf16, compiled, MFU
+    python -m benchmarks.step_time --shape vit-b32 --batch 128 --steps 20 --autocast bf16 --compile --peak-tflops 989
 """
 
 from __future__ import annotations
@@ -21,9 +31,17 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import torch
 
+from benchmarks.shapes import (
+    VIT_B32,
+    cuda_peak_bytes,
+    machine,
+    saved_activation_bytes,
+    vit_b32_backbone,
+)
 from rcml_core.loss import LossConfig, clip_loss, rcml_loss
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.batch import PairBatch
@@ -82,38 +100,79 @@ def _median_ms(samples: list[float]) -> float:
 
 
 def measure(batch_size: int = 64, steps: int = 40, warmup: int = 5, threads: int = 2, intra_share: float = 0.5,
-            beta: float = 0.6, seed: int = 0, backbone_config: BackboneConfig | None = None) -> dict:
-    """Median step times (ms) of RCML and CLIP, forward+backward and forward-only, and their ratios."""
+            beta: float = 0.6, seed: int = 0, backbone_config: BackboneConfig | None = None, shape: str = "tiny",
+            device: str = "cpu", autocast: str = "none", compile_backend: str | None = None,
+            peak_tflops: float | None = None) -> dict:
+    """Median step times (ms) of RCML and CLIP, forward+backward and forward-only, their ratios, memory and
+    FLOPs. autocast: "none" | "bf16"; compile_backend: a torch.compile backend, or None for eager."""
+    if autocast not in ("none", "bf16"):
+        raise ValueError(f"autocast must be 'none' or 'bf16', got {autocast!r}")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _measure(batch_size, steps, warmup, threads, intra_share, beta, seed, backbone_config)
+        return _measure(batch_size, steps, warmup, threads, intra_share, beta, seed, backbone_config, shape,
+                        torch.device(device), autocast, compile_backend, peak_tflops)
     finally:
         torch.set_num_threads(previous_threads)
 
 
+def step_flops(fn: Callable[[], torch.Tensor]) -> int:
+    """FLOPs of one forward + backward of `fn` (matmuls, attention, convolutions), as torch counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn().backward()
+    return int(counter.get_total_flops())
+
+
 def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share: float, beta: float, seed: int,
-             backbone_config: BackboneConfig | None) -> dict:
+             backbone_config: BackboneConfig | None, shape: str, device: torch.device, autocast: str,
+             compile_backend: str | None, peak_tflops: float | None) -> dict:
     titles, relations = synthetic_texts(4 * batch_size, seed)
-    backbone_config = backbone_config or BackboneConfig()
-    backbone = build_backbone(backbone_config, titles + relations)
-    model = RCMLModel(backbone, RCMLConfig(beta=beta))
+    if shape == "vit-b32":
+        backbone = vit_b32_backbone(titles + relations, seed)
+        shape_info = VIT_B32
+    else:
+        backbone_config = backbone_config or BackboneConfig()
+        backbone = build_backbone(backbone_config, titles + relations)
+        shape_info = {k: getattr(backbone_config, k) for k in ("hidden_size", "num_layers", "image_size",
+                                                                "patch_size", "projection_dim")}
+    model = RCMLModel(backbone, RCMLConfig(beta=beta)).to(device)
     batch = synthetic_batch(model, titles, relations, batch_size, intra_share, seed)
+    batch = PairBatch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(batch).items()})
     loss_config = LossConfig()
     clip = model.clip
+    # the timed modules; flops are counted on the eager ones (same arithmetic)
+    run_model = torch.compile(model, backend=compile_backend) if compile_backend else model
+    run_clip = torch.compile(model.clip, backend=compile_backend) if compile_backend else model.clip
+
+    def cast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if autocast == "bf16" else nullcontext()
 
     def rcml_step() -> torch.Tensor:
+        with cast():
+            return rcml_loss(run_model(batch), batch.negative_mask, batch.intra, loss_config).total
+
+    def rcml_eager() -> torch.Tensor:
         return rcml_loss(model(batch), batch.negative_mask, batch.intra, loss_config).total
 
-    def clip_step() -> torch.Tensor:
+    def clip_eager() -> torch.Tensor:
         out = clip(input_ids=batch.item_input_ids, attention_mask=batch.item_attention_mask,
                    pixel_values=batch.pixel_values)
         return clip_loss(out.text_embeds, out.image_embeds, loss_config.tau)
 
+    def clip_step() -> torch.Tensor:
+        with cast():
+            out = run_clip(input_ids=batch.item_input_ids, attention_mask=batch.item_attention_mask,
+                           pixel_values=batch.pixel_values)
+            return clip_loss(out.text_embeds, out.image_embeds, loss_config.tau)
+
     def clip_ours_step() -> torch.Tensor:
-        emb = model.clip_embeddings(model.encode_items(batch.item_input_ids, batch.item_attention_mask,
-                                                       batch.pixel_values))
-        return clip_loss(emb.text, emb.image, loss_config.tau)
+        with cast():
+            emb = model.clip_embeddings(model.encode_items(batch.item_input_ids, batch.item_attention_mask,
+                                                           batch.pixel_values))
+            return clip_loss(emb.text, emb.image, loss_config.tau)
 
     with torch.no_grad():
         items = model.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
@@ -123,26 +182,32 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
     cached_relations.requires_grad_(True)
 
     def relations_step() -> torch.Tensor:
-        return model.encode_relations(batch.relation_input_ids, batch.relation_attention_mask).sum()
+        with cast():
+            return model.encode_relations(batch.relation_input_ids, batch.relation_attention_mask).float().sum()
 
     def conditioning_step() -> torch.Tensor:
-        sims = model.pair_similarities(items, cached_relations, batch.src, batch.dst, batch.rel, batch.intra)
-        return rcml_loss(sims, batch.negative_mask, batch.intra, loss_config).total
+        with cast():
+            sims = model.pair_similarities(items, cached_relations, batch.src, batch.dst, batch.rel, batch.intra)
+            return rcml_loss(sims, batch.negative_mask, batch.intra, loss_config).total
 
     variants: dict[str, Callable[[], torch.Tensor]] = {
         "rcml": rcml_step, "clip": clip_step, "clip_ours": clip_ours_step, "relations": relations_step,
         "conditioning": conditioning_step,
     }
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     train = {name: [] for name in variants}
     infer = {name: [] for name in variants}
     for i in range(warmup + steps):
         for name, step in variants.items():
             model.zero_grad(set_to_none=True)
+            sync()
             t0 = time.perf_counter()
             step().backward()
+            sync()
             t1 = time.perf_counter()
             with torch.no_grad():
                 step()
+            sync()
             t2 = time.perf_counter()
             if i >= warmup:
                 train[name].append(t1 - t0)
@@ -155,14 +220,31 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
         "item_tokens": int(batch.item_input_ids.shape[1]),
         "relation_tokens": int(batch.relation_input_ids.shape[1]),
         "threads": threads,
-        "backbone": {k: getattr(backbone_config, k) for k in ("hidden_size", "num_layers", "image_size", "patch_size",
-                                                              "projection_dim")},
+        "device": str(device),
+        "machine": machine(),
+        "shape": shape,
+        "autocast": autocast,
+        "compile": compile_backend,
+        "backbone": shape_info,
         "steps": steps,
         "train_ms": {name: round(_median_ms(v), 2) for name, v in train.items()},
         "forward_ms": {name: round(_median_ms(v), 2) for name, v in infer.items()},
     }
     result["train_ratio_rcml_over_clip"] = round(result["train_ms"]["rcml"] / result["train_ms"]["clip"], 3)
     result["forward_ratio_rcml_over_clip"] = round(result["forward_ms"]["rcml"] / result["forward_ms"]["clip"], 3)
+    flops = {"rcml": step_flops(rcml_eager), "clip": step_flops(clip_eager)}
+    model.zero_grad(set_to_none=True)
+    result["gflops_per_step"] = {k: round(v / 1e9, 3) for k, v in flops.items()}
+    result["achieved_tflops"] = {k: round(flops[k] / (result["train_ms"][k] / 1000) / 1e12, 4) for k in flops}
+    if peak_tflops:
+        result["peak_tflops"] = peak_tflops
+        result["mfu"] = {k: round(v / peak_tflops, 4) for k, v in result["achieved_tflops"].items()}
+    memory = {name: saved_activation_bytes(variants[name], model.parameters()) for name in ("rcml", "clip")}
+    result["activation_mb"] = {k: round(v / 2**20, 2) for k, v in memory.items()}
+    result["activation_ratio_rcml_over_clip"] = round(memory["rcml"] / memory["clip"], 3)
+    peaks = {name: cuda_peak_bytes(lambda f=variants[name]: f().backward()) for name in ("rcml", "clip")}
+    if all(v is not None for v in peaks.values()):
+        result["cuda_peak_mb"] = {k: round(v / 2**20, 1) for k, v in peaks.items()}
     return result
 
 
@@ -180,6 +262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--patch-size", type=int, default=8)
     parser.add_argument("--projection-dim", type=int, default=64)
+    parser.add_argument("--shape", choices=["tiny", "vit-b32"], default="tiny",
+                        help="vit-b32: openai/clip-vit-base-patch32's shapes, random init (ignores the size flags)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--autocast", choices=["none", "bf16"], default="none", help="torch.autocast dtype")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (and CLIP's) first")
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak TFLOP/s at the run's precision: reports MFU")
     args = parser.parse_args(argv)
     backbone_config = BackboneConfig(
         hidden_size=args.hidden, intermediate_size=4 * args.hidden, num_layers=args.layers,
@@ -187,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         projection_dim=args.projection_dim,
     )
     result = measure(args.batch, args.steps, args.warmup, args.threads, args.intra_share, args.beta, args.seed,
-                     backbone_config)
+                     backbone_config, args.shape, args.device, args.autocast,
+                     args.compile_backend if args.compile else None, args.peak_tflops)
     print(json.dumps(result, indent=2))
     return 0
 

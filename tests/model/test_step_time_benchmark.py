@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks.step_time import main
 
 
@@ -16,3 +18,23 @@ def test_step_time_benchmark_reports_medians_ratios_and_batch_shape(capsys) -> N
         assert set(result[kind]) == {"rcml", "clip", "clip_ours", "relations", "conditioning"}
         assert all(v > 0 for v in result[kind].values())
     assert result["train_ratio_rcml_over_clip"] == round(result["train_ms"]["rcml"] / result["train_ms"]["clip"], 3)
+
+
+def test_step_time_benchmark_counts_flops_and_reports_mfu_under_bf16_autocast(capsys) -> None:
+    assert main(["--batch", "8", "--steps", "1", "--warmup", "1", "--threads", "1", "--autocast", "bf16",
+                 "--peak-tflops", "1.0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["autocast"] == "bf16" and result["compile"] is None
+    flops = result["gflops_per_step"]
+    assert flops["rcml"] > flops["clip"] > 0  # RCML adds the relation texts and the conditioning
+    for k in ("rcml", "clip"):
+        assert result["mfu"][k] == round(result["achieved_tflops"][k] / 1.0, 4)
+
+
+@pytest.mark.slow  # tracing both models takes ~30 s on 2 cores
+def test_step_time_benchmark_runs_the_steps_through_torch_compile(capsys) -> None:
+    # aot_eager traces and runs the compiled graphs without needing a C compiler
+    assert main(["--batch", "4", "--steps", "1", "--warmup", "1", "--threads", "1", "--compile",
+                 "--compile-backend", "aot_eager"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["compile"] == "aot_eager" and result["train_ms"]["rcml"] > 0

@@ -1,0 +1,118 @@
+"""Ray overhead on a trial: the same ~1-minute training loop in plain PyTorch and as one trial through
+Ray Tune + Ray Train (DESIGN §6 target: <= 1.10x), the per-trial scheduling overhead in seconds, and how
+many trials this machine runs at once.
+
+    python -m benchmarks.ray_overhead [--data DIR] [--epochs 3] [--steps 280]
+
+Three runs of the same loop (rcml_core.train.loop.train, tiny preset, one torch thread: what a trial's
+worker gets on a 2-CPU machine):
+  plain, in process:  in this process, torch / transformers / the dataset code already imported;
+  plain, new process: `python` running that loop as a script, start-up and imports included (what a user
+                      pays for `rcml train`);
+  Ray:                a local Ray instance (its start-up excluded); one Tune trial whose driver builds a
+                      TorchTrainer with one worker running the loop, reporting and checkpointing every
+                      epoch, with its MLflow child run, exactly as the sweeps do (cluster.tuner.build_tuner);
+                      timed from Tuner.fit() to its return.
+The ratio against the new-process run is the target's; the per-trial overhead is Ray minus that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from benchmarks.shapes import benchmark_dataset, machine
+
+PLAIN_SCRIPT = (
+    "import sys, torch\n"
+    "from rcml_core.train.loop import train\n"
+    "from rcml_core.train.run_config import resolve_run_config\n"
+    "torch.set_num_threads(1)\n"
+    "train(resolve_run_config('tiny', overrides=sys.argv[1:]), resume=False, final_splits=())\n"
+)
+
+
+def measure(data: str | None = None, epochs: int = 3, steps: int = 280) -> dict:
+    from cluster.connect import connect, prefer_loopback
+
+    prefer_loopback(None)
+    dataset = benchmark_dataset(data)
+    budget = [f"data={dataset}", f"epochs={epochs}", f"max_steps_per_epoch={steps}", "train.num_threads=1"]
+    home = Path(tempfile.mkdtemp(prefix="rcml-ray-overhead-"))
+
+    from rcml_core.train.loop import train
+    from rcml_core.train.run_config import resolve_run_config
+
+    torch.set_num_threads(1)
+    config = resolve_run_config("tiny", overrides=[*budget, f"out_dir={home / 'plain'}"])
+    t0 = time.perf_counter()
+    train(config, resume=False, final_splits=())
+    plain_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, *budget, f"out_dir={home / 'plain-process'}"], check=True,
+                   cwd=Path(__file__).resolve().parents[1], capture_output=True)
+    process_s = time.perf_counter() - t0
+
+    cluster = connect()
+    from mlflow.tracking import MlflowClient
+    from ray import tune
+
+    from cluster.callbacks import TrialRunsCallback
+    from cluster.resources import ResourceConfig, plan_trials
+    from cluster.study import Study
+    from cluster.sweep_settings import SweepSettings
+    from cluster.trial import TrialSettings, run_trial
+    from cluster.tuner import build_tuner
+    from tracking.store import resolve_tracking
+    from tracking.sweep_runs import (
+        SweepTracking,
+        get_or_create_experiment,
+        start_parent_run,
+    )
+
+    study = Study(name="ray_overhead")
+    plan = plan_trials(ResourceConfig(), cluster, n_trials=1)
+    target = resolve_tracking(home, env={})
+    client = MlflowClient(target.uri)
+    experiment = get_or_create_experiment(client, "rcml-ray_overhead", target)
+    handle = SweepTracking(target.uri, experiment, start_parent_run(client, experiment, "overhead", {}), "overhead")
+    settings = TrialSettings(study=study, preset="tiny", overrides=tuple(budget), runs_root=str(home / "runs"),
+                             train_storage=str(home / "ray_results" / "overhead" / "train_runs"), plan=plan,
+                             tracking=handle, final_splits=())
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), {"cpu": plan.driver_cpus})
+    tuner = build_tuner(study, trainable, SweepSettings(seeds=(0,), home=str(home)), "overhead",
+                        str(home / "ray_results"), home, plan, epochs, [TrialRunsCallback(handle, epochs)], False)
+    t0 = time.perf_counter()
+    tuner.fit()
+    ray_s = time.perf_counter() - t0
+    full = plan_trials(ResourceConfig(), cluster)
+    return {
+        "benchmark": "ray_overhead", "machine": machine(), "epochs": epochs, "steps_per_epoch": steps,
+        "plain_in_process_s": round(plain_s, 2), "plain_new_process_s": round(process_s, 2),
+        "tune_train_trial_s": round(ray_s, 2), "ratio": round(ray_s / process_s, 3),
+        "ratio_vs_in_process": round(ray_s / plain_s, 3), "target": "<= 1.10",
+        "overhead_s_per_trial": round(ray_s - process_s, 2),
+        "trials_at_once": full.max_concurrent_trials, "trial_resources": full.describe(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="dataset folder (default: the sweeps' embedded synthetic catalog)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--steps", type=int, default=280, help="steps per epoch (280 x 3: about a minute here)")
+    args = p.parse_args(argv)
+    print(json.dumps(measure(args.data, args.epochs, args.steps), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
