@@ -3,14 +3,22 @@ RUNNING (trials ASHA stops end FINISHED with a tag), importances on the parent, 
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 
+from cluster.connect import free_port
 from sweeps import hparam_search
 from tests.sweeps.conftest import read_sweep
+from tracking.optuna_report import dashboard_command
 
 pytestmark = pytest.mark.slow
 
@@ -35,3 +43,27 @@ def test_hparam_search_smoke(tmp_path: Path, local_ray) -> None:
     assert "report/param_importances.json" in artifacts
     study = optuna.load_study(study_name=sweep, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert len(study.trials) == 4
+    assert sweep in _studies_listed_by_the_dashboard(tmp_path)  # the printed optuna-dashboard command works
+
+
+def _studies_listed_by_the_dashboard(home: Path) -> list[str]:
+    """Run the dashboard command the sweep prints (on a free loopback port), read its study list, stop it."""
+    command = shlex.split(dashboard_command(home))
+    assert command[0] == "optuna-dashboard"
+    port = free_port()
+    executable = str(Path(sys.executable).with_name("optuna-dashboard"))
+    proc = subprocess.Popen([executable, *command[1:], "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                    return [s["study_name"] for s in json.load(response)["study_summaries"]]
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
