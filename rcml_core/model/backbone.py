@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokenizerBase
+from transformers import AutoImageProcessor, AutoTokenizer, CLIPConfig, CLIPModel, PreTrainedTokenizerBase
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from rcml_core.errors import ConfigError
@@ -150,8 +151,6 @@ def _build_tiny(config: BackboneConfig, corpus: Sequence[str]) -> Backbone:
 
 def _load_pretrained(name_or_path: str, max_text_tokens: int, weights: bool) -> Backbone:
     """CLIPModel + tokenizer + image processor from one hub name or folder (offline: local or cached)."""
-    from transformers import AutoImageProcessor  # imported here: its import costs ~2 s on every trial worker
-
     try:
         if weights:
             clip = CLIPModel.from_pretrained(name_or_path)
@@ -208,8 +207,6 @@ def save_backbone(backbone: Backbone, directory: Path, weights: bool = True) -> 
     else:
         backbone.clip.config.save_pretrained(directory)
     backbone.tokenizer.save_pretrained(directory)
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil  # ~2 s import: lazily
-
     size = backbone.image_size
     CLIPImageProcessorPil(
         size={"shortest_edge": size},
