@@ -19,20 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.shapes import (
-    cuda_peak_bytes,
-    machine,
-    saved_activation_bytes,
-    vit_b32_backbone,
-)
+from benchmarks.shapes import cuda_peak_bytes, machine, median_s, saved_activation_bytes, vit_b32_backbone
 from benchmarks.step_time import CATEGORIES, INTRA_TEXT, synthetic_batch
 from rcml_core.loss import LossConfig, clip_loss, rcml_loss
 from rcml_core.model.backbone import BackboneConfig, build_backbone
@@ -63,16 +56,6 @@ def _steps(model: RCMLModel, batch):
     return rcml, clip
 
 
-def _time(fn, steps: int) -> float:
-    samples = []
-    for i in range(steps + 1):
-        t0 = time.perf_counter()
-        fn().backward()
-        if i:
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def tiny_grid(batches: Sequence[int], words: Sequence[int], steps: int) -> list[dict]:
     rows = []
     for w in words:
@@ -84,7 +67,8 @@ def tiny_grid(batches: Sequence[int], words: Sequence[int], steps: int) -> list[
             rows.append({
                 "batch": b, "title_words": w, "item_tokens": int(batch.item_input_ids.shape[1]),
                 "unique_items": batch.num_items,
-                "rcml_ms": round(1000 * _time(rcml, steps), 2), "clip_ms": round(1000 * _time(clip, steps), 2),
+                "rcml_ms": round(1000 * median_s(lambda: rcml().backward(), steps), 2),
+                "clip_ms": round(1000 * median_s(lambda: clip().backward(), steps), 2),
                 "rcml_activation_mb": round(saved_activation_bytes(rcml, model.parameters()) / 2**20, 2),
                 "clip_activation_mb": round(saved_activation_bytes(clip, model.parameters()) / 2**20, 2),
             })
