@@ -160,7 +160,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
         train_storage=f"{paths.experiment_path(storage, sweep_name)}/train_runs", plan=plan, tracking=handle,
         max_failures=settings.max_failures, final_splits=settings.final_splits,
     )
-    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), {"cpu": plan.driver_cpus})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), plan.trial_resources)
     restore = bool(settings.resume) and tune.Tuner.can_restore(paths.experiment_path(storage, sweep_name))
     tuner = build_tuner(study, trainable, settings, sweep_name, storage, home, plan, epochs,
                         [TrialRunsCallback(handle, epochs), ProgressCallback(list(study.axes), study.n_trials(len(

@@ -22,7 +22,8 @@ from rcml_core.eval.similarity import SIMILARITIES
 
 SELECTION_METRIC = "val/hit@5"
 SIM_METRICS = tuple(f"val/hit@5_{s}" for s in SIMILARITIES)
-CHECKPOINT_KEY = "checkpoint_path"
+CHECKPOINT_KEY = "checkpoint_path"  # a Ray Train run's checkpoint, as TuneReportCallback forwards it
+TUNE_CHECKPOINT_KEY = "checkpoint_dir_name"  # a trial's own Tune checkpoint, relative to the trial's folder
 
 
 def error_line(error: object) -> str:
@@ -38,8 +39,12 @@ def error_line(error: object) -> str:
 
 
 def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
-              error: str | None) -> dict[str, Any]:
-    """One trial's row from its reported results (`history`: one row per reported epoch)."""
+              error: str | None, trial_path: str | None = None) -> dict[str, Any]:
+    """One trial's row from its reported results (`history`: one row per reported epoch).
+
+    The checkpoint: `checkpoint_path` as a worker-group run reports it (TuneReportCallback), else the
+    trial's own latest Tune checkpoint (`checkpoint_dir_name` under `trial_path`) for in-trial runs.
+    """
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "error": error, **config}
     row.update(best_val=math.nan, best_epoch=math.nan, epochs=0, checkpoint_path=None)
     row.update({m: math.nan for m in SIM_METRICS})
@@ -50,6 +55,8 @@ def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.Da
         row.update({m: float(best[m]) for m in SIM_METRICS if m in best})
         if CHECKPOINT_KEY in h and h[CHECKPOINT_KEY].notna().any():
             row["checkpoint_path"] = str(h[CHECKPOINT_KEY].dropna().iloc[-1])
+        elif trial_path is not None and TUNE_CHECKPOINT_KEY in h and h[TUNE_CHECKPOINT_KEY].notna().any():
+            row["checkpoint_path"] = f"{trial_path.rstrip('/')}/{h[TUNE_CHECKPOINT_KEY].dropna().iloc[-1]}"
     return row
 
 
@@ -66,7 +73,7 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
             error = error_line(err)
         config = {k: v for k, v in trial.config.items()}
         rows.append(trial_row(trial.trial_id, trial.status, config, analysis.trial_dataframes.get(trial.trial_id),
-                              error))
+                              error, trial_path=trial.path))
     table = pd.DataFrame(rows)
     order = [k for k in (*axes, "seed") if k in table]
     return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table

@@ -1,10 +1,18 @@
 """How much of the cluster one trial takes, and how many trials run at once.
 
-A trial is a Tune function (the per-trial driver, which only waits on its Train run)
-plus `num_workers` Ray Train workers. The driver asks for a small fraction of a CPU:
-Tune rejects 0, and with a whole CPU per driver two trials on a 2-CPU machine each hold
-a CPU their workers need and wait for each other forever
-(`WorkerGroupStartupTimeoutError`). Each worker takes the rest of one CPU, or a GPU.
+A trial is a Tune function (the per-trial driver) plus its Ray Train run of `num_workers`
+workers. Two ways to run it:
+
+- in the trial (default for one worker): Ray Train's local mode (`num_workers=0`) runs the
+  training loop inside the trial's own actor, which then holds the worker's CPU / GPU. No
+  TrainController, worker, synchronisation or placement-group actors are started: on the
+  2-core machine those new processes cost ~30 s per trial (docs/performance.md §5), and a
+  grid sweep reuses the trial actor with torch and the model code already imported;
+- on a worker group (always for DDP, `num_workers > 1`; `in_trial=False` for one worker):
+  the driver asks for a small fraction of a CPU and waits on Ray Train's workers. Tune
+  rejects 0, and with a whole CPU per driver two trials on a 2-CPU machine each hold a CPU
+  their workers need and wait for each other forever (`WorkerGroupStartupTimeoutError`).
+  Each worker takes the rest of one CPU, or a GPU.
 
 Concurrency defaults to what fits the cluster's current resources; pass
 `max_concurrent_trials` on an autoscaling cluster, where GPU nodes appear on demand.
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 
 from cluster.connect import ClusterError, ClusterInfo
 from rcml_core.config import check_range
+from rcml_core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,9 +36,15 @@ class ResourceConfig:
     gpus_per_worker: float = 1.0
     driver_cpus: float = 0.1  # the per-trial Tune driver; must be > 0
     max_concurrent_trials: int | None = None  # None: as many as the cluster's resources fit
+    in_trial: bool | None = None  # train inside the trial's actor (Ray Train local mode); None: when 1 worker
 
     def __post_init__(self) -> None:
         check_range("resources.num_workers", self.num_workers, 1, None)
+        if self.in_trial is not None and not isinstance(self.in_trial, bool):
+            raise ConfigError(f"resources.in_trial must be true, false or unset, got {self.in_trial!r}")
+        if self.in_trial and self.num_workers > 1:
+            raise ConfigError(f"resources.in_trial needs one worker per trial, got num_workers={self.num_workers}; "
+                              "DDP trials run on a Ray Train worker group")
         check_range("resources.driver_cpus", self.driver_cpus, 0.0, 1.0, low_open=True)
         check_range("resources.gpus_per_worker", self.gpus_per_worker, 0.0, None, low_open=True)
         if self.cpus_per_worker is not None:
@@ -49,6 +64,7 @@ class TrialPlan:
     gpus_per_worker: float
     max_concurrent_trials: int
     torch_threads: int  # intra-op threads each worker's torch uses
+    in_trial: bool = False  # the one worker trains inside the trial's actor (module docstring)
 
     @property
     def resources_per_worker(self) -> dict[str, float]:
@@ -61,10 +77,21 @@ class TrialPlan:
     def trial_cpus(self) -> float:
         return self.driver_cpus + self.num_workers * self.cpus_per_worker
 
+    @property
+    def trial_resources(self) -> dict[str, float]:
+        """What the trial's own actor asks Tune for: the driver share, plus the worker's when it trains in it."""
+        if not self.in_trial:
+            return {"cpu": self.driver_cpus}
+        res = {"cpu": round(self.trial_cpus, 6)}
+        if self.use_gpu:
+            res["gpu"] = self.gpus_per_worker
+        return res
+
     def describe(self) -> str:
         device = f"{self.gpus_per_worker:g} GPU + " if self.use_gpu else ""
+        where = "in the trial's process" if self.in_trial else "on a Ray Train worker group"
         return (f"{self.num_workers} worker(s) x ({device}{self.cpus_per_worker:g} CPU) + {self.driver_cpus:g} CPU "
-                f"driver per trial, up to {self.max_concurrent_trials} trial(s) at once")
+                f"driver per trial, {where}, up to {self.max_concurrent_trials} trial(s) at once")
 
 
 def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | None = None) -> TrialPlan:
@@ -99,4 +126,5 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
         gpus_per_worker=config.gpus_per_worker,
         max_concurrent_trials=concurrent,
         torch_threads=max(1, math.floor(cpus + 1e-9)),
+        in_trial=config.num_workers == 1 if config.in_trial is None else config.in_trial,
     )

@@ -41,7 +41,7 @@ class SweepSettings:
     storage: str | None = None  # Ray storage; default <home>/ray_results (use s3://, gs:// or NFS on a cluster)
     address: str | None = None  # Ray address; None: RAY_ADDRESS or a new local instance
     resources: ResourceConfig = field(default_factory=ResourceConfig)
-    max_failures: int = 0  # Ray Train retries per trial after worker failures
+    max_failures: int = 0  # retries of a failed trial from its latest checkpoint (Tune in-trial, else Ray Train)
     asha: bool | None = None  # None: on for search studies, off for grids
     register: bool = True
 

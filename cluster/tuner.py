@@ -82,6 +82,10 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
                                     # (6-trial smoke sweep: 151 s -> 122 s); a trial ASHA stops is still inside
                                     # fit() when the next one would reuse its actor, so not with ASHA.
                                     reuse_actors=not asha),
+        # In-trial runs report their checkpoints to Tune (keep the latest) and are retried by Tune; worker-group
+        # runs are retried by Ray Train inside the trial (cluster.trial).
         run_config=tune.RunConfig(name=sweep_name, storage_path=storage, callbacks=callbacks, verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                  failure_config=tune.FailureConfig(
+                                      max_failures=settings.max_failures if plan.in_trial else 0)),
     )

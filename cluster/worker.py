@@ -7,12 +7,16 @@ It turns the trial's overrides into an rcml_core training run:
   dataset code: on a 2-core machine those imports dominate a trial's start-up;
 - rank / world size from `ray.train.get_context()`; the model is wrapped for DDP with
   `ray.train.torch.prepare_model` (a no-op with one worker);
-- resume: when Ray Train hands back a checkpoint (`ray.train.get_checkpoint()`, after a
-  worker failure or a resumed sweep), it is unpacked into the run folder and the loop
-  resumes from it exactly (rcml_core.train.checkpoint);
+- resume: when Ray hands back a checkpoint (after a failure or a resumed sweep), it is
+  unpacked into the run folder and the loop resumes from it exactly
+  (rcml_core.train.checkpoint);
 - every epoch (validation at epoch 0 included) the metrics and the run's checkpoints
-  (`last/`, `best/`) are reported with `ray.train.report` on every rank (the call is a
-  barrier), the checkpoint by rank 0 only;
+  (`last/`, `best/`) are reported on every rank (the call is a barrier), the checkpoint by
+  rank 0 only;
+- where reports go (`report_to`): "train", `ray.train.report` / `ray.train.get_checkpoint`
+  on a Ray Train worker group (TuneReportCallback forwards them to Tune); "tune", straight to
+  the trial with `ray.tune.report` / `ray.tune.get_checkpoint` when the loop runs inside the
+  trial's actor (Ray Train local mode keeps reports to itself);
 - only rank 0 records into MLflow (`MlflowTracker` on the trial's child run).
 """
 
@@ -30,10 +34,13 @@ import ray.train
 # Ray Train logs every report (all metrics) and every checkpoint at INFO on the worker; the sweep prints its
 # own one-line progress and MLflow has the metrics. (The first of these loggers is named after its file path,
 # so it escapes the level set by ray.train.LoggingConfig.)
-QUIET_LOGGERS = ("ray.train.v2._internal.execution.context", "ray.train.v2._internal.execution.storage")
+# In a trial that trains in its own actor, Tune's function session logs every checkpoint (ray.train._internal.storage)
+# and Ray Train says it runs in local mode for every trial (ray.train.v2.api.config).
+QUIET_LOGGERS = ("ray.train.v2._internal.execution.context", "ray.train.v2._internal.execution.storage",
+                 "ray.train._internal.storage", "ray.train.v2.api.config")
 
 
-def _quiet_ray_train_logs() -> None:
+def quiet_ray_train_logs() -> None:
     import ray.train.v2._internal.execution.context as train_context
 
     for name in (*QUIET_LOGGERS, train_context.__file__):
@@ -79,9 +86,34 @@ def needs_unused_parameter_search(config) -> bool:
     return model.beta >= 1.0 and model.summary_mix == "prob" and not config.effective_sampler.use_inter_edges
 
 
+REPORT_TO: tuple[str, ...] = ("train", "tune")
+
+
+def _report_channel(report_to: str):
+    """(report(metrics, checkpoint folder or None, checkpoint name), latest checkpoint or None) for `report_to`."""
+    if report_to not in REPORT_TO:
+        raise ValueError(f"report_to must be one of {REPORT_TO}, got {report_to!r}")
+    if report_to == "tune":
+        from ray import tune
+
+        def to_tune(metrics: dict, folder: Path | None, name: str) -> None:
+            tune.report(metrics, checkpoint=None if folder is None else tune.Checkpoint.from_directory(str(folder)))
+
+        return to_tune, tune.get_checkpoint()
+
+    def to_train(metrics: dict, folder: Path | None, name: str) -> None:
+        if folder is None:
+            ray.train.report(metrics)
+        else:
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(folder)),
+                             checkpoint_dir_name=name)
+
+    return to_train, ray.train.get_checkpoint()
+
+
 def train_worker(loop_config: dict[str, Any]) -> None:
     """`train_loop_per_worker`. loop_config: `preset`, `overrides` (key=value, the run folder included),
-    `tracking` (SweepTracking or None) and `mlflow_run_id`."""
+    `tracking` (SweepTracking or None), `mlflow_run_id` and `report_to` ("train" or "tune")."""
     import torch
     import torch.distributed as torch_dist
 
@@ -89,13 +121,18 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     from rcml_core.train.run_config import resolve_run_config
     from rcml_core.train.tracker import NoopTracker
 
-    _quiet_ray_train_logs()
-    context = ray.train.get_context()
-    rank, world, local_rank = context.get_world_rank(), context.get_world_size(), context.get_local_rank()
+    quiet_ray_train_logs()
+    report_to = loop_config.get("report_to", "train")
+    if report_to == "tune":  # the one worker, inside the trial (Ray refuses ray.train.get_context() there)
+        rank, world, local_rank = 0, 1, 0
+    else:
+        context = ray.train.get_context()
+        rank, world, local_rank = context.get_world_rank(), context.get_world_size(), context.get_local_rank()
     config = resolve_run_config(loop_config["preset"], overrides=list(loop_config["overrides"]))
     run_dir = Path(config.out_dir)
+    send_report, latest = _report_channel(report_to)
     if local_rank == 0:  # one restore per node; the others wait at the barrier below
-        restore_run_dir(run_dir, ray.train.get_checkpoint())
+        restore_run_dir(run_dir, latest)
     if world > 1 and torch_dist.is_initialized():
         torch_dist.barrier()
 
@@ -109,12 +146,9 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     final_epoch: list[tuple[int, dict[str, float], Path | None]] = []
 
     def send(epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        payload = {**metrics, "epoch": epoch}
-        if checkpoint is not None:  # rank 0: the folder holding last/ and best/
-            ray.train.report(payload, checkpoint=ray.train.Checkpoint.from_directory(str(checkpoint.parent)),
-                             checkpoint_dir_name=f"epoch_{epoch:03d}")
-        else:
-            ray.train.report(payload)
+        # rank 0's checkpoint: the folder holding last/ and best/
+        send_report({**metrics, "epoch": epoch}, None if checkpoint is None else checkpoint.parent,
+                    f"epoch_{epoch:03d}")
 
     def report(epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         # The last epoch is reported after the run's final evaluation: Tune may stop a trial as soon as it

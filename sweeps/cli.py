@@ -40,13 +40,16 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Ray storage for trials and checkpoints (default: <home>/ray_results; "
                                      "s3://, gs:// or a shared path on a multi-node cluster)")
     p.add_argument("--num-workers", type=int, default=1, help="Ray Train workers (DDP) per trial")
+    p.add_argument("--worker-group", action="store_true",
+                   help="run one-worker trials on a Ray Train worker group too (default: inside the trial's actor, "
+                        "Ray Train local mode, which saves the worker group's start-up)")
     p.add_argument("--cpus-per-worker", type=float, default=None)
     p.add_argument("--gpus-per-worker", type=float, default=1.0)
     p.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="require GPU workers")
     p.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPU workers even where GPUs exist")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="trials at once (default: what the cluster fits now; set it on autoscaling clusters)")
-    p.add_argument("--max-failures", type=int, default=0, help="Ray Train retries of a trial after worker failures")
+    p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial, from its latest checkpoint")
     p.add_argument("--no-register", action="store_true", help="do not register the selected model in MLflow")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="rcml train overrides for every trial")
     return p
@@ -76,7 +79,8 @@ def main_for(study_name: str, description: str, build: Callable[[argparse.Namesp
             name=args.name, home=args.home, storage=args.storage, address=args.address,
             resources=ResourceConfig(num_workers=args.num_workers, use_gpu=args.use_gpu,
                                      cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
-                                     max_concurrent_trials=args.max_concurrent),
+                                     max_concurrent_trials=args.max_concurrent,
+                                     in_trial=False if args.worker_group else None),
             max_failures=args.max_failures, register=not args.no_register,
         )
         study, report, extra = build(args)

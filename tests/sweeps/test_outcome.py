@@ -26,6 +26,14 @@ def test_a_trials_best_epoch_is_the_first_maximum_and_its_checkpoint_the_latest(
     assert row["val/hit@5_tt"] == 0.25 and row["checkpoint_path"] == "/ckpt/epoch_003"
 
 
+def test_a_trial_that_trained_in_its_own_actor_points_at_its_latest_tune_checkpoint() -> None:
+    h = history([0.3, 0.5]).drop(columns="checkpoint_path")
+    h["checkpoint_dir_name"] = ["checkpoint_000000", "checkpoint_000001"]
+    row = trial_row("t", "TERMINATED", {"beta": 0.2}, h, None, trial_path="/ray_results/sweep/run_trial_t/")
+    assert row["checkpoint_path"] == "/ray_results/sweep/run_trial_t/checkpoint_000001"
+    assert trial_row("t", "TERMINATED", {"beta": 0.2}, h, None)["checkpoint_path"] is None  # no folder: none
+
+
 def test_epoch_0_can_win() -> None:
     row = trial_row("t", "TERMINATED", {"beta": 1.0}, history([0.6, 0.4]), None)
     assert row["best_epoch"] == 0

@@ -19,6 +19,22 @@ def test_on_two_cpus_each_trial_takes_one_cpu_split_between_driver_and_worker() 
     assert plan.max_concurrent_trials == 2 and plan.torch_threads == 1 and not plan.use_gpu
 
 
+def test_a_one_worker_trial_trains_inside_its_trial_actor_which_holds_the_workers_resources() -> None:
+    plan = plan_trials(ResourceConfig(), cluster(2))
+    assert plan.in_trial and plan.trial_resources == {"cpu": 1.0} and "in the trial's process" in plan.describe()
+    gpu = plan_trials(ResourceConfig(), cluster(16, gpus=4, local=False))
+    assert gpu.in_trial and gpu.trial_resources == {"cpu": 1.1, "gpu": 1.0}
+
+
+def test_ddp_trials_and_worker_group_trials_leave_the_workers_resources_to_ray_train() -> None:
+    ddp = plan_trials(ResourceConfig(num_workers=2, cpus_per_worker=0.9), cluster(4))
+    assert not ddp.in_trial and ddp.trial_resources == {"cpu": 0.1}
+    group = plan_trials(ResourceConfig(in_trial=False), cluster(2))
+    assert not group.in_trial and group.trial_resources == {"cpu": 0.1} and group.max_concurrent_trials == 2
+    with pytest.raises(ConfigError, match="in_trial needs one worker"):
+        ResourceConfig(num_workers=2, in_trial=True)
+
+
 def test_gpu_workers_are_used_when_the_cluster_has_gpus() -> None:
     plan = plan_trials(ResourceConfig(num_workers=2), cluster(16, gpus=4, local=False), n_trials=18)
     assert plan.use_gpu and plan.resources_per_worker == {"CPU": 1.0, "GPU": 1.0}

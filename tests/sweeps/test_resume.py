@@ -40,7 +40,7 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     log = open(tmp_path / "first.log", "w")
     sweep = subprocess.Popen(
         [sys.executable, str(ROOT / "sweeps" / "beta_sweep.py"), "--smoke-test", "--home", str(tmp_path),
-         "--name", "beta_sweep-resume"],
+         "--name", "beta_sweep-resume", "--epochs", "6"],  # trials long enough for Ctrl+C to land mid-sweep
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
     )
     try:
