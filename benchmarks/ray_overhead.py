@@ -14,8 +14,13 @@ worker gets on a 2-CPU machine):
                       reporting and checkpointing to Tune every epoch, with its MLflow child run, exactly as
                       the sweeps do (cluster.tuner.build_tuner); timed from Tuner.fit() to its return;
   Ray, worker group:  the same trial with the TorchTrainer on a one-worker Ray Train worker group
-                      (`--worker-group`; what every DDP trial uses).
-The ratios against the new-process run are the target's; the per-trial overhead is Ray minus that run.
+                      (`--worker-group`; what every DDP trial uses);
+  Ray, in a sweep:    --sweep-trials K trials of the loop (seeds) one at a time in one Tuner, in the trial,
+                      as a grid sweep runs them (the trial actor is reused: torch and the model code are
+                      imported once), against one new process plus K - 1 more loops in it.
+The Ray instance is started first and left --settle seconds to finish its own start-up (dashboard,
+agents), as on a cluster that is already up. The single-trial ratios against the new-process run are
+the target's; the per-trial overhead is Ray minus that run.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ PLAIN_SCRIPT = (
 )
 
 
-def measure(data: str | None = None, epochs: int = 3, steps: int = 280) -> dict:
+def measure(data: str | None = None, epochs: int = 3, steps: int = 280, sweep_trials: int = 3,
+            settle_s: float = 20.0) -> dict:
     from cluster.connect import connect, prefer_loopback
 
     prefer_loopback(None)
@@ -64,27 +70,37 @@ def measure(data: str | None = None, epochs: int = 3, steps: int = 280) -> dict:
     process_s = time.perf_counter() - t0
 
     cluster = connect()
+    time.sleep(settle_s)
     from cluster.resources import ResourceConfig, plan_trials
 
     full = plan_trials(ResourceConfig(), cluster)
     seconds = {}
     for label, in_trial in (("in_trial", None), ("worker_group", False)):
-        seconds[label] = _one_trial(home / label, budget, epochs, plan_trials(ResourceConfig(in_trial=in_trial),
-                                                                               cluster, n_trials=1))
+        seconds[label] = _trials(home / label, budget, epochs, plan_trials(ResourceConfig(in_trial=in_trial),
+                                                                           cluster, n_trials=1), (0,))
     out = {
         "benchmark": "ray_overhead", "machine": machine(), "epochs": epochs, "steps_per_epoch": steps,
-        "plain_in_process_s": round(plain_s, 2), "plain_new_process_s": round(process_s, 2), "target": "<= 1.10",
+        "settle_s": settle_s, "plain_in_process_s": round(plain_s, 2), "plain_new_process_s": round(process_s, 2),
+        "target": "<= 1.10",
     }
     for label, ray_s in seconds.items():
         out.update({f"{label}_trial_s": round(ray_s, 2), f"{label}_ratio": round(ray_s / process_s, 3),
                     f"{label}_ratio_vs_in_process": round(ray_s / plain_s, 3),
                     f"{label}_overhead_s_per_trial": round(ray_s - process_s, 2)})
+    if sweep_trials > 1:
+        one_at_a_time = plan_trials(ResourceConfig(max_concurrent_trials=1), cluster, n_trials=sweep_trials)
+        sweep_s = _trials(home / "sweep", budget, epochs, one_at_a_time, tuple(range(sweep_trials)))
+        plain_k = process_s + (sweep_trials - 1) * plain_s  # imports once, then K loops
+        out.update({"sweep_trials": sweep_trials, "sweep_s": round(sweep_s, 2),
+                    "sweep_plain_baseline_s": round(plain_k, 2), "sweep_ratio": round(sweep_s / plain_k, 3),
+                    "sweep_overhead_s_per_trial": round((sweep_s - plain_k) / sweep_trials, 2)})
     out.update({"trials_at_once": full.max_concurrent_trials, "trial_resources": full.describe()})
     return out
 
 
-def _one_trial(home: Path, budget: list[str], epochs: int, plan) -> float:
-    """Seconds from Tuner.fit() to its return for one trial of the loop under `plan`, as the sweeps run it."""
+def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, ...]) -> float:
+    """Seconds from Tuner.fit() to its return for trials of the loop (one per seed) under `plan`, as the
+    sweeps run them."""
     from mlflow.tracking import MlflowClient
     from ray import tune
 
@@ -105,7 +121,7 @@ def _one_trial(home: Path, budget: list[str], epochs: int, plan) -> float:
                              train_storage=str(home / "ray_results" / "overhead" / "train_runs"), plan=plan,
                              tracking=handle, final_splits=())
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), plan.trial_resources)
-    tuner = build_tuner(study, trainable, SweepSettings(seeds=(0,), home=str(home)), "overhead",
+    tuner = build_tuner(study, trainable, SweepSettings(seeds=seeds, home=str(home)), "overhead",
                         str(home / "ray_results"), home, plan, epochs, [TrialRunsCallback(handle, epochs)], False)
     t0 = time.perf_counter()
     result = tuner.fit()
@@ -120,8 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", help="dataset folder (default: the sweeps' embedded synthetic catalog)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--steps", type=int, default=280, help="steps per epoch (280 x 3: about a minute here)")
+    p.add_argument("--sweep-trials", type=int, default=3, help="trials of the sweep run (0: skip it)")
+    p.add_argument("--settle", type=float, default=20.0, help="seconds left to the new Ray instance's start-up")
     args = p.parse_args(argv)
-    print(json.dumps(measure(args.data, args.epochs, args.steps), indent=2))
+    print(json.dumps(measure(args.data, args.epochs, args.steps, args.sweep_trials, args.settle), indent=2))
     return 0
 
 
