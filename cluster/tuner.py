@@ -53,6 +53,9 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+    # Keeping one checkpoint per in-trial run makes Tune save its (small) experiment state after every trial
+    # checkpoint, which it warns about each time two trials report within 5 s; that is the intended trade.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     asha = (study.is_search if settings.asha is None else settings.asha) and epochs > 1
     scheduler = (ASHAScheduler(time_attr="epoch", metric=SELECTION_METRIC, mode="max", max_t=epochs,
                                grace_period=1, reduction_factor=2) if asha else FIFOScheduler())
