@@ -69,3 +69,23 @@ def test_activation_memory_counts_saved_tensors_once_and_leaves_the_weights_out(
     without = saved_activation_bytes(step, [weight])
     assert with_weights - without == weight.numel() * 4
     assert without == (x.numel() + 32 * 64) * 4
+
+
+@pytest.mark.slow
+def test_ray_overhead_benchmark_times_both_trial_modes_and_a_sweep_against_the_plain_loop(tiny_data: Path) -> None:
+    import ray
+
+    from benchmarks import ray_overhead
+
+    try:
+        out = ray_overhead.measure(str(tiny_data), epochs=1, steps=2, sweep_trials=2, settle_s=0.0)
+    finally:
+        ray.shutdown()
+    process = out["plain_new_process_s"]
+    for mode in ("in_trial", "worker_group"):
+        assert out[f"{mode}_ratio"] == pytest.approx(out[f"{mode}_trial_s"] / process, abs=0.002)
+        assert out[f"{mode}_overhead_s_per_trial"] == pytest.approx(out[f"{mode}_trial_s"] - process, abs=0.02)
+    assert out["sweep_trials"] == 2
+    assert out["sweep_plain_baseline_s"] == pytest.approx(process + out["plain_in_process_s"], abs=0.02)
+    assert out["sweep_ratio"] == pytest.approx(out["sweep_s"] / out["sweep_plain_baseline_s"], abs=0.002)
+    assert out["trials_at_once"] >= 1 and "in the trial's process" in out["trial_resources"]
