@@ -6,7 +6,7 @@ workers. Two ways to run it:
 - in the trial (default for one worker): Ray Train's local mode (`num_workers=0`) runs the
   training loop inside the trial's own actor, which then holds the worker's CPU / GPU. No
   TrainController, worker, synchronisation or placement-group actors are started: on the
-  2-core machine those new processes cost ~30 s per trial (docs/performance.md §5), and a
+  2-core machine those new processes cost ~28 s per trial (docs/performance.md §5), and a
   grid sweep reuses the trial actor with torch and the model code already imported;
 - on a worker group (always for DDP, `num_workers > 1`; `in_trial=False` for one worker):
   the driver asks for a small fraction of a CPU and waits on Ray Train's workers. Tune

@@ -5,8 +5,9 @@ It turns the trial's overrides into an rcml_core training run:
 - the run config is resolved here, on the worker (preset -> overrides; validated), so the
   trial driver and Ray Train's controller never import torch models, transformers or the
   dataset code: on a 2-core machine those imports dominate a trial's start-up;
-- rank / world size from `ray.train.get_context()`; the model is wrapped for DDP with
-  `ray.train.torch.prepare_model` (a no-op with one worker);
+- rank / world size from `ray.train.get_context()` on a worker group (rank 0 of 1 in the
+  trial); the model is wrapped for DDP with `ray.train.torch.prepare_model` when there is
+  more than one worker;
 - resume: when Ray hands back a checkpoint (after a failure or a resumed sweep), it is
   unpacked into the run folder and the loop resumes from it exactly
   (rcml_core.train.checkpoint);
