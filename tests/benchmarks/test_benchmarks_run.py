@@ -83,9 +83,10 @@ def test_ray_overhead_benchmark_times_both_trial_modes_and_a_sweep_against_the_p
         ray.shutdown()
     process = out["plain_new_process_s"]
     for mode in ("in_trial", "worker_group"):
-        assert out[f"{mode}_ratio"] == pytest.approx(out[f"{mode}_trial_s"] / process, abs=0.002)
+        # the printed seconds are rounded to 0.01 s, the ratios computed before rounding: compare at 1 %
+        assert out[f"{mode}_ratio"] == pytest.approx(out[f"{mode}_trial_s"] / process, rel=0.01)
         assert out[f"{mode}_overhead_s_per_trial"] == pytest.approx(out[f"{mode}_trial_s"] - process, abs=0.02)
     assert out["sweep_trials"] == 2
     assert out["sweep_plain_baseline_s"] == pytest.approx(process + out["plain_in_process_s"], abs=0.02)
-    assert out["sweep_ratio"] == pytest.approx(out["sweep_s"] / out["sweep_plain_baseline_s"], abs=0.002)
+    assert out["sweep_ratio"] == pytest.approx(out["sweep_s"] / out["sweep_plain_baseline_s"], rel=0.01)
     assert out["trials_at_once"] >= 1 and "in the trial's process" in out["trial_resources"]
