@@ -154,7 +154,7 @@ def cuda_step_peak(batch_size: int, autocast: bool) -> dict:
     titles, relations = _texts(4 * batch_size, 10, seed=0)
     model = RCMLModel(vit_b32_backbone(titles + relations), RCMLConfig(beta=0.6)).cuda()
     batch = synthetic_batch(model, titles, relations, batch_size, 0.5, seed=0)
-    batch = type(batch)(**{k: (v.cuda() if isinstance(v, torch.Tensor) else v) for k, v in vars(batch).items()})
+    batch = batch.to("cuda")
     out = {"batch": batch_size, "unique_items": batch.num_items, "autocast": "bf16" if autocast else "none"}
     for name, fn in zip(("rcml", "clip"), _steps(model, batch)):
         def step(f=fn) -> None:

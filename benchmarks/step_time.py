@@ -5,7 +5,9 @@
 
 Builds the tiny backbone, a synthetic batch of B relation pairs (a share of intra rows, the rest
 inter pairs under 10 relation texts in the paper's template) over U unique items, and alternates:
-  rcml:      encode U items + R relations, pair similarities, rcml_loss, backward
+  rcml:      encode U items + R relations, pair similarities, rcml_loss, backward; titles and relation
+             texts packed into one text-tower call (rcml_core.model.packing), as the trainer's batches are
+  rcml_padded: the same step with the padded calls (titles, then relations)
   clip:      CLIPModel(input_ids, pixel_values) on the same U items, clip_loss, backward
   clip_ours: the same CLIP loss through RCMLModel.encode_items + clip_embeddings, backward
 and, to show where RCML's extra time goes:
@@ -27,6 +29,7 @@ utilisation (MFU). --autocast bf16 runs the steps under torch.autocast (the trai
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -45,6 +48,7 @@ from benchmarks.shapes import (
 from rcml_core.loss import LossConfig, clip_loss, rcml_loss
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.batch import PairBatch
+from rcml_core.model.packing import pack_when_smaller
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
 from rcml_core.model.tokenizer import tokenize
 
@@ -92,6 +96,7 @@ def synthetic_batch(model: RCMLModel, titles: list[str], relations: list[str], b
         rel=rel,
         intra=is_intra,
         negative_mask=(dst[None, :] == dst[:, None]) | (dst[None, :] == src[:, None]),  # (B, B)
+        packed_text=pack_when_smaller([items.input_ids, rels.input_ids], [items.attention_mask, rels.attention_mask]),
     )
 
 
@@ -140,7 +145,7 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
                                                                 "patch_size", "projection_dim")}
     model = RCMLModel(backbone, RCMLConfig(beta=beta)).to(device)
     batch = synthetic_batch(model, titles, relations, batch_size, intra_share, seed)
-    batch = PairBatch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(batch).items()})
+    batch = batch.to(device)
     loss_config = LossConfig()
     clip = model.clip
     # the timed modules; flops are counted on the eager ones (same arithmetic)
@@ -156,6 +161,12 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
 
     def rcml_eager() -> torch.Tensor:
         return rcml_loss(model(batch), batch.negative_mask, batch.intra, loss_config).total
+
+    padded = dataclasses.replace(batch, packed_text=None)
+
+    def rcml_padded_step() -> torch.Tensor:
+        with cast():
+            return rcml_loss(run_model(padded), padded.negative_mask, padded.intra, loss_config).total
 
     def clip_eager() -> torch.Tensor:
         out = clip(input_ids=batch.item_input_ids, attention_mask=batch.item_attention_mask,
@@ -191,7 +202,8 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
             return rcml_loss(sims, batch.negative_mask, batch.intra, loss_config).total
 
     variants: dict[str, Callable[[], torch.Tensor]] = {
-        "rcml": rcml_step, "clip": clip_step, "clip_ours": clip_ours_step, "relations": relations_step,
+        "rcml": rcml_step, "rcml_padded": rcml_padded_step, "clip": clip_step, "clip_ours": clip_ours_step,
+        "relations": relations_step,
         "conditioning": conditioning_step,
     }
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -219,6 +231,9 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
         "intra_rows": int(batch.intra.sum()),
         "item_tokens": int(batch.item_input_ids.shape[1]),
         "relation_tokens": int(batch.relation_input_ids.shape[1]),
+        # None: packing would take more slots than padding, and the step runs the padded calls
+        "packed_text_rows": int(batch.packed_text.input_ids.shape[0]) if batch.packed_text is not None else None,
+        "packed_text_row_length": batch.packed_text.row_length if batch.packed_text is not None else None,
         "threads": threads,
         "device": str(device),
         "machine": machine(),
@@ -232,6 +247,8 @@ def _measure(batch_size: int, steps: int, warmup: int, threads: int, intra_share
     }
     result["train_ratio_rcml_over_clip"] = round(result["train_ms"]["rcml"] / result["train_ms"]["clip"], 3)
     result["forward_ratio_rcml_over_clip"] = round(result["forward_ms"]["rcml"] / result["forward_ms"]["clip"], 3)
+    padded_ratio = result["train_ms"]["rcml_padded"] / result["train_ms"]["clip"]
+    result["train_ratio_rcml_padded_over_clip"] = round(padded_ratio, 3)
     flops = {"rcml": step_flops(rcml_eager), "clip": step_flops(clip_eager)}
     model.zero_grad(set_to_none=True)
     result["gflops_per_step"] = {k: round(v / 1e9, 3) for k, v in flops.items()}

@@ -40,8 +40,15 @@ def relation_scores(query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
 
     scores[r, k, t] = query[r] . keys[k, t] / sqrt(d); -inf at padding (mask False).
     """
-    scores = torch.einsum("rd,ktd->rkt", query, keys) / math.sqrt(query.shape[-1])  # (R, N, n)
-    return scores.masked_fill(~mask, float("-inf"))  # mask (N, n) broadcasts over R
+    r, (k, t, d) = query.shape[0], keys.shape
+    scores = ((query / math.sqrt(d)) @ keys.reshape(k * t, d).T).view(r, k, t)  # (R, N, n); scale the small side
+    return scores + padding_bias(mask, scores.dtype)  # (N, n) broadcasts over R
+
+
+def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """0 at real tokens, -inf at padding: mask (..., n) bool -> (..., n). Added to scores, it masks them
+    like masked_fill, and its backward is the identity (no grad-sized masking pass)."""
+    return torch.where(mask, 0.0, float("-inf")).to(dtype)
 
 
 def paired_relation_scores(query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
@@ -62,8 +69,8 @@ def _mix(scores: Tensor, mask: Tensor, summary: Tensor, intra: Tensor, beta: flo
         attn = torch.softmax(scores, dim=-1)  # (..., n); padding gets exactly 0
         if beta == 0.0:
             return attn
-        mixed = (1.0 - beta) * attn + beta * summary  # (..., n); beta = 1 gives the one-hot exactly
-        return torch.where(intra, mixed, attn)
+        share = beta * intra.to(attn.dtype)  # (..., 1): beta on intra rows, 0 on inter rows (attn exactly)
+        return attn * (1.0 - share) + share * summary  # (..., n); beta = 1 gives the one-hot exactly
     # "logit": softmax((1 - beta) q + beta B); finite scores first so that 0 * (-inf) never appears
     bias = beta * summary * intra  # (..., n): B is zero on inter rows
     logits = (1.0 - beta) * scores.masked_fill(~mask, 0.0) + bias
@@ -93,8 +100,12 @@ def paired_attention_weights(
 
 
 def pool(weights: Tensor, values: Tensor) -> Tensor:
-    """A V before normalisation (eq. 4), every relation x item: (R, N, n) x (N, n, d) -> (R, N, d)."""
-    return torch.einsum("rkt,ktd->rkd", weights, values)
+    """A V before normalisation (eq. 4), every relation x item: (R, N, n) x (N, n, d) -> (R, N, d).
+
+    Computed item-major, one (R, n) x (n, d) product per item, and returned as a transposed view:
+    callers that need rows contiguous copy once at the end (cheaper than einsum's copies in and out).
+    """
+    return torch.bmm(weights.transpose(0, 1), values).transpose(0, 1)  # (N, R, d) in memory
 
 
 def paired_pool(weights: Tensor, values: Tensor) -> Tensor:

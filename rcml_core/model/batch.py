@@ -3,6 +3,10 @@
 A batch holds B relation pairs (rows) over U unique items and R unique relation texts. The backbone
 encodes each unique item and relation once; rows index them. Row r = (src_r, dst_r, rel_r): anchor
 item src_r, positive dst_r, relation rel_r; intra rows have src_r == dst_r under the intra relation.
+
+`packed_text` (optional) holds the same U titles and R relation texts packed padding-free
+(rcml_core.model.packing) so that the text tower encodes them in one call; the padded ids stay,
+for the EOT positions and for towers whose attention cannot take a packed mask.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
+
+from rcml_core.model.packing import PackedText
 
 
 @dataclass
@@ -27,6 +33,7 @@ class PairBatch:
     negative_mask: Tensor  # (B, B) bool: True where candidate s is a false negative for row r (excluded)
     swap_relations: Tensor | None = None  # (R',) long in [0, R): relations for the relation-negatives loss
     swap_exclude: Tensor | None = None  # (B, R') bool: True where relation j is not a negative for row b
+    packed_text: PackedText | None = None  # the U titles then the R relation texts, packed (pack_texts)
 
     def __post_init__(self) -> None:
         u, r, b = self.item_input_ids.shape[0], self.relation_input_ids.shape[0], self.src.shape[0]
@@ -56,6 +63,9 @@ class PairBatch:
             shape = (b, self.swap_relations.shape[0])
             if tuple(self.swap_exclude.shape) != shape or self.swap_exclude.dtype != torch.bool:
                 raise ValueError(f"PairBatch.swap_exclude: expected bool {shape}, got {tuple(self.swap_exclude.shape)}")
+        if self.packed_text is not None and self.packed_text.num_texts != u + r:
+            raise ValueError(f"PairBatch.packed_text: expected the {u} titles and {r} relation texts, "
+                             f"got {self.packed_text.num_texts} texts")
 
     @property
     def num_rows(self) -> int:
@@ -72,7 +82,7 @@ class PairBatch:
     def to(self, device: torch.device | str) -> PairBatch:
         """A copy with every tensor on `device`."""
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return PairBatch(**{k: v.to(device) if isinstance(v, Tensor) else v for k, v in moved.items()})
+        return PairBatch(**{k: v.to(device) if isinstance(v, (Tensor, PackedText)) else v for k, v in moved.items()})
 
 
 def _check_range(name: str, index: Tensor, size: int) -> None:

@@ -57,11 +57,12 @@ def relation_kinds(num_relations: int, rel: Tensor, intra: Tensor) -> Tensor:
 def relation_table(
     features: TokenFeatures, query: Tensor, value_map: Tensor, intra: Tensor, beta: float, summary_mix: str
 ) -> Tensor:
-    """Unit z of every item under every relation: tokens (U, n, d), query (R, d), intra (R,) -> (R, U, d)."""
+    """Unit z of every item under every relation: tokens (U, n, d), query (R, d), intra (R,) -> (R, U, d),
+    item-major in memory (a transposed view; see attention.pool)."""
     scores = relation_scores(query, features.tokens, features.mask)  # (R, U, n)
     weights = attention_weights(scores, features.mask, features.summary_index, beta, summary_mix, intra)
-    pooled = pool(weights, features.tokens) @ value_map  # (R, U, d): (A H) M, cheaper than A (H M) when R < n
-    return F.normalize(pooled, dim=-1, eps=COSINE_EPS)
+    pooled = pool(weights, features.tokens).transpose(0, 1) @ value_map  # (U, R, d) contiguous: (A H) M, cheaper
+    return F.normalize(pooled, dim=-1, eps=COSINE_EPS).transpose(0, 1)  # than A (H M) when R < n; (R, U, d) view
 
 
 def paired_condition(

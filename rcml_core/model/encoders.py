@@ -5,6 +5,9 @@ We call `clip.text_model` / `clip.vision_model` and apply the projections oursel
 every image token goes through `post_layernorm` then `visual_projection`, exactly what CLIP applies to
 its [CLS] token. Hence the token at `summary_index` is CLIP's own (unnormalised) text_embeds /
 image_embeds, which is what makes CLIP a special case of RCML (DESIGN §2).
+
+A training step's titles and relation texts can go through the text tower in one padding-free call
+(`encode_packed_text`, rcml_core.model.packing); the features are the same as the two padded calls'.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from rcml_core.errors import ConfigError
 
 if TYPE_CHECKING:
     from transformers import CLIPModel
+
+    from rcml_core.model.packing import PackedText
 
 LEGACY_EOS_TOKEN_ID = 2
 
@@ -84,3 +89,37 @@ def encode_relation_text(clip: CLIPModel, input_ids: Tensor, attention_mask: Ten
     eot = eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id))  # (R,)
     pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), eot]  # (R, h)
     return clip.text_projection(pooled)  # (R, d)
+
+
+def text_attention_implementation(clip: CLIPModel) -> str:
+    """The attention implementation transformers resolved for the text tower ("sdpa", "eager", ...)."""
+    return str(getattr(clip.text_model.config, "_attn_implementation", None) or "eager")
+
+
+def encode_packed_text(
+    clip: CLIPModel, packed: PackedText, item_input_ids: Tensor, item_attention_mask: Tensor,
+    relation_input_ids: Tensor, relation_attention_mask: Tensor,
+) -> tuple[TokenFeatures, Tensor]:
+    """H_T of U titles and h_E of R relation texts from one call of the text tower over `packed`.
+
+    `packed` holds the U titles then the R relation texts (pack_texts([items, relations], ...));
+    the padded ids / masks give each text's EOT position. -> tokens (U, n, d) and h_E (R, d), equal
+    to encode_text_tokens and encode_relation_text up to float rounding.
+    """
+    u, n = item_input_ids.shape
+    r = relation_input_ids.shape[0]
+    if packed.num_texts != u + r:
+        raise ValueError(f"packed text holds {packed.num_texts} texts, the batch has {u} titles + {r} relations")
+    dtype = clip.text_model.embeddings.token_embedding.weight.dtype
+    mask = packed.attention_mask(text_attention_implementation(clip), dtype)  # (P, 1, L, L)
+    hidden = clip.text_model(input_ids=packed.input_ids, attention_mask=mask,
+                             position_ids=packed.position_ids).last_hidden_state  # (P, L, h)
+    flat = hidden.reshape(-1, hidden.shape[-1])  # (P * L, h)
+    eos = int(clip.config.text_config.eos_token_id)
+    text = TokenFeatures(
+        tokens=clip.text_projection(flat[packed.token_positions(0, u, n)]),  # (U, n, d)
+        mask=item_attention_mask.bool(),
+        summary_index=eot_index(item_input_ids, item_attention_mask, eos),
+    )
+    relation_eot = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos)  # (R,)
+    return text, clip.text_projection(flat[relation_eot])  # (R, d)

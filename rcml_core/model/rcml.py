@@ -31,8 +31,21 @@ from rcml_core.model import conditioning
 from rcml_core.model.attention import COSINE_EPS, SUMMARY_MIXES
 from rcml_core.model.backbone import Backbone
 from rcml_core.model.batch import PairBatch
-from rcml_core.model.encoders import TokenFeatures, encode_image_tokens, encode_relation_text, encode_text_tokens
-from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures, PairSimilarities
+from rcml_core.model.encoders import (
+    TokenFeatures,
+    encode_image_tokens,
+    encode_packed_text,
+    encode_relation_text,
+    encode_text_tokens,
+    text_attention_implementation,
+)
+from rcml_core.model.outputs import (
+    ConditionedEmbeddings,
+    ItemFeatures,
+    PairSimilarities,
+)
+from rcml_core.model.packing import PACKING_IMPLEMENTATIONS
+
 
 @dataclass(frozen=True)
 class RCMLConfig:
@@ -177,6 +190,13 @@ class RCMLModel(nn.Module):
     # ---- one training step -------------------------------------------------------------------------
 
     def _encode_batch(self, batch: PairBatch) -> tuple[ItemFeatures, Tensor]:
+        """The batch's items and relations; titles and relation texts in one packed text-tower call when
+        the batch carries them packed and the tower's attention takes a packed mask, else two padded calls."""
+        if batch.packed_text is not None and text_attention_implementation(self.clip) in PACKING_IMPLEMENTATIONS:
+            text, relations = encode_packed_text(self.clip, batch.packed_text, batch.item_input_ids,
+                                                 batch.item_attention_mask, batch.relation_input_ids,
+                                                 batch.relation_attention_mask)
+            return ItemFeatures(text=text, image=encode_image_tokens(self.clip, batch.pixel_values)), relations
         items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
         return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask)
 

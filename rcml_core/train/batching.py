@@ -11,6 +11,7 @@ import torch
 
 from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.model.batch import PairBatch
+from rcml_core.model.packing import pack_when_smaller
 from rcml_core.train.inputs import ModelInputs
 from rcml_core.train.sampler import PairIndexBatch
 
@@ -43,7 +44,7 @@ def make_pair_batch(
     relation_negatives: bool = False,
     pair_relations: PairRelations | None = None,
 ) -> PairBatch:
-    """Tensors for one batch of relation pairs.
+    """Tensors for one batch of relation pairs, titles and relation texts also packed (model.packing).
 
     With `relation_negatives`, every inter relation of the dataset is a candidate swap relation;
     for row b it is excluded when the row's pair carries it (or the row is an intra pair).
@@ -54,7 +55,9 @@ def make_pair_batch(
     swap_rel = np.arange(1, len(inputs.relation_texts), dtype=np.int64) if relation_negatives else np.empty(0, np.int64)
     relations, rel_local = np.unique(np.concatenate([batch.relation, swap_rel]), return_inverse=True)
     tensors = inputs.items(items, device)
-    rel_ids, rel_mask = inputs.relations(relations, device)
+    title_ids, title_mask = inputs.titles(items)  # host copies of tensors.input_ids / attention_mask
+    rel_ids, rel_mask = inputs.relations(relations)  # host
+    packed = pack_when_smaller([title_ids, rel_ids], [title_mask, rel_mask])  # one text-tower call for both
     swap_relations = swap_exclude = None
     if relation_negatives:
         if pair_relations is None:
@@ -68,8 +71,8 @@ def make_pair_batch(
         item_input_ids=tensors.input_ids,
         item_attention_mask=tensors.attention_mask,
         pixel_values=tensors.pixel_values,
-        relation_input_ids=rel_ids,
-        relation_attention_mask=rel_mask,
+        relation_input_ids=rel_ids.to(device),
+        relation_attention_mask=rel_mask.to(device),
         src=as_long(src_local),
         dst=as_long(dst_local),
         rel=as_long(rel_local[:b]),
@@ -77,4 +80,5 @@ def make_pair_batch(
         negative_mask=torch.as_tensor(batch.false_negative, dtype=torch.bool, device=device),
         swap_relations=swap_relations,
         swap_exclude=swap_exclude,
+        packed_text=packed.to(device) if packed is not None else None,
     )

@@ -87,12 +87,18 @@ class ModelInputs:
         x = raw.permute(0, 3, 1, 2).float().div_(255.0)  # (U, 3, S, S)
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
-    def items(self, index: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> ItemTensors:
-        """Tensors for the given items, titles padded to the longest among them."""
+    def titles(self, index: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Host token ids and mask of the given items' titles, (U, n), padded to the longest among them."""
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         n = int(self.text_lengths[index].max()) if len(index) else 1
         ids = self.text_ids[index, :n]  # (U, n)
         mask = (torch.arange(n)[None, :] < self.text_lengths[index][:, None]).long()  # (U, n)
+        return ids, mask
+
+    def items(self, index: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> ItemTensors:
+        """Tensors for the given items, titles padded to the longest among them."""
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long)
+        ids, mask = self.titles(index)
         device = torch.device(device)
         return ItemTensors(
             input_ids=_to_device(ids, device),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from rcml_core.model.backbone import Backbone
 from rcml_core.model.batch import PairBatch
+from rcml_core.model.packing import pack_texts
 from rcml_core.model.tokenizer import tokenize
 
 TITLES = [
@@ -23,6 +26,16 @@ RELATIONS = [
     "Co-purchased by people who primarily buy Feeding, followed by Nursery, with minimal interest in Toys.",
     "Co-purchased by people who primarily buy Nursery, followed by Safety.",
 ]
+
+MIXED_ROWS = [(0, 0, 0), (0, 2, 1), (1, 4, 2), (3, 3, 0), (5, 1, 2), (2, 3, 1)]  # intra and inter rows
+
+
+def with_packed_text(batch: PairBatch) -> PairBatch:
+    """`batch` with its titles and relation texts also packed, as make_pair_batch builds training batches."""
+    packed = pack_texts([batch.item_input_ids, batch.relation_input_ids],
+                        [batch.item_attention_mask, batch.relation_attention_mask])
+    return dataclasses.replace(batch, packed_text=packed)
+
 
 def pixels(backbone: Backbone, n: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)

@@ -15,9 +15,14 @@ def test_step_time_benchmark_reports_medians_ratios_and_batch_shape(capsys) -> N
     assert result["batch_rows"] == 8 and result["relations"] == 11
     assert 1 <= result["unique_items"] <= 16
     for kind in ("train_ms", "forward_ms"):
-        assert set(result[kind]) == {"rcml", "clip", "clip_ours", "relations", "conditioning"}
+        assert set(result[kind]) == {"rcml", "rcml_padded", "clip", "clip_ours", "relations", "conditioning"}
         assert all(v > 0 for v in result[kind].values())
     assert result["train_ratio_rcml_over_clip"] == round(result["train_ms"]["rcml"] / result["train_ms"]["clip"], 3)
+    padded = result["train_ratio_rcml_padded_over_clip"]
+    assert padded == round(result["train_ms"]["rcml_padded"] / result["train_ms"]["clip"], 3)
+    rows, row_length = result["packed_text_rows"], result["packed_text_row_length"]
+    padded_slots = result["unique_items"] * result["item_tokens"] + result["relations"] * result["relation_tokens"]
+    assert rows is None or rows * row_length <= padded_slots  # packed only when it takes fewer slots
 
 
 def test_step_time_benchmark_counts_flops_and_reports_mfu_under_bf16_autocast(capsys) -> None:
