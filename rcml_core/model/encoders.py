@@ -6,7 +6,7 @@ every image token goes through `post_layernorm` then `visual_projection`, exactl
 its [CLS] token. Hence the token at `summary_index` is CLIP's own (unnormalised) text_embeds /
 image_embeds, which is what makes CLIP a special case of RCML (DESIGN §2).
 
-A training step's titles and relation texts can go through the text tower in one padding-free call
+A training step's titles and relation texts can go through the text tower in one padding-free pass
 (`encode_packed_text`, rcml_core.model.packing); the features are the same as the two padded calls'.
 """
 
@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from rcml_core.errors import ConfigError
+from rcml_core.model.packing import PACKING_IMPLEMENTATIONS
 
 if TYPE_CHECKING:
     from transformers import CLIPModel
@@ -96,30 +97,63 @@ def text_attention_implementation(clip: CLIPModel) -> str:
     return str(getattr(clip.text_model.config, "_attn_implementation", None) or "eager")
 
 
+def supports_packed_text(clip: CLIPModel) -> bool:
+    """The text tower is transformers' CLIP one (whose layers `encode_packed_text` runs) and its attention
+    takes a prepared 4-d mask."""
+    from transformers.models.clip.modeling_clip import CLIPEncoderLayer
+
+    layers = getattr(getattr(clip.text_model, "encoder", None), "layers", None)
+    return (
+        text_attention_implementation(clip) in PACKING_IMPLEMENTATIONS
+        and layers is not None and len(layers) > 0
+        and all(type(layer).forward is CLIPEncoderLayer.forward for layer in layers)
+        and hasattr(clip.text_model, "final_layer_norm")
+    )
+
+
+def _packed_text_states(clip: CLIPModel, packed: PackedText, keep: Tensor) -> Tensor:
+    """Final-layer-normed text-tower states at the flat slots `keep` of `packed`: (K,) long -> (K, h).
+
+    The tower's own modules in CLIPTextModel.forward's order (embeddings at each text's own positions,
+    the encoder layers, final_layer_norm) with the packed mask. Only the slots read afterwards go
+    through the last layer's MLP and the final norm: every slot still feeds the last attention (its
+    keys and values), but a relation text's tokens other than EOT, and unused slots, end there.
+    """
+    tower = clip.text_model
+    mask = packed.attention_mask(text_attention_implementation(clip), tower.embeddings.token_embedding.weight.dtype)
+    hidden = tower.embeddings(input_ids=packed.input_ids, position_ids=packed.position_ids)  # (P, L, h)
+    *body, last = tower.encoder.layers
+    for layer in body:
+        hidden = layer(hidden, mask)  # (P, L, h)
+    hidden = hidden + last.self_attn(hidden_states=last.layer_norm1(hidden), attention_mask=mask)[0]  # (P, L, h)
+    kept = hidden.reshape(-1, hidden.shape[-1])[keep]  # (K, h)
+    kept = kept + last.mlp(last.layer_norm2(kept))  # CLIPEncoderLayer's second residual block, at `keep`
+    return tower.final_layer_norm(kept)  # (K, h)
+
+
 def encode_packed_text(
     clip: CLIPModel, packed: PackedText, item_input_ids: Tensor, item_attention_mask: Tensor,
     relation_input_ids: Tensor, relation_attention_mask: Tensor,
 ) -> tuple[TokenFeatures, Tensor]:
-    """H_T of U titles and h_E of R relation texts from one call of the text tower over `packed`.
+    """H_T of U titles and h_E of R relation texts from one pass of the text tower over `packed`.
 
     `packed` holds the U titles then the R relation texts (pack_texts([items, relations], ...));
     the padded ids / masks give each text's EOT position. -> tokens (U, n, d) and h_E (R, d), equal
-    to encode_text_tokens and encode_relation_text up to float rounding.
+    to encode_text_tokens and encode_relation_text up to float rounding (padding positions of the
+    tokens repeat the title's first token; the mask excludes them, as it excludes padding there).
+    Needs supports_packed_text(clip).
     """
     u, n = item_input_ids.shape
     r = relation_input_ids.shape[0]
     if packed.num_texts != u + r:
         raise ValueError(f"packed text holds {packed.num_texts} texts, the batch has {u} titles + {r} relations")
-    dtype = clip.text_model.embeddings.token_embedding.weight.dtype
-    mask = packed.attention_mask(text_attention_implementation(clip), dtype)  # (P, 1, L, L)
-    hidden = clip.text_model(input_ids=packed.input_ids, attention_mask=mask,
-                             position_ids=packed.position_ids).last_hidden_state  # (P, L, h)
-    flat = hidden.reshape(-1, hidden.shape[-1])  # (P * L, h)
     eos = int(clip.config.text_config.eos_token_id)
-    text = TokenFeatures(
-        tokens=clip.text_projection(flat[packed.token_positions(0, u, n)]),  # (U, n, d)
-        mask=item_attention_mask.bool(),
-        summary_index=eot_index(item_input_ids, item_attention_mask, eos),
-    )
-    relation_eot = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos)  # (R,)
-    return text, clip.text_projection(flat[relation_eot])  # (R, d)
+    real = item_attention_mask.bool()  # (U, n)
+    title_slots = packed.token_positions(0, u, n)[real]  # (T,) the real title tokens, row-major
+    relation_slots = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos)  # (R,)
+    projected = clip.text_projection(_packed_text_states(clip, packed, torch.cat([title_slots, relation_slots])))
+    order = torch.cumsum(real.flatten(), 0).view(u, n) - 1  # (U, n): row of each real token in `projected`
+    order = torch.where(real, order, order[:, :1])  # padding reads its title's first token
+    summary = eot_index(item_input_ids, item_attention_mask, eos)  # (U,)
+    text = TokenFeatures(tokens=projected[order], mask=real, summary_index=summary)
+    return text, projected[title_slots.shape[0]:]  # (U, n, d), (R, d)

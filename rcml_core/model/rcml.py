@@ -37,14 +37,13 @@ from rcml_core.model.encoders import (
     encode_packed_text,
     encode_relation_text,
     encode_text_tokens,
-    text_attention_implementation,
+    supports_packed_text,
 )
 from rcml_core.model.outputs import (
     ConditionedEmbeddings,
     ItemFeatures,
     PairSimilarities,
 )
-from rcml_core.model.packing import PACKING_IMPLEMENTATIONS
 
 
 @dataclass(frozen=True)
@@ -192,7 +191,7 @@ class RCMLModel(nn.Module):
     def _encode_batch(self, batch: PairBatch) -> tuple[ItemFeatures, Tensor]:
         """The batch's items and relations; titles and relation texts in one packed text-tower call when
         the batch carries them packed and the tower's attention takes a packed mask, else two padded calls."""
-        if batch.packed_text is not None and text_attention_implementation(self.clip) in PACKING_IMPLEMENTATIONS:
+        if batch.packed_text is not None and supports_packed_text(self.clip):
             text, relations = encode_packed_text(self.clip, batch.packed_text, batch.item_input_ids,
                                                  batch.item_attention_mask, batch.relation_input_ids,
                                                  batch.relation_attention_mask)

@@ -6,12 +6,25 @@ import dataclasses
 
 import pytest
 import torch
-from rcml_testkit import MIXED_ROWS, RELATIONS, TITLES, legacy_clip_folder, pair_batch, with_packed_text
+from rcml_testkit import (
+    MIXED_ROWS,
+    RELATIONS,
+    TITLES,
+    legacy_clip_folder,
+    pair_batch,
+    with_packed_text,
+)
 
 from rcml_core.loss import LossConfig
+from rcml_core.model import encoders
 from rcml_core.model import rcml as rcml_module
 from rcml_core.model.backbone import BackboneConfig, build_backbone
-from rcml_core.model.encoders import encode_packed_text, encode_relation_text, encode_text_tokens
+from rcml_core.model.encoders import (
+    encode_packed_text,
+    encode_relation_text,
+    encode_text_tokens,
+    supports_packed_text,
+)
 from rcml_core.model.packing import pack_texts, pack_when_smaller, plan_rows
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
 from rcml_core.model.tokenizer import tokenize
@@ -133,11 +146,28 @@ def test_a_packed_batch_trains_exactly_like_the_padded_batch(backbone) -> None:
         assert torch.allclose(g_packed[name], g_padded[name], atol=1e-5), name
 
 
+def test_packing_needs_clip_text_layers_and_an_attention_that_takes_a_4d_mask(backbone, monkeypatch) -> None:
+    assert supports_packed_text(backbone.clip)  # sdpa
+    backbone.clip.set_attn_implementation("eager")
+    assert supports_packed_text(backbone.clip)
+    monkeypatch.setattr(encoders, "text_attention_implementation", lambda clip: "flash_attention_2")
+    assert not supports_packed_text(backbone.clip)
+    monkeypatch.undo()
+    layer = backbone.clip.text_model.encoder.layers[-1]
+
+    class OtherLayer(type(layer)):  # a layer of another design: the packed pass would not run its forward
+        def forward(self, *args, **kwargs):
+            raise AssertionError("not CLIP's layer")
+
+    monkeypatch.setattr(layer, "__class__", OtherLayer)
+    assert not supports_packed_text(backbone.clip)
+
+
 def test_a_tower_whose_attention_cannot_take_a_packed_mask_gets_the_padded_calls(backbone, monkeypatch) -> None:
     model = RCMLModel(backbone, RCMLConfig())
     batch = with_packed_text(pair_batch(backbone, MIXED_ROWS))
     expected = model(dataclasses.replace(batch, packed_text=None)).ti
-    monkeypatch.setattr(rcml_module, "text_attention_implementation", lambda clip: "flash_attention_2")
+    monkeypatch.setattr(rcml_module, "supports_packed_text", lambda clip: False)
     monkeypatch.setattr(rcml_module, "encode_packed_text", lambda *a, **k: pytest.fail("packed call on flash"))
     assert torch.allclose(model(batch).ti, expected)
 
