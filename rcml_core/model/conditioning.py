@@ -71,9 +71,10 @@ def paired_condition(
 ) -> Tensor:
     """Unit z of item index[q] under query[q]: query (Q, d), index (Q,), intra (Q,) -> (Q, d)."""
     mask = features.mask[index]  # (Q, n)
-    scores = paired_relation_scores(query, features.tokens[index], mask)  # (Q, n)
+    tokens = features.tokens.index_select(0, index)  # (Q, n, d)
+    scores = paired_relation_scores(query, tokens, mask)  # (Q, n)
     weights = paired_attention_weights(scores, mask, features.summary_index[index], beta, summary_mix, intra)
-    return F.normalize(paired_pool(weights, features.tokens[index]) @ value_map, dim=-1, eps=COSINE_EPS)  # (Q, d)
+    return F.normalize(paired_pool(weights, tokens) @ value_map, dim=-1, eps=COSINE_EPS)  # (Q, d)
 
 
 # A per-relation GEMM costs about this many multiply-adds in launch overhead (forward + backward, about
@@ -102,7 +103,7 @@ def table_pair_similarities(
     tables = torch.stack([z_text, z_image])  # (2, R, U, d)
     if readout == "dense":
         flat = tables.view(2, r * u, d)  # entry e * U + k is item k under relation e
-        anchors = flat[:, rel * u + src]  # (2, B, d): [x, r] = z_x[rel_r, src_r]
+        anchors = flat.index_select(1, rel * u + src)  # (2, B, d): [x, r] = z_x[rel_r, src_r]
         every = anchors.reshape(2 * b, d) @ flat.reshape(2 * r * u, d).T  # (2B, 2RU)
         every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
         own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> (rel_r, dst_s)
@@ -110,12 +111,15 @@ def table_pair_similarities(
     else:
         order = torch.argsort(rel, stable=True)  # rows grouped by relation
         used, counts = torch.unique_consecutive(rel[order], return_counts=True)
-        anchors = tables[:, rel[order], src[order]]  # (2, B, d), grouped rows
-        candidates = tables[:, used[:, None], dst[None, :]]  # (2, R_u, B, d): every target under each relation
+        flat = tables.view(2, r * u, d)  # entry e * U + k; index_select's backward adds rows (index_add),
+        anchors = flat.index_select(1, rel[order] * u + src[order])  # far cheaper than indexing's index_put
+        candidates = flat.index_select(1, (used[:, None] * u + dst[None, :]).flatten()).view(2, -1, b, d)
+        anchors = anchors.transpose(0, 1).reshape(b, 2, d)  # (B, 2, d) rows grouped by relation: [r, x]
+        candidates = candidates.transpose(0, 1).reshape(-1, 2 * b, d)  # (R_u, 2B, d): [e, y * B + s]
         # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
-        groups = zip(torch.split(anchors, counts.tolist(), dim=1), candidates.unbind(1))
-        blocks = [torch.einsum("xrd,ysd->rxys", a, c) for a, c in groups]  # (B_e, 2, 2, B) each
-        sims = torch.cat(blocks)[torch.argsort(order)]  # (B, 2, 2, B) back in row order
+        groups = zip(torch.split(anchors, counts.tolist()), candidates.unbind(0))
+        blocks = [a.reshape(-1, d) @ c.T for a, c in groups]  # (2 B_e, 2B) each: [r * 2 + x, y * B + s]
+        sims = torch.cat(blocks).view(b, 2, 2, b).index_select(0, torch.argsort(order))  # (B, 2, 2, B) row order
     return PairSimilarities(ti=sims[:, 0, 1], it=sims[:, 1, 0], tt=sims[:, 0, 0], ii=sims[:, 1, 1])
 
 
@@ -129,9 +133,10 @@ def gram_pair_similarities(
     for name, f in (("text", text), ("image", image)):
         anchors[name] = paired_condition(f, row_query, value_map, src, intra, beta, summary_mix)  # (B, d)
         mask = f.mask[dst]  # (B, n)
-        scores = relation_scores(row_query, f.tokens[dst], mask)  # (B, B, n)
+        tokens = f.tokens.index_select(0, dst)  # (B, n, d)
+        scores = relation_scores(row_query, tokens, mask)  # (B, B, n)
         weights = attention_weights(scores, mask, f.summary_index[dst], beta, summary_mix, intra)  # (B, B, n)
-        values = f.tokens[dst] @ value_map  # (B, n, d)
+        values = tokens @ value_map  # (B, n, d)
         candidates[name] = (weights, values, conditioned_sq_norm(weights, gram(values)))  # norm shared by anchors
 
     def cosine(x: str, y: str) -> Tensor:
@@ -179,7 +184,7 @@ def swap_similarities(z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor)
     """
 
     def cosine(zx: Tensor, zy: Tensor) -> Tensor:
-        return (zx[:, src] * zy[:, dst]).sum(dim=-1).T  # (R', B) -> (B, R')
+        return (zx.index_select(1, src) * zy.index_select(1, dst)).sum(dim=-1).T  # (R', B) -> (B, R')
 
     return PairSimilarities(ti=cosine(z_text, z_image), it=cosine(z_image, z_text), tt=cosine(z_text, z_text),
                             ii=cosine(z_image, z_image))

@@ -126,7 +126,7 @@ def _packed_text_states(clip: CLIPModel, packed: PackedText, keep: Tensor) -> Te
     for layer in body:
         hidden = layer(hidden, mask)  # (P, L, h)
     hidden = hidden + last.self_attn(hidden_states=last.layer_norm1(hidden), attention_mask=mask)[0]  # (P, L, h)
-    kept = hidden.reshape(-1, hidden.shape[-1])[keep]  # (K, h)
+    kept = hidden.reshape(-1, hidden.shape[-1]).index_select(0, keep)  # (K, h); backward index_add, not index_put
     kept = kept + last.mlp(last.layer_norm2(kept))  # CLIPEncoderLayer's second residual block, at `keep`
     return tower.final_layer_norm(kept)  # (K, h)
 
@@ -155,5 +155,6 @@ def encode_packed_text(
     order = torch.cumsum(real.flatten(), 0).view(u, n) - 1  # (U, n): row of each real token in `projected`
     order = torch.where(real, order, order[:, :1])  # padding reads its title's first token
     summary = eot_index(item_input_ids, item_attention_mask, eos)  # (U,)
-    text = TokenFeatures(tokens=projected[order], mask=real, summary_index=summary)
+    tokens = projected.index_select(0, order.flatten()).view(u, n, -1)  # (U, n, d)
+    text = TokenFeatures(tokens=tokens, mask=real, summary_index=summary)
     return text, projected[title_slots.shape[0]:]  # (U, n, d), (R, d)
