@@ -8,6 +8,7 @@ Modules, one job each:
   conditioning  a batch's (B, B) pair similarities from cached token features (table / gram strategies)
   outputs    typed outputs: ItemFeatures, PairSimilarities, ConditionedEmbeddings
   batch      PairBatch, the model's input for one training step
+  packing    padding-free text batches: titles and relation texts laid end to end in shared rows
   rcml       RCMLConfig and RCMLModel
 
 Import from the submodules; this package file imports nothing so that `rcml_core.loss` can use the
