@@ -1,14 +1,15 @@
 """Driver-side Tune callback that keeps every trial's MLflow child run in a terminal state.
 
-The trial itself ends its run FINISHED or FAILED when it can. Two cases it cannot:
-
-- ASHA stops a trial: Tune stops the trial's actor mid-training, so the run is still
-  RUNNING when Tune reports the trial complete. It is ended FINISHED with
-  `rcml.stopped_by=asha` (stopped early is a normal outcome of a search, not a failure).
-  A trial whose last result is its final epoch had trained to the end: Tune stops it on
-  that result (ASHA's max_t) while it closes its run; it ends FINISHED without the tag.
-- a trial errors before its run existed, or its actor died (OOM, node lost): the run is
-  created if needed and ended FAILED with Tune's error.
+- A trial completes: its run is ended FINISHED here, when Tune has recorded the trial complete,
+  not by the trial itself. A sweep interrupted between a trial's last step and Tune's record of
+  it then never shows a FINISHED run for a trial that `--resume` runs again (the run is still
+  RUNNING, the interrupt ends it KILLED, the resumed trial reopens it). Tags say how it ended:
+  `rcml.stopped_by=early_stopping` when the loop's patience stopped it, `rcml.stopped_by=asha`
+  when ASHA stopped it before its last epoch (a normal outcome of a search, not a failure),
+  none when it trained to the end (also when ASHA's max_t stops it on its final result).
+- A trial errors (the trial ends its run FAILED with the root cause when it can), errors before
+  its run existed, or its actor died (OOM, node lost): the run is created if needed and ended
+  FAILED with Tune's error.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ class TrialRunsCallback(Callback):
         run = find_trial_run(self.tracking, trial.trial_id, client)
         if run is not None and run.info.status == RUNNING:
             completed = int((trial.last_result or {}).get("epoch", -1)) >= self.epochs
-            end_run(client, run.info.run_id, FINISHED, {} if completed else {TAG_STOPPED_BY: "asha"})
+            if run.data.tags.get("status") == "early_stopped":  # the training loop's own patience
+                tags = {TAG_STOPPED_BY: "early_stopping"}
+            else:
+                tags = {} if completed else {TAG_STOPPED_BY: "asha"}
+            end_run(client, run.info.run_id, FINISHED, tags)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         client = self.tracking.client()

@@ -32,7 +32,7 @@ from cluster.resources import TrialPlan
 from cluster.study import Study, format_override
 from cluster.worker import local_run_dir, quiet_ray_train_logs, train_worker
 from rcml_core.errors import RCMLError
-from tracking.sweep_runs import FINISHED, TAG_STOPPED_BY, SweepTracking, end_run, start_trial_run
+from tracking.sweep_runs import SweepTracking, start_trial_run
 
 
 class TrialFailed(RuntimeError):
@@ -126,6 +126,6 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         # The driver's TrialRunsCallback ends the run FAILED with this reason. Not here: when ASHA stops a
         # trial, Tune tears its Train run down and fit() raises too, but that trial ends FINISHED.
         raise TrialFailed(failure_reason(exc)) from None
-    if client is not None:
-        status = client.get_run(run_id).data.tags.get("status", "finished")
-        end_run(client, run_id, FINISHED, {TAG_STOPPED_BY: "early_stopping"} if status == "early_stopped" else {})
+    # The run stays RUNNING: the driver ends it FINISHED once Tune has recorded this trial complete
+    # (cluster.callbacks), so that an interrupt in between cannot leave a FINISHED run for a trial
+    # that --resume runs again.

@@ -118,3 +118,28 @@ def test_a_workers_tracker_drops_writes_once_its_run_has_ended(store) -> None:
     tracker.set_tags({"status": "finished"})
     assert [m.step for m in client.get_metric_history(run, "val/hit_at_5")] == [1]
     assert "status" not in client.get_run(run).data.tags
+
+
+@pytest.mark.parametrize(
+    ("last_epoch", "status_tag", "stopped_by"),
+    [(2, "finished", None), (1, "early_stopped", "early_stopping"), (1, None, "asha")],
+)
+def test_the_driver_ends_a_completed_trials_run_finished_with_how_it_stopped(store, last_epoch, status_tag,
+                                                                            stopped_by) -> None:
+    from types import SimpleNamespace
+
+    from cluster.callbacks import TrialRunsCallback
+
+    target, client = store
+    experiment = get_or_create_experiment(client, "rcml-test-complete", target)
+    name = f"sweep-complete-{last_epoch}-{status_tag}"
+    handle = SweepTracking(target.uri, experiment, start_parent_run(client, experiment, name, {}), name)
+    run = start_trial_run(handle, "t_0", "beta=0.6", client=client)
+    if status_tag is not None:
+        client.set_tag(run, "status", status_tag)  # what the training loop's tracker records at its end
+    trial = SimpleNamespace(trial_id="t_0", last_result={"epoch": last_epoch})
+    assert client.get_run(run).info.status == RUNNING  # the trial itself leaves its run open
+    TrialRunsCallback(handle, epochs=2).on_trial_complete(0, [], trial)
+    ended = client.get_run(run)
+    assert ended.info.status == FINISHED
+    assert ended.data.tags.get("rcml.stopped_by") == stopped_by
