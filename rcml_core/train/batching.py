@@ -54,10 +54,10 @@ def make_pair_batch(
     src_local, dst_local = inverse[:b], inverse[b:]
     swap_rel = np.arange(1, len(inputs.relation_texts), dtype=np.int64) if relation_negatives else np.empty(0, np.int64)
     relations, rel_local = np.unique(np.concatenate([batch.relation, swap_rel]), return_inverse=True)
-    tensors = inputs.items(items, device)
-    title_ids, title_mask = inputs.titles(items)  # host copies of tensors.input_ids / attention_mask
+    title_ids, title_mask = inputs.titles(items)  # host
     rel_ids, rel_mask = inputs.relations(relations)  # host
-    packed = pack_when_smaller([title_ids, rel_ids], [title_mask, rel_mask])  # one text-tower call for both
+    packed = pack_when_smaller([title_ids, rel_ids], [title_mask, rel_mask])  # one text-tower pass for both
+    tensors = inputs.items(items, device, titles=(title_ids, title_mask))
     swap_relations = swap_exclude = None
     if relation_negatives:
         if pair_relations is None:

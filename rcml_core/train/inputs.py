@@ -95,10 +95,12 @@ class ModelInputs:
         mask = (torch.arange(n)[None, :] < self.text_lengths[index][:, None]).long()  # (U, n)
         return ids, mask
 
-    def items(self, index: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> ItemTensors:
-        """Tensors for the given items, titles padded to the longest among them."""
+    def items(self, index: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
+              titles: tuple[torch.Tensor, torch.Tensor] | None = None) -> ItemTensors:
+        """Tensors for the given items, titles padded to the longest among them (`titles`: what
+        self.titles(index) returned, when the caller has it already)."""
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
-        ids, mask = self.titles(index)
+        ids, mask = titles if titles is not None else self.titles(index)
         device = torch.device(device)
         return ItemTensors(
             input_ids=_to_device(ids, device),
