@@ -78,15 +78,22 @@ def test_ray_overhead_benchmark_times_both_trial_modes_and_a_sweep_against_the_p
     from benchmarks import ray_overhead
 
     try:
-        out = ray_overhead.measure(str(tiny_data), epochs=1, steps=2, sweep_trials=2, settle_s=0.0)
+        out = ray_overhead.measure(str(tiny_data), epochs=1, steps=2, sweep_trials=2, settle_s=0.0, repeats=2)
     finally:
         ray.shutdown()
     process = out["plain_new_process_s"]
+    assert out["steps_per_epoch"] == 2  # what the loop ran, read back from its history
+    # the lone trial and the new process are timed alternately, compared as medians
+    assert len(out["plain_new_process_runs_s"]) == len(out["in_trial_runs_s"]) == 2
+    assert process == pytest.approx(sum(out["plain_new_process_runs_s"]) / 2, abs=0.02)
+    assert out["in_trial_trial_s"] == pytest.approx(sum(out["in_trial_runs_s"]) / 2, abs=0.02)
+    assert out["in_trial_ratio_le_1_10_from_s"] == pytest.approx(max(out["in_trial_overhead_s_per_trial"], 0) * 10,
+                                                                 abs=0.3)
     for mode in ("in_trial", "worker_group"):
         # the printed seconds are rounded to 0.01 s, the ratios computed before rounding: compare at 1 %
         assert out[f"{mode}_ratio"] == pytest.approx(out[f"{mode}_trial_s"] / process, rel=0.01)
         assert out[f"{mode}_overhead_s_per_trial"] == pytest.approx(out[f"{mode}_trial_s"] - process, abs=0.02)
     assert out["sweep_trials"] == 2
-    assert out["sweep_plain_baseline_s"] == pytest.approx(process + out["plain_in_process_s"], abs=0.02)
+    assert out["sweep_plain_baseline_s"] == pytest.approx(process + out["plain_in_process_with_ray_up_s"], abs=0.02)
     assert out["sweep_ratio"] == pytest.approx(out["sweep_s"] / out["sweep_plain_baseline_s"], rel=0.01)
     assert out["trials_at_once"] >= 1 and "in the trial's process" in out["trial_resources"]
