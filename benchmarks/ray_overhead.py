@@ -11,8 +11,9 @@ worker gets on a 2-CPU machine):
                       pays for `rcml train`);
   Ray, in the trial:  a local Ray instance (its start-up excluded); one Tune trial whose driver runs a
                       TorchTrainer in Ray Train's local mode (the sweeps' default for one-worker trials),
-                      reporting and checkpointing to Tune every epoch, with its MLflow child run, exactly as
-                      the sweeps do (cluster.tuner.build_tuner); timed from Tuner.fit() to its return;
+                      reporting and checkpointing to Tune every epoch, recording into its MLflow child run
+                      through the sweep's tracking relay, exactly as the sweeps do (cluster.tuner.build_tuner,
+                      cluster.tracking_relay); timed from the relay's start to Tuner.fit()'s return;
   Ray, worker group:  the same trial with the TorchTrainer on a one-worker Ray Train worker group
                       (`--worker-group`; what every DDP trial uses);
   Ray, in a sweep:    --sweep-trials K trials of the loop (seeds) one at a time in one Tuner, in the trial,
@@ -135,14 +136,15 @@ def _plain_process(out_dir: Path, budget: list[str]) -> float:
 
 
 def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, ...]) -> float:
-    """Seconds from Tuner.fit() to its return for trials of the loop (one per seed) under `plan`, as the
-    sweeps run them."""
+    """Seconds from the start of the sweep's tracking relay (started with the Tuner, as the sweeps do) to
+    Tuner.fit()'s return, for trials of the loop (one per seed) under `plan`, as the sweeps run them."""
     from mlflow.tracking import MlflowClient
     from ray import tune
 
     from cluster.callbacks import TrialRunsCallback
     from cluster.study import Study
     from cluster.sweep_settings import SweepSettings
+    from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
     from cluster.tuner import build_tuner
     from tracking.store import resolve_tracking
@@ -153,14 +155,18 @@ def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, 
     client = MlflowClient(target.uri)
     experiment = get_or_create_experiment(client, "rcml-ray_overhead", target)
     handle = SweepTracking(target.uri, experiment, start_parent_run(client, experiment, "overhead", {}), "overhead")
+    t0 = time.perf_counter()
+    relay = start_relay(handle)  # as the sweeps do: started with the Tuner, its start-up is in the time
     settings = TrialSettings(study=study, preset="tiny", overrides=tuple(budget), runs_root=str(home / "runs"),
                              train_storage=str(home / "ray_results" / "overhead" / "train_runs"), plan=plan,
-                             tracking=handle, final_splits=())
+                             tracking=relay, final_splits=())
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), plan.trial_resources)
     tuner = build_tuner(study, trainable, SweepSettings(seeds=seeds, home=str(home)), "overhead",
                         str(home / "ray_results"), home, plan, epochs, [TrialRunsCallback(handle, epochs)], False)
-    t0 = time.perf_counter()
-    result = tuner.fit()
+    try:
+        result = tuner.fit()
+    finally:
+        stop_relay(relay)
     elapsed = time.perf_counter() - t0
     if result.errors:
         raise RuntimeError(f"the benchmark trial failed: {result.errors[0]}")

@@ -153,11 +153,13 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
 
     from cluster import final_eval
     from cluster.callbacks import ProgressCallback, TrialRunsCallback
+    from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
 
+    relay = start_relay(handle)  # the trials' MLflow writes go through it; it starts while Tune is set up
     trial_settings = TrialSettings(
         study=study, preset=settings.preset, overrides=tuple(base), runs_root=str(home / "runs" / sweep_name),
-        train_storage=f"{paths.experiment_path(storage, sweep_name)}/train_runs", plan=plan, tracking=handle,
+        train_storage=f"{paths.experiment_path(storage, sweep_name)}/train_runs", plan=plan, tracking=relay,
         max_failures=settings.max_failures, final_splits=settings.final_splits,
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), plan.trial_resources)
@@ -165,8 +167,11 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     tuner = build_tuner(study, trainable, settings, sweep_name, storage, home, plan, epochs,
                         [TrialRunsCallback(handle, epochs), ProgressCallback(list(study.axes), study.n_trials(len(
                             settings.run_seeds)))], restore)
-    with sigterm_as_interrupt() as signals:
-        tuner.fit()
+    try:
+        with sigterm_as_interrupt() as signals:
+            tuner.fit()
+    finally:
+        stop_relay(relay)
     # Tune's saved record, not the in-memory one: after Ctrl+C, Tune's clean-up marks the trials it stopped
     # TERMINATED in memory, while its saved state (what --resume reads) keeps them RUNNING, and trials of a
     # grid or search that were not created yet are in neither.

@@ -2,7 +2,8 @@
 
 Tune calls `run_trial(config)` with the trial's values (`beta`, `seed`, `variant`, ...)
 in the flat override keys of `rcml train`. It resolves and validates the full run
-config, opens (or, on a restart, reopens) the trial's MLflow child run, builds a
+config, opens (or, on a restart, reopens) the trial's MLflow child run through the sweep's
+tracking relay (cluster.tracking_relay: trials import no MLflow), builds a
 `TorchTrainer` named after the trial id and runs it:
 
 - in the trial (`TrialPlan.in_trial`, one worker): Ray Train's local mode runs the loop in
@@ -30,9 +31,9 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from cluster.resources import TrialPlan
 from cluster.study import Study, format_override
+from cluster.tracking_relay import open_trial_run
 from cluster.worker import local_run_dir, quiet_ray_train_logs, train_worker
 from rcml_core.errors import RCMLError
-from tracking.sweep_runs import SweepTracking, start_trial_run
 
 
 class TrialFailed(RuntimeError):
@@ -49,7 +50,7 @@ class TrialSettings:
     runs_root: str  # trial run folders (the loop's out_dir) live under it
     train_storage: str  # Ray Train storage_path of the sweep's Train runs (local folder or URI)
     plan: TrialPlan
-    tracking: SweepTracking | None
+    tracking: Any | None  # the sweep's tracking relay (cluster.tracking_relay.start_relay); None: record nothing
     max_failures: int = 0  # retries of a trial after failures (Ray Train's, or Tune's for in-trial runs)
     final_splits: tuple[str, ...] = ("val",)  # splits each trial fully evaluates at its end
 
@@ -115,11 +116,10 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     quiet_ray_train_logs()
     context = tune.get_context()
     trial_id = context.get_trial_id()
-    client = run_id = None
+    run_id = None
     if settings.tracking is not None:
-        client = settings.tracking.client()
-        run_id = start_trial_run(settings.tracking, trial_id, run_name(config, settings.study.axes),
-                                 tags={"rcml.trial_name": context.get_trial_name()}, client=client)
+        run_id = open_trial_run(settings.tracking, trial_id, run_name(config, settings.study.axes),
+                                tags={"rcml.trial_name": context.get_trial_name()})
     try:
         build_trainer(settings, trial_overrides(settings, config, trial_id), trial_id, run_id).fit()
     except Exception as exc:  # noqa: BLE001 - reported to Tune with its root cause

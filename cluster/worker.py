@@ -18,7 +18,8 @@ It turns the trial's overrides into an rcml_core training run:
   on a Ray Train worker group (TuneReportCallback forwards them to Tune); "tune", straight to
   the trial with `ray.tune.report` / `ray.tune.get_checkpoint` when the loop runs inside the
   trial's actor (Ray Train local mode keeps reports to itself);
-- only rank 0 records into MLflow (`MlflowTracker` on the trial's child run).
+- only rank 0 records into MLflow: a `RelayTracker` on the trial's child run, through the sweep's
+  tracking relay (cluster.tracking_relay; no MLflow import here).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _report_channel(report_to: str):
 
 def train_worker(loop_config: dict[str, Any]) -> None:
     """`train_loop_per_worker`. loop_config: `preset`, `overrides` (key=value, the run folder included),
-    `tracking` (SweepTracking or None), `mlflow_run_id` and `report_to` ("train" or "tune")."""
+    `tracking` (the sweep's tracking relay or None), `mlflow_run_id` and `report_to` ("train" or "tune")."""
     import torch
     import torch.distributed as torch_dist
 
@@ -138,11 +139,11 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         torch_dist.barrier()
 
     tracker = NoopTracker()
-    handle, run_id = loop_config.get("tracking"), loop_config.get("mlflow_run_id")
-    if rank == 0 and handle is not None and run_id is not None:
-        from tracking.mlflow_tracker import MlflowTracker
+    relay, run_id = loop_config.get("tracking"), loop_config.get("mlflow_run_id")
+    if rank == 0 and relay is not None and run_id is not None:
+        from cluster.tracking_relay import RelayTracker
 
-        tracker = MlflowTracker(handle.client(), run_id, while_running=True)
+        tracker = RelayTracker(relay, run_id)
 
     final_epoch: list[tuple[int, dict[str, float], Path | None]] = []
 

@@ -33,6 +33,9 @@ def test_every_trial_has_exactly_one_finished_child_run_with_per_epoch_metrics(b
         assert child.data.tags["mlflow.parentRunId"] == record.parent.info.run_id
         assert [step for step, _ in record.history(child, "val/hit_at_5")] == [0, 1]  # epoch 0 and epoch 1
         assert float(child.data.params["model.beta"]) in beta_sweep.BETAS
+        # recorded by the trial through the sweep's tracking relay
+        assert {a.path for a in record.client.list_artifacts(child.info.run_id)} >= {"metrics.json", "config.json"}
+        assert child.data.tags["status"] == "finished"
     assert sorted(float(c.data.params["model.beta"]) for c in record.children) == sorted(beta_sweep.BETAS)
 
 
