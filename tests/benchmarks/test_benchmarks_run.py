@@ -97,3 +97,19 @@ def test_ray_overhead_benchmark_times_both_trial_modes_and_a_sweep_against_the_p
     assert out["sweep_plain_baseline_s"] == pytest.approx(process + out["plain_in_process_with_ray_up_s"], abs=0.02)
     assert out["sweep_ratio"] == pytest.approx(out["sweep_s"] / out["sweep_plain_baseline_s"], rel=0.01)
     assert out["trials_at_once"] >= 1 and "in the trial's process" in out["trial_resources"]
+
+
+@pytest.mark.slow
+def test_tracking_relay_benchmark_times_direct_and_relayed_writes_and_concurrent_callers() -> None:
+    import ray
+
+    from benchmarks import tracking_relay
+
+    try:
+        out = tracking_relay.measure(writes=5, callers=[2])
+    finally:
+        ray.shutdown()
+    assert out["writes"] == 5 and out["direct_ms_per_write_median"] > 0 and out["relay_ms_per_write_median"] > 0
+    assert out["ratio"] == pytest.approx(out["relay_ms_per_write_median"] / out["direct_ms_per_write_median"],
+                                         rel=0.01)
+    assert set(out["callers"]) == {"2"} and out["callers"]["2"]["writes_per_s"] > 0
