@@ -30,17 +30,11 @@ def _safe_relative(name: str) -> PurePosixPath:
 
 
 class TrialRecorder:
-    """Records into the child runs of one sweep (`handle`); one client, opened on first use."""
+    """Records into the child runs of one sweep (`handle`) with one MLflow client."""
 
     def __init__(self, handle: SweepTracking) -> None:
         self.handle = handle
-        self._client = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = self.handle.client()
-        return self._client
+        self.client = handle.client()
 
     def _tracker(self, run_id: str) -> MlflowTracker:
         return MlflowTracker(self.client, run_id, while_running=True)
