@@ -70,19 +70,21 @@ class TokenFeatures:
         return int(self.tokens.shape[0])
 
 
-def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int) -> Tensor:
+def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int, check: bool = True) -> Tensor:
     """Position of the EOT token that the CLIP text tower pools at, (N, n) -> (N,) long.
 
     The one pooling rule of this code base, identical to transformers' CLIPTextModel:
     - eos_token_id == 2 (legacy OpenAI configs): argmax(input_ids), the EOT being the largest id;
     - otherwise: the first position holding eos_token_id among real tokens (attention_mask == 1).
-    Raises ConfigError when a row has no EOS (the tokenizer and the text config disagree).
+    Raises ConfigError when a row has no EOS (the tokenizer and the text config disagree); `check=False`
+    skips that test (it reads a value back from the device) for rows that `tokenize` made, which checked
+    on the host that every row ends with EOS.
     """
     if eos_token_id == LEGACY_EOS_TOKEN_ID:
         return input_ids.argmax(dim=-1)  # (N,) first maximal id
     is_eos = (input_ids == eos_token_id) & attention_mask.bool()  # (N, n)
     found = is_eos.any(dim=-1)  # (N,)
-    if not bool(found.all()):
+    if check and not bool(found.all()):
         rows = torch.nonzero(~found).flatten()[:5].tolist()
         raise ConfigError(
             f"text rows {rows} contain no EOS token (id {eos_token_id}): tokenizer and text config disagree"
@@ -90,7 +92,8 @@ def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int) -> T
     return is_eos.int().argmax(dim=-1)  # (N,) first EOS
 
 
-def encode_text_tokens(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor) -> TokenFeatures:
+def encode_text_tokens(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor,
+                       eos_checked: bool = False) -> TokenFeatures:
     """H_T = text_projection(f_T(T)) for every token (eq. 3): (N, n) ids -> tokens (N, n, d), fp32."""
     with _towers(clip, input_ids.device):
         hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, n, h)
@@ -98,7 +101,8 @@ def encode_text_tokens(clip: CLIPModel, input_ids: Tensor, attention_mask: Tenso
     return TokenFeatures(
         tokens=tokens.float(),
         mask=attention_mask.bool(),
-        summary_index=eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id)),
+        summary_index=eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id),
+                                check=not eos_checked),
     )
 
 
@@ -116,9 +120,10 @@ def encode_image_tokens(clip: CLIPModel, pixel_values: Tensor) -> TokenFeatures:
     )
 
 
-def encode_relation_text(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+def encode_relation_text(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor,
+                         eos_checked: bool = False) -> Tensor:
     """h_E = text_projection(f_T^EOT(e)): the EOT-pooled, projected relation text, (R, n) -> (R, d), fp32."""
-    eot = eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id))  # (R,)
+    eot = eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id), check=not eos_checked)  # (R,)
     with _towers(clip, input_ids.device):
         hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (R, n, h)
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), eot]  # (R, h)
@@ -166,7 +171,7 @@ def _packed_text_states(clip: CLIPModel, packed: PackedText, keep: Tensor) -> Te
 
 def encode_packed_text(
     clip: CLIPModel, packed: PackedText, item_input_ids: Tensor, item_attention_mask: Tensor,
-    relation_input_ids: Tensor, relation_attention_mask: Tensor,
+    relation_input_ids: Tensor, relation_attention_mask: Tensor, eos_checked: bool = False,
 ) -> tuple[TokenFeatures, Tensor]:
     """H_T of U titles and h_E of R relation texts from one pass of the text tower over `packed`.
 
@@ -183,13 +188,14 @@ def encode_packed_text(
     eos = int(clip.config.text_config.eos_token_id)
     real = item_attention_mask.bool()  # (U, n)
     title_slots = packed.token_positions(0, u, n)[real]  # (T,) the real title tokens, row-major
-    relation_slots = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos)  # (R,)
+    relation_slots = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos,
+                                                   check=not eos_checked)  # (R,)
     with _towers(clip, item_input_ids.device):
         states = _packed_text_states(clip, packed, torch.cat([title_slots, relation_slots]))  # (K, h)
         projected = clip.text_projection(states).float()  # (K, d)
     order = torch.cumsum(real.flatten(), 0).view(u, n) - 1  # (U, n): row of each real token in `projected`
     order = torch.where(real, order, order[:, :1])  # padding reads its title's first token
-    summary = eot_index(item_input_ids, item_attention_mask, eos)  # (U,)
+    summary = eot_index(item_input_ids, item_attention_mask, eos, check=not eos_checked)  # (U,)
     tokens = projected.index_select(0, order.flatten()).view(u, n, -1)  # (U, n, d)
     text = TokenFeatures(tokens=tokens, mask=real, summary_index=summary)
     return text, projected[title_slots.shape[0]:]  # (U, n, d), (R, d)

@@ -133,16 +133,18 @@ class RCMLModel(nn.Module):
 
     # ---- encoders: the backbone runs once per unique item / relation -------------------------------
 
-    def encode_items(self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor) -> ItemFeatures:
-        """Token features of U unique items: ids (U, n), pixels (U, 3, S, S) -> text (U, n, d), image (U, m, d)."""
+    def encode_items(self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor,
+                     eos_checked: bool = False) -> ItemFeatures:
+        """Token features of U unique items: ids (U, n), pixels (U, 3, S, S) -> text (U, n, d), image (U, m, d).
+        eos_checked: the rows are known to end with EOS (encoders.eot_index)."""
         return ItemFeatures(
-            text=encode_text_tokens(self.clip, input_ids, attention_mask),
+            text=encode_text_tokens(self.clip, input_ids, attention_mask, eos_checked),
             image=encode_image_tokens(self.clip, pixel_values),
         )
 
-    def encode_relations(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def encode_relations(self, input_ids: Tensor, attention_mask: Tensor, eos_checked: bool = False) -> Tensor:
         """h_E of R unique relation texts: (R, n_e) -> (R, d)."""
-        return encode_relation_text(self.clip, input_ids, attention_mask)
+        return encode_relation_text(self.clip, input_ids, attention_mask, eos_checked)
 
     # ---- conditioning (the math lives in attention.py and conditioning.py) --------------------------
 
@@ -221,13 +223,14 @@ class RCMLModel(nn.Module):
     def _encode_batch(self, batch: PairBatch) -> tuple[ItemFeatures, Tensor]:
         """The batch's items and relations; titles and relation texts in one packed text-tower call when
         the batch carries them packed and the tower's attention takes a packed mask, else two padded calls."""
+        checked = batch.checked_on_host
         if batch.packed_text is not None and supports_packed_text(self.clip):
             text, relations = encode_packed_text(self.clip, batch.packed_text, batch.item_input_ids,
                                                  batch.item_attention_mask, batch.relation_input_ids,
-                                                 batch.relation_attention_mask)
+                                                 batch.relation_attention_mask, eos_checked=checked)
             return ItemFeatures(text=text, image=encode_image_tokens(self.clip, batch.pixel_values)), relations
-        items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
-        return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask)
+        items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values, checked)
+        return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask, checked)
 
     def forward(self, batch: PairBatch) -> PairSimilarities:
         """Encode the batch's unique items and relations once, then the (B, B) pair similarities."""

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,10 @@ from rcml_core.train.checkpoint import (
 )
 from rcml_core.train.optim import build_optimizer, build_scheduler
 from rcml_core.train.run_config import RunConfig
-from rcml_core.train.sampler import PairSampler
+from rcml_core.train.inputs import ImageStaging
+from rcml_core.train.loss_log import LossLog
+from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
+from rcml_core.train.sampler import PairIndexBatch, PairSampler
 from rcml_core.train.session import BACKBONE_DIR, RunSession, build_session, exact_fp32, load_checkpoint_session
 from rcml_core.train.tracker import NoopTracker, Tracker
 
@@ -162,35 +166,37 @@ class _Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
-        sums: dict[str, float] = {}
+        losses = LossLog(self.device)  # read back every log_every steps only: no host-device sync per step
         n = 0
         t0 = time.perf_counter()
-        for index_batch in self.sampler.epoch(epoch, self.steps_per_epoch):
-            batch = make_pair_batch(self.session.inputs, index_batch, self.device,
-                                    self.loss_config.relation_negatives, self.pair_relations)
-            out = self.step_module(batch)
-            loss = out.total
-            if not torch.isfinite(loss):
-                raise DivergedError(self.state.step, loss.detach().item())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.state.step += 1
-            n += 1
-            for k, v in out.to_dict().items():
-                sums[k] = sums.get(k, 0.0) + v
-            if self.state.step % self.config.train.log_every == 0:
-                self.tracker.log_metrics({f"train/{k}_step": v for k, v in out.to_dict().items()}, step=self.state.step)
+        batches = prefetch_batches(self.sampler.epoch(epoch, self.steps_per_epoch), self._build_batch, self.device,
+                                   depth=PREFETCH_DEPTH if self.device.type == "cuda" else 0)
+        with closing(batches):  # stops the producer thread when the epoch ends early (divergence, interruption)
+            for batch in batches:
+                out = self.step_module(batch)
+                losses.add(out, self.state.step)
+                self.optimizer.zero_grad(set_to_none=True)
+                out.total.backward()
+                if self.config.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.state.step += 1
+                n += 1
+                if self.state.step % self.config.train.log_every == 0:
+                    self.tracker.log_metrics({f"train/{k}_step": v for k, v in losses.latest().items()},
+                                             step=self.state.step)
         elapsed = time.perf_counter() - t0
-        metrics = {f"train/{k}": v / max(n, 1) for k, v in sums.items()}
+        metrics = {f"train/{k}": v for k, v in losses.means().items()}
         metrics["train/steps"] = float(n)
         metrics["time/epoch_s"] = elapsed
         metrics["time/pairs_per_s"] = n * self.config.train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
         metrics["train/lr"] = float(self.scheduler.get_last_lr()[0])
         return metrics
+
+    def _build_batch(self, index_batch: PairIndexBatch, staging: ImageStaging) -> PairBatch:
+        return make_pair_batch(self.session.inputs, index_batch, self.device, self.loss_config.relation_negatives,
+                               self.pair_relations, staging=staging)
 
     def save(self, name: str) -> Path:
         directory = self.ckpt_dir / name
