@@ -198,10 +198,11 @@ class _Trainer:
         return make_pair_batch(self.session.inputs, index_batch, self.device, self.loss_config.relation_negatives,
                                self.pair_relations, staging=staging)
 
-    def save(self, name: str) -> Path:
+    def save(self, name: str, weights_only: bool = False) -> Path:
         directory = self.ckpt_dir / name
         save_checkpoint(
-            directory, self.model, self.optimizer, self.scheduler, self.state, self.config.to_dict(),
+            directory, self.model, None if weights_only else self.optimizer, None if weights_only else self.scheduler,
+            self.state, self.config.to_dict(),
             write_extra=lambda tmp: save_backbone(self.session.backbone, tmp / BACKBONE_DIR, weights=False),
         )
         return directory
@@ -220,7 +221,7 @@ class _Trainer:
         checkpoint = None
         if self.dist.is_main:
             if improved:
-                self.save("best")
+                self.save("best", weights_only=True)  # runs resume from `last`; best is for evaluation
             checkpoint = self.save("last")
             self.tracker.log_metrics(metrics, step=epoch)
         if self.hook is not None:
