@@ -6,7 +6,7 @@ built serially in the training thread that is time the GPU waits (docs/performan
 `prefetch_batches` runs the building in a producer thread, `depth` batches ahead:
 
 - the producer gathers each batch's images into one of two staging buffers (pinned), in turn,
-  so it fills one while the other's copy may still be running;
+  so it fills one while the other's copy may still be running, on `gather_threads` threads;
 - on CUDA it issues the batch's host-to-device copies (and the images' normalisation) on its own
   stream; the training stream waits for that stream's event before it uses the batch, and each
   tensor is recorded as used by the training stream so the allocator does not hand its memory
@@ -35,15 +35,25 @@ _DONE = object()
 
 
 def prefetch_batches(index_batches: Iterable[PairIndexBatch], build: BuildBatch, device: torch.device,
-                     depth: int = PREFETCH_DEPTH) -> Iterator[PairBatch]:
-    """`build(index_batch, staging)` for every index batch, in order; depth > 0: in a producer thread."""
+                     depth: int = PREFETCH_DEPTH, gather_threads: int | None = None) -> Iterator[PairBatch]:
+    """`build(index_batch, staging)` for every index batch, in order; depth > 0: in a producer thread.
+
+    gather_threads: threads copying each batch's images (default: 1 inline, else torch's intra-op
+    thread count, at most 4: the training thread mostly waits for the GPU).
+    """
     device = torch.device(device)
-    stagings = [ImageStaging(pin=device.type == "cuda") for _ in range(2)]
-    if depth <= 0:
-        for k, index_batch in enumerate(index_batches):
-            yield build(index_batch, stagings[k % 2])
-        return
-    yield from _Producer(index_batches, build, device, depth, stagings)
+    if gather_threads is None:
+        gather_threads = 1 if depth <= 0 else min(4, torch.get_num_threads())
+    stagings = [ImageStaging(pin=device.type == "cuda", threads=gather_threads) for _ in range(2)]
+    try:
+        if depth <= 0:
+            for k, index_batch in enumerate(index_batches):
+                yield build(index_batch, stagings[k % 2])
+            return
+        yield from _Producer(index_batches, build, device, depth, stagings)
+    finally:
+        for staging in stagings:
+            staging.close()
 
 
 class _Producer:

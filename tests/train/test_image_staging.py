@@ -41,3 +41,15 @@ def test_batches_reuse_one_staging_buffer_and_get_their_own_pixels(inputs) -> No
 
 def test_the_normalisation_constants_are_uploaded_once_per_device(inputs) -> None:
     assert inputs.normalisation(torch.device("cpu"))[0] is inputs.normalisation(torch.device("cpu"))[0]
+
+
+def test_a_gather_split_over_threads_copies_the_same_bytes(inputs) -> None:
+    index = torch.tensor([0, 7, 8, 21, 22, 40, 59, 3])
+    one, four = ImageStaging(pin=False), ImageStaging(pin=False, threads=4)
+    try:
+        assert torch.equal(one.gather(inputs.images, index), four.gather(inputs.images, index))
+        assert torch.equal(four.gather(inputs.images, index), inputs.images[index])
+        with pytest.raises(IndexError, match=r"image index out of range \[0, 60\)"):
+            four.gather(inputs.images, torch.tensor([1, 60]))
+    finally:
+        four.close()
