@@ -86,3 +86,14 @@ def test_the_loss_of_bf16_similarities_is_computed_in_fp32() -> None:
     bf16_rows = torch.logsumexp(logits, dim=-1) - logits.diagonal(dim1=-2, dim2=-1)
     fp32_rows = torch.logsumexp(logits.float(), dim=-1) - logits.float().diagonal(dim1=-2, dim2=-1)
     assert (bf16_rows.float() - fp32_rows).abs().max().item() > 1e-3
+
+
+@pytest.mark.gpu
+def test_on_cuda_bf16_towers_give_fp32_similarities_and_the_cpu_loss(backbone) -> None:
+    batch = with_packed_text(pair_batch(backbone, MIXED_ROWS))
+    reference = _model(backbone, None).loss(batch, LossConfig()).total.item()
+    model = _model(backbone, torch.bfloat16).to("cuda")
+    on_gpu = batch.to("cuda")
+    sims = model(on_gpu)
+    assert all(v.dtype == torch.float32 for v in sims.as_dict().values())
+    assert model.loss(on_gpu, LossConfig()).total.item() == pytest.approx(reference, rel=0.02)

@@ -53,3 +53,13 @@ def test_a_gather_split_over_threads_copies_the_same_bytes(inputs) -> None:
             four.gather(inputs.images, torch.tensor([1, 60]))
     finally:
         four.close()
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_staging_buffer_is_pinned_and_reused_after_its_copy(inputs) -> None:
+    staging = ImageStaging(pin=True)
+    first = inputs.pixels(np.array([3, 1, 4]), "cuda", staging)
+    assert staging.buffer.is_pinned() and staging.copied is not None
+    second = inputs.pixels(np.array([5, 9]), "cuda", staging)  # waits for the first copy, then refills
+    assert torch.allclose(first.cpu(), inputs.pixels(np.array([3, 1, 4]), "cpu"), atol=1e-6)
+    assert torch.allclose(second.cpu(), inputs.pixels(np.array([5, 9]), "cpu"), atol=1e-6)

@@ -100,3 +100,17 @@ def test_precision_auto_is_bf16_towers_on_cuda_and_plain_fp32_on_the_cpu(backbon
 @pytest.fixture
 def backbone_for_precision():
     return build_backbone(BackboneConfig(), ["a b c", "d e f"])
+
+
+@pytest.mark.gpu
+def test_on_cuda_one_checkpoint_scores_as_on_the_cpu_within_the_tolerance(checkpoint: Path) -> None:
+    cpu = load_checkpoint_session(checkpoint, device="cpu")
+    cuda = load_checkpoint_session(checkpoint, device="cuda")  # precision auto: bf16 towers, fp32 scores
+    assert cuda.model.clip.rcml_encoder_autocast is torch.bfloat16
+    exact = _val_scores(cpu)
+    with torch.no_grad(), exact_fp32(cuda.device):
+        embedder = RCMLEmbedder(cuda.model, cuda.inputs, cuda.dataset.item_indices("val"), 256, cuda.device)
+        on_gpu = retrieval_scores(embedder, cuda.dataset.retrieval["val"])
+    for sim in exact:
+        assert np.abs(on_gpu[sim] - exact[sim]).max() <= SCORE_TOLERANCE, sim
+        assert _tie_rate(on_gpu[sim]) == 0.0, sim

@@ -75,3 +75,16 @@ def test_leaving_the_loop_early_stops_the_producer(session) -> None:
     assert "rcml-batch-producer" in {t.name for t in threading.enumerate()} - before
     batches.close()
     assert "rcml-batch-producer" not in {t.name for t in threading.enumerate()} - before
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_producer_copies_on_its_own_stream_and_yields_the_inline_batches(tiny_data: Path) -> None:
+    session = build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}", "batch_size=8",
+                                                                 "device=cuda"]))
+    sampler = PairSampler(session.dataset, 8, session.config.effective_sampler, seed=0)
+    inline = list(prefetch_batches(sampler.epoch(1), _build(session), session.device, depth=0))
+    ahead = list(prefetch_batches(sampler.epoch(1), _build(session), session.device, depth=2, gather_threads=2))
+    torch.cuda.synchronize()
+    assert len(inline) == len(ahead) > 2
+    assert all(b.pixel_values.is_cuda for b in ahead)
+    assert all(_same(a, b) for a, b in zip(inline, ahead))
