@@ -96,7 +96,8 @@ def build_host_batch(
         if pair_relations is None:
             raise ValueError("relation_negatives needs the training graph's pair relations")
         carried = pair_relations.carries(batch.src[:, None], batch.dst[:, None], swap_rel[None, :])  # (B, R')
-        swap_exclude = carried | (batch.relation[:, None] == swap_rel[None, :]) | (batch.relation == INTRA_RELATION_ID)[:, None]
+        own = batch.relation[:, None] == swap_rel[None, :]  # (B, R')
+        swap_exclude = carried | own | (batch.relation == INTRA_RELATION_ID)[:, None]
         swap_relations = rel_local[b:]
     return HostBatch(
         item_input_ids=title_ids, item_attention_mask=title_mask,

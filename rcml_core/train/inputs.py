@@ -81,7 +81,8 @@ class ImageStaging:
         """images (N, S, S, 3) uint8, index (U,) long -> (U, S, S, 3), a view of the buffer."""
         u = int(index.shape[0])
         if u and (int(index.min()) < 0 or int(index.max()) >= images.shape[0]):
-            raise IndexError(f"image index out of range [0, {images.shape[0]}): [{int(index.min())}, {int(index.max())}]")
+            raise IndexError(f"image index out of range [0, {images.shape[0]}): "
+                             f"[{int(index.min())}, {int(index.max())}]")
         if self.copied is not None:
             self.copied.synchronize()  # the previous copy out of the buffer has finished
             self.copied = None

@@ -109,7 +109,8 @@ class RelatedPairs:
         walked = np.flatnonzero(degree <= HUB_FACTOR * len(targets))
         counts = degree[walked]
         owner = np.repeat(walked, counts)  # (sum of degrees,) the item whose list each entry is in
-        entry = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts[walked], counts)
+        first_entry = np.repeat(starts[walked] - (np.cumsum(counts) - counts), counts)  # list start - output start
+        entry = np.arange(len(owner)) + first_entry  # (sum of degrees,) positions in self.neighbours
         with self._slot_lock:
             self._slot[targets] = np.arange(len(targets))
             column = self._slot[self.neighbours[entry]]  # -1: not a column of this batch

@@ -32,7 +32,9 @@ def test_batches_reuse_one_staging_buffer_and_get_their_own_pixels(inputs) -> No
     buffer = staging.buffer.data_ptr()
     second = inputs.pixels(np.array([5, 9]), "cpu", staging)
     assert staging.buffer.data_ptr() == buffer  # no new allocation for a batch that fits
-    expected = lambda idx: ((inputs.images[idx].permute(0, 3, 1, 2).float() / 255.0) - inputs.mean) / inputs.std  # noqa: E731
+    def expected(idx):
+        return ((inputs.images[idx].permute(0, 3, 1, 2).float() / 255.0) - inputs.mean) / inputs.std
+
     assert torch.equal(first, expected(torch.tensor([3, 1, 4])))  # not overwritten by the second batch
     assert torch.equal(second, expected(torch.tensor([5, 9])))
     inputs.pixels(np.arange(20), "cpu", staging)  # a larger batch grows the buffer once
