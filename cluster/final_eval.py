@@ -36,10 +36,12 @@ def fetch_best_checkpoint(checkpoint_path: str, storage_path: str, dest: Path) -
     return dest
 
 
-def _evaluate(checkpoint_path: str, storage_path: str, split: str) -> dict[str, float]:
+def _evaluate(checkpoint_path: str, storage_path: str, split: str, use_gpu: bool) -> dict[str, float]:
+    from cluster.worker import plan_device
+
     checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
-    with checkpoint.as_directory() as local:
-        return evaluate_checkpoint(Path(local) / BEST, split=split)
+    with checkpoint.as_directory() as local:  # the device the task was granted, as the trials' (cluster.worker)
+        return evaluate_checkpoint(Path(local) / BEST, split=split, device=plan_device(use_gpu, on_worker_group=False))
 
 
 def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,
@@ -47,4 +49,4 @@ def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialP
     """Metrics of each checkpoint on `split`, computed in parallel Ray tasks."""
     task = ray.remote(_evaluate).options(num_cpus=plan.cpus_per_worker,
                                          num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
-    return ray.get([task.remote(path, storage_path, split) for path in checkpoint_paths])
+    return ray.get([task.remote(path, storage_path, split, plan.use_gpu) for path in checkpoint_paths])

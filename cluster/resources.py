@@ -12,7 +12,17 @@ workers. Two ways to run it:
   the driver asks for a small fraction of a CPU and waits on Ray Train's workers. Tune
   rejects 0, and with a whole CPU per driver two trials on a 2-CPU machine each hold a CPU
   their workers need and wait for each other forever (`WorkerGroupStartupTimeoutError`).
-  Each worker takes the rest of one CPU, or a GPU.
+  Each worker takes the rest of one CPU, or a GPU with `GPU_WORKER_CPUS` CPUs.
+
+A GPU worker gets several CPUs: its batches are built on the host (sampling, false-negative
+masks, gathering ~900 images of 150 KB at 224 px per batch of 512 pairs, pinned copies), and
+one CPU thread builds about 2k pairs/s where a ViT-B/32 step on an H100 takes 5-9k
+(docs/performance.md §8). Four CPUs per GPU is what a g5.xlarge has.
+
+Which device: a cluster started here uses its GPUs when it has any. A cluster joined by address
+(`ray job submit`, an autoscaling cluster) that has no GPU yet is refused unless the command says
+--gpu (GPU trials; the autoscaler starts GPU nodes for them) or --cpu: the default would otherwise
+train on the head's CPUs, and the autoscaler would never add a GPU node.
 
 Concurrency defaults to what fits the cluster's current resources; pass
 `max_concurrent_trials` on an autoscaling cluster, where GPU nodes appear on demand.
@@ -27,12 +37,15 @@ from cluster.connect import ClusterError, ClusterInfo
 from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
 
+GPU_WORKER_CPUS = 4.0  # CPUs per GPU worker, its trial driver's share included (a g5.xlarge: 4 vCPU, 1 GPU)
+
 
 @dataclass(frozen=True)
 class ResourceConfig:
     num_workers: int = 1  # Ray Train workers per trial (DDP when > 1)
-    use_gpu: bool | None = None  # None: GPUs when the cluster has any
-    cpus_per_worker: float | None = None  # None: 1 - driver_cpus without GPUs (a trial fits one CPU), 1 with
+    use_gpu: bool | None = None  # None: GPUs when the cluster has any (a joined cluster without GPUs: an error)
+    cpus_per_worker: float | None = None  # None: 1 - driver_cpus without GPUs (a trial fits one CPU),
+    #                                       GPU_WORKER_CPUS - driver_cpus with
     gpus_per_worker: float = 1.0
     driver_cpus: float = 0.1  # the per-trial Tune driver; must be > 0
     max_concurrent_trials: int | None = None  # None: as many as the cluster's resources fit
@@ -47,6 +60,11 @@ class ResourceConfig:
                               "DDP trials run on a Ray Train worker group")
         check_range("resources.driver_cpus", self.driver_cpus, 0.0, 1.0, low_open=True)
         check_range("resources.gpus_per_worker", self.gpus_per_worker, 0.0, None, low_open=True)
+        if self.num_workers > 1 and self.use_gpu is not False and self.gpus_per_worker != int(self.gpus_per_worker):
+            raise ConfigError(
+                f"resources.gpus_per_worker must be a whole number with num_workers={self.num_workers}, got "
+                f"{self.gpus_per_worker:g}: DDP ranks sharing a GPU is rejected by NCCL; use --gpus-per-worker 1, "
+                "or one worker per trial to share GPUs between trials")
         if self.cpus_per_worker is not None:
             check_range("resources.cpus_per_worker", self.cpus_per_worker, 0.0, None, low_open=True)
         if self.max_concurrent_trials is not None:
@@ -98,11 +116,15 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
     """Resources per trial and concurrency for this cluster; an error when one trial cannot fit locally."""
     if config.use_gpu and cluster.gpus == 0 and cluster.started_local:
         raise ClusterError("GPU workers were asked for, but the local Ray instance has no GPU")
+    if config.use_gpu is None and cluster.gpus == 0 and not cluster.started_local:
+        raise ClusterError(
+            f"the Ray cluster at {cluster.address} has no GPU now: pass --gpu for GPU trials (an autoscaling "
+            "cluster starts GPU nodes for them) or --cpu to train on its CPUs")
     use_gpu = cluster.gpus > 0 if config.use_gpu is None else config.use_gpu
     if config.cpus_per_worker is not None:
         cpus = config.cpus_per_worker
     else:
-        cpus = 1.0 if use_gpu else round(1.0 - config.driver_cpus, 6)
+        cpus = round((GPU_WORKER_CPUS if use_gpu else 1.0) - config.driver_cpus, 6)
     plan_cpus = config.driver_cpus + config.num_workers * cpus
     fits_cpu = math.floor(cluster.cpus / plan_cpus + 1e-9) if plan_cpus else 0
     fits = fits_cpu

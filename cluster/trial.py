@@ -63,7 +63,9 @@ def trial_overrides(settings: TrialSettings, config: Mapping[str, Any], trial_id
     """
     values = [format_override(k, v) for k, v in sorted(settings.study.expand(config).items())]
     out_dir = local_run_dir(settings.runs_root, trial_id)
-    return [*settings.overrides, *values, f"out_dir={out_dir}", f"train.num_threads={settings.plan.torch_threads}"]
+    device = "cuda" if settings.plan.use_gpu else "cpu"  # recorded; the worker pins the granted device itself
+    return [*settings.overrides, *values, f"out_dir={out_dir}", f"train.num_threads={settings.plan.torch_threads}",
+            f"train.device={device}"]
 
 
 def run_name(config: Mapping[str, Any], keys: Sequence[str]) -> str:
@@ -98,7 +100,7 @@ def build_trainer(settings: TrialSettings, overrides: list[str], trial_id: str, 
         train_worker,
         train_loop_config={"preset": settings.preset, "overrides": overrides, "tracking": settings.tracking,
                            "mlflow_run_id": run_id, "final_splits": settings.final_splits,
-                           "report_to": "tune" if plan.in_trial else "train"},
+                           "report_to": "tune" if plan.in_trial else "train", "use_gpu": plan.use_gpu},
         scaling_config=scaling,
         run_config=ray.train.RunConfig(
             name=f"train-{trial_id}",  # no timestamp: a restarted trial resumes this Train run

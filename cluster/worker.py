@@ -8,6 +8,10 @@ It turns the trial's overrides into an rcml_core training run:
 - rank / world size from `ray.train.get_context()` on a worker group (rank 0 of 1 in the
   trial); the model is wrapped for DDP with `ray.train.torch.prepare_model` when there is
   more than one worker;
+- the device follows the trial's resource plan (`plan_device`): the granted GPU when the plan
+  has GPUs, the CPU otherwise (Ray no longer hides GPUs from CPU-only actors, so "auto" could put
+  a --cpu trial on cuda:0); a GPU grant that torch cannot use is an error naming the node, never
+  a silent CPU run;
 - resume: when Ray hands back a checkpoint (after a failure or a resumed sweep), it is
   unpacked into the run folder and the loop resumes from it exactly
   (rcml_core.train.checkpoint);
@@ -27,11 +31,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray.train
+
+from cluster.connect import ClusterError
+
+if TYPE_CHECKING:
+    import torch
 
 # Ray Train logs every report (all metrics) and every checkpoint at INFO on the worker; the sweep prints its
 # own one-line progress and MLflow has the metrics. (The first of these loggers is named after its file path,
@@ -82,10 +92,29 @@ def restore_run_dir(run_dir: Path, checkpoint: ray.train.Checkpoint | None) -> N
         shutil.copytree(backbone, run_dir / BACKBONE_DIR, dirs_exist_ok=True)
 
 
-def needs_unused_parameter_search(config) -> bool:
-    """DDP must look for parameters without gradients when the attention gets none (beta = 1, prob mix)."""
-    model = config.effective_model
-    return model.beta >= 1.0 and model.summary_mix == "prob" and not config.effective_sampler.use_inter_edges
+def plan_device(use_gpu: bool, on_worker_group: bool) -> torch.device:
+    """The device this trial process was granted: its GPU when the plan has GPUs, else the CPU.
+
+    Under Ray Train the GPU is `ray.train.torch.get_device()`; in the trial's own actor (Ray Train
+    local mode), the granted GPU's position in CUDA_VISIBLE_DEVICES. Raises ClusterError, naming the
+    node, when GPUs were granted but torch sees no CUDA device (a CPU build of torch, a driver
+    mismatch).
+    """
+    import torch
+
+    if not use_gpu:
+        return torch.device("cpu")
+    granted = [str(i) for i in ray.get_gpu_ids()]
+    if not granted or not torch.cuda.is_available():
+        node = f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
+        cause = ("Ray granted it no GPU id" if not granted else
+                 f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'}) sees no CUDA device")
+        raise ClusterError(f"this trial was planned on a GPU but on node {node} {cause}; install a CUDA build of "
+                           "torch that matches the node's driver, or run the sweep with --cpu")
+    if on_worker_group:
+        return ray.train.torch.get_device()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return torch.device("cuda", visible.index(granted[0]) if granted[0] in visible else 0)
 
 
 REPORT_TO: tuple[str, ...] = ("train", "tune")
@@ -115,7 +144,8 @@ def _report_channel(report_to: str):
 
 def train_worker(loop_config: dict[str, Any]) -> None:
     """`train_loop_per_worker`. loop_config: `preset`, `overrides` (key=value, the run folder included),
-    `tracking` (the sweep's tracking relay or None), `mlflow_run_id` and `report_to` ("train" or "tune")."""
+    `tracking` (the sweep's tracking relay or None), `mlflow_run_id`, `report_to` ("train" or "tune") and
+    `use_gpu` (the plan's)."""
     import torch
     import torch.distributed as torch_dist
 
@@ -131,6 +161,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         context = ray.train.get_context()
         rank, world, local_rank = context.get_world_rank(), context.get_world_size(), context.get_local_rank()
     config = resolve_run_config(loop_config["preset"], overrides=list(loop_config["overrides"]))
+    device = plan_device(bool(loop_config.get("use_gpu", False)), on_worker_group=report_to == "train")
     run_dir = Path(config.out_dir)
     send_report, latest = _report_channel(report_to)
     if local_rank == 0:  # one restore per node; the others wait at the barrier below
@@ -160,16 +191,18 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         else:
             send(epoch, metrics, checkpoint)
 
-    find_unused = needs_unused_parameter_search(config)
-
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        # No unused-parameter search: every trainable parameter is in every step's graph. At beta = 1 in
+        # prob mode (the CLIP baseline) W_Q, W_K get zero gradients, not none (the attention is
+        # multiplied by 1 - beta = 0); tests/train/test_ddp_gradients.py proves it under DDP.
         if world == 1:
             return module
         return ray.train.torch.prepare_model(module, move_to_device=False,
-                                             parallel_strategy_kwargs={"find_unused_parameters": find_unused})
+                                             parallel_strategy_kwargs={"find_unused_parameters": False})
 
     train(config, tracker=tracker, on_epoch_end=report,
-          dist=DistContext(rank=rank, world_size=world, local_rank=local_rank), wrap_model=wrap, resume=True,
+          dist=DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device), wrap_model=wrap,
+          resume=True,
           final_splits=tuple(loop_config.get("final_splits", ("val",))))
     for epoch, metrics, checkpoint in final_epoch:
         send(epoch, metrics, checkpoint)

@@ -8,6 +8,10 @@ positive on the diagonal. False negatives (candidates related to the anchor unde
 relation, the positive's item again, the anchor itself) leave the denominator. Each term is averaged
 over its rows; tt / ii only over inter-sample rows (for an intra row they are trivially satisfied).
 The temperature tau is fixed.
+
+The loss is computed in fp32 whatever precision the similarities arrive in: at tau = 0.1 a bf16 cosine
+(8 bits of mantissa) moves the logits in steps of up to 0.039, and CUDA autocast does not promote
+logsumexp to fp32.
 """
 
 from __future__ import annotations
@@ -83,7 +87,8 @@ def rcml_loss(
 ) -> LossOutput:
     """Eq. 1 over a batch of B relation pairs.
 
-    sims: (B, B) cosines per direction, positive on the diagonal (RCMLModel.pair_similarities).
+    sims: (B, B) cosines per direction, positive on the diagonal (RCMLModel.pair_similarities); any
+        float dtype, promoted to fp32 here.
     negative_mask (B, B) bool: True where column s is a false negative for row r (excluded from the
         denominator); the diagonal is the positive and always counts.
     intra (B,) bool: intra-sample rows; their tt / ii terms are skipped.
@@ -96,10 +101,10 @@ def rcml_loss(
         raise ValueError("rcml_loss: pass swap and swap_exclude exactly when config.relation_negatives is set")
     b = intra.shape[0]
     inter = ~intra  # (B,)
-    logits = torch.stack([getattr(sims, name) for name in DIRECTIONS]) / config.tau  # (4, B, B)
+    logits = torch.stack([getattr(sims, name).float() for name in DIRECTIONS]) / config.tau  # (4, B, B) fp32
     valid = ~negative_mask  # (B, B), shared by the four directions
     if swap is not None:
-        swap_logits = torch.stack([getattr(swap, name) for name in DIRECTIONS]) / config.tau  # (4, B, R')
+        swap_logits = torch.stack([getattr(swap, name).float() for name in DIRECTIONS]) / config.tau  # (4, B, R')
         logits = torch.cat([logits, swap_logits], dim=-1)  # (4, B, B + R')
         valid = torch.cat([valid, ~swap_exclude & inter[:, None]], dim=-1)  # intra rows get no swap negatives
     per_row = info_nce(logits, valid)  # (4, B)

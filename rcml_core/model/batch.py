@@ -34,6 +34,10 @@ class PairBatch:
     swap_relations: Tensor | None = None  # (R',) long in [0, R): relations for the relation-negatives loss
     swap_exclude: Tensor | None = None  # (B, R') bool: True where relation j is not a negative for row b
     packed_text: PackedText | None = None  # the U titles then the R relation texts, packed (pack_texts)
+    # True when the builder checked on the host that every index is in range and every text row ends with
+    # EOS (train.batching, texts from `tokenize`): checking device tensors here, and the EOS positions in the
+    # encoders, would make the host wait for the device several times every step
+    checked_on_host: bool = False
 
     def __post_init__(self) -> None:
         u, r, b = self.item_input_ids.shape[0], self.relation_input_ids.shape[0], self.src.shape[0]
@@ -53,13 +57,15 @@ class PairBatch:
                                  f"{value.dtype}")
         if self.pixel_values.dim() != 4 or self.pixel_values.shape[0] != u:
             raise ValueError(f"PairBatch.pixel_values: expected (U={u}, 3, S, S), got {tuple(self.pixel_values.shape)}")
-        _check_range("src", self.src, u)
-        _check_range("dst", self.dst, u)
-        _check_range("rel", self.rel, r)
+        if not self.checked_on_host:
+            _check_range("src", self.src, u)
+            _check_range("dst", self.dst, u)
+            _check_range("rel", self.rel, r)
         if (self.swap_relations is None) != (self.swap_exclude is None):
             raise ValueError("PairBatch.swap_relations and swap_exclude go together")
         if self.swap_relations is not None:
-            _check_range("swap_relations", self.swap_relations, r)
+            if not self.checked_on_host:
+                _check_range("swap_relations", self.swap_relations, r)
             shape = (b, self.swap_relations.shape[0])
             if tuple(self.swap_exclude.shape) != shape or self.swap_exclude.dtype != torch.bool:
                 raise ValueError(f"PairBatch.swap_exclude: expected bool {shape}, got {tuple(self.swap_exclude.shape)}")

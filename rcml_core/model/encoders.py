@@ -1,10 +1,18 @@
 """Token-level CLIP features in the shared width d (paper eq. 3) and relation embeddings h_E.
 
-We call `clip.text_model` / `clip.vision_model` and apply the projections ourselves (CONVENTIONS.md
-#10): the text tower's last_hidden_state is already final-layer-normed; the vision tower's is not, so
-every image token goes through `post_layernorm` then `visual_projection`, exactly what CLIP applies to
-its [CLS] token. Hence the token at `summary_index` is CLIP's own (unnormalised) text_embeds /
-image_embeds, which is what makes CLIP a special case of RCML (DESIGN §2).
+We call `clip.text_model` / `clip.vision_model` and apply the projections ourselves (the same on
+transformers 4 and 5, whose `get_text_features` changed its return type): the text tower's
+last_hidden_state is already final-layer-normed; the vision tower's is not, so every image token goes
+through `post_layernorm` then `visual_projection`, exactly what CLIP applies to its [CLS] token. Hence
+the token at `summary_index` is CLIP's own (unnormalised) text_embeds / image_embeds, which is what
+makes CLIP a special case of RCML.
+
+Precision policy: the towers are where the FLOPs are, so they alone may run in reduced precision.
+`set_encoder_autocast(clip, torch.bfloat16)` makes every encoder below run the towers under bf16
+autocast; whatever the towers ran in, the features come back in fp32, so that the relation
+conditioning, the similarity scores and the loss downstream are fp32 (RCMLModel keeps autocast off
+there). bf16 scores tie often (8 bits of mantissa) and evaluation counts ties against the positive;
+see docs/performance.md §8.
 
 A training step's titles and relation texts can go through the text tower in one padding-free pass
 (`encode_packed_text`, rcml_core.model.packing); the features are the same as the two padded calls'.
@@ -12,6 +20,7 @@ A training step's titles and relation texts can go through the text tower in one
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +36,26 @@ if TYPE_CHECKING:
     from rcml_core.model.packing import PackedText
 
 LEGACY_EOS_TOKEN_ID = 2
+# Attribute of the CLIPModel holding the towers' autocast dtype (None or absent: the ambient precision).
+# On the module, not on RCMLModel, so that every caller of these encoders (evaluation included) sees it.
+ENCODER_AUTOCAST_ATTR = "rcml_encoder_autocast"
+
+
+def set_encoder_autocast(clip: CLIPModel, dtype: torch.dtype | None) -> None:
+    """Run the text and image towers of `clip` under autocast to `dtype` (None: no autocast of our own)."""
+    if dtype not in (None, torch.bfloat16, torch.float16):
+        raise ConfigError(f"encoder autocast dtype must be bfloat16, float16 or None, got {dtype}")
+    setattr(clip, ENCODER_AUTOCAST_ATTR, dtype)
+
+
+def encoder_autocast(clip: CLIPModel) -> torch.dtype | None:
+    return getattr(clip, ENCODER_AUTOCAST_ATTR, None)
+
+
+def _towers(clip: CLIPModel, device: torch.device):
+    """The context the towers run in: autocast to the dtype set on `clip`, else the caller's context."""
+    dtype = encoder_autocast(clip)
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 @dataclass
@@ -41,19 +70,21 @@ class TokenFeatures:
         return int(self.tokens.shape[0])
 
 
-def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int) -> Tensor:
+def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int, check: bool = True) -> Tensor:
     """Position of the EOT token that the CLIP text tower pools at, (N, n) -> (N,) long.
 
     The one pooling rule of this code base, identical to transformers' CLIPTextModel:
     - eos_token_id == 2 (legacy OpenAI configs): argmax(input_ids), the EOT being the largest id;
     - otherwise: the first position holding eos_token_id among real tokens (attention_mask == 1).
-    Raises ConfigError when a row has no EOS (the tokenizer and the text config disagree).
+    Raises ConfigError when a row has no EOS (the tokenizer and the text config disagree); `check=False`
+    skips that test (it reads a value back from the device) for rows that `tokenize` made, which checked
+    on the host that every row ends with EOS.
     """
     if eos_token_id == LEGACY_EOS_TOKEN_ID:
         return input_ids.argmax(dim=-1)  # (N,) first maximal id
     is_eos = (input_ids == eos_token_id) & attention_mask.bool()  # (N, n)
     found = is_eos.any(dim=-1)  # (N,)
-    if not bool(found.all()):
+    if check and not bool(found.all()):
         rows = torch.nonzero(~found).flatten()[:5].tolist()
         raise ConfigError(
             f"text rows {rows} contain no EOS token (id {eos_token_id}): tokenizer and text config disagree"
@@ -61,21 +92,26 @@ def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int) -> T
     return is_eos.int().argmax(dim=-1)  # (N,) first EOS
 
 
-def encode_text_tokens(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor) -> TokenFeatures:
-    """H_T = text_projection(f_T(T)) for every token (eq. 3): (N, n) ids -> tokens (N, n, d)."""
-    hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, n, h)
+def encode_text_tokens(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor,
+                       eos_checked: bool = False) -> TokenFeatures:
+    """H_T = text_projection(f_T(T)) for every token (eq. 3): (N, n) ids -> tokens (N, n, d), fp32."""
+    with _towers(clip, input_ids.device):
+        hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (N, n, h)
+        tokens = clip.text_projection(hidden)  # (N, n, d)
     return TokenFeatures(
-        tokens=clip.text_projection(hidden),  # (N, n, d)
+        tokens=tokens.float(),
         mask=attention_mask.bool(),
-        summary_index=eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id)),
+        summary_index=eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id),
+                                check=not eos_checked),
     )
 
 
 def encode_image_tokens(clip: CLIPModel, pixel_values: Tensor) -> TokenFeatures:
-    """H_I = visual_projection(post_layernorm(f_I(I))) over all m tokens ([CLS] + patches) (eq. 3)."""
+    """H_I = visual_projection(post_layernorm(f_I(I))) over all m tokens ([CLS] + patches) (eq. 3), fp32."""
     vision = clip.vision_model
-    hidden = vision(pixel_values=pixel_values).last_hidden_state  # (N, m, h), not yet post-layernormed
-    tokens = clip.visual_projection(vision.post_layernorm(hidden))  # (N, m, d)
+    with _towers(clip, pixel_values.device):
+        hidden = vision(pixel_values=pixel_values).last_hidden_state  # (N, m, h), not yet post-layernormed
+        tokens = clip.visual_projection(vision.post_layernorm(hidden)).float()  # (N, m, d)
     n, m = tokens.shape[:2]
     return TokenFeatures(
         tokens=tokens,
@@ -84,12 +120,14 @@ def encode_image_tokens(clip: CLIPModel, pixel_values: Tensor) -> TokenFeatures:
     )
 
 
-def encode_relation_text(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-    """h_E = text_projection(f_T^EOT(e)): the EOT-pooled, projected relation text, (R, n) -> (R, d)."""
-    hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (R, n, h)
-    eot = eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id))  # (R,)
-    pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), eot]  # (R, h)
-    return clip.text_projection(pooled)  # (R, d)
+def encode_relation_text(clip: CLIPModel, input_ids: Tensor, attention_mask: Tensor,
+                         eos_checked: bool = False) -> Tensor:
+    """h_E = text_projection(f_T^EOT(e)): the EOT-pooled, projected relation text, (R, n) -> (R, d), fp32."""
+    eot = eot_index(input_ids, attention_mask, int(clip.config.text_config.eos_token_id), check=not eos_checked)  # (R,)
+    with _towers(clip, input_ids.device):
+        hidden = clip.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (R, n, h)
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), eot]  # (R, h)
+        return clip.text_projection(pooled).float()  # (R, d)
 
 
 def text_attention_implementation(clip: CLIPModel) -> str:
@@ -133,13 +171,13 @@ def _packed_text_states(clip: CLIPModel, packed: PackedText, keep: Tensor) -> Te
 
 def encode_packed_text(
     clip: CLIPModel, packed: PackedText, item_input_ids: Tensor, item_attention_mask: Tensor,
-    relation_input_ids: Tensor, relation_attention_mask: Tensor,
+    relation_input_ids: Tensor, relation_attention_mask: Tensor, eos_checked: bool = False,
 ) -> tuple[TokenFeatures, Tensor]:
     """H_T of U titles and h_E of R relation texts from one pass of the text tower over `packed`.
 
     `packed` holds the U titles then the R relation texts (pack_texts([items, relations], ...));
     the padded ids / masks give each text's EOT position. -> tokens (U, n, d) and h_E (R, d), equal
-    to encode_text_tokens and encode_relation_text up to float rounding (padding positions of the
+    to encode_text_tokens and encode_relation_text up to float rounding, fp32 (padding positions of the
     tokens repeat the title's first token; the mask excludes them, as it excludes padding there).
     Needs supports_packed_text(clip).
     """
@@ -150,11 +188,14 @@ def encode_packed_text(
     eos = int(clip.config.text_config.eos_token_id)
     real = item_attention_mask.bool()  # (U, n)
     title_slots = packed.token_positions(0, u, n)[real]  # (T,) the real title tokens, row-major
-    relation_slots = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos)  # (R,)
-    projected = clip.text_projection(_packed_text_states(clip, packed, torch.cat([title_slots, relation_slots])))
+    relation_slots = packed.starts[u:] + eot_index(relation_input_ids, relation_attention_mask, eos,
+                                                   check=not eos_checked)  # (R,)
+    with _towers(clip, item_input_ids.device):
+        states = _packed_text_states(clip, packed, torch.cat([title_slots, relation_slots]))  # (K, h)
+        projected = clip.text_projection(states).float()  # (K, d)
     order = torch.cumsum(real.flatten(), 0).view(u, n) - 1  # (U, n): row of each real token in `projected`
     order = torch.where(real, order, order[:, :1])  # padding reads its title's first token
-    summary = eot_index(item_input_ids, item_attention_mask, eos)  # (U,)
+    summary = eot_index(item_input_ids, item_attention_mask, eos, check=not eos_checked)  # (U,)
     tokens = projected.index_select(0, order.flatten()).view(u, n, -1)  # (U, n, d)
     text = TokenFeatures(tokens=tokens, mask=real, summary_index=summary)
     return text, projected[title_slots.shape[0]:]  # (U, n, d), (R, d)

@@ -8,7 +8,11 @@
     (B, B) similarities of a batch                          conditioning.pair_similarities (table | gram)
 
 Initialisation: W_V = W_o = I and the token features are CLIP's own projections, so with beta = 1 in
-"prob" mode an intra row's z is exactly CLIP's normalised text_embeds / image_embeds (DESIGN §2).
+"prob" mode an intra row's z is exactly CLIP's normalised text_embeds / image_embeds.
+
+Precision: only the backbone's towers may run in bf16 (`set_encoder_autocast`, encoders.py); they return
+fp32 features, and the conditioning, the similarities and the loss run in fp32 with autocast off, even
+under a caller's autocast. bf16 cosines move in steps of 2^-8, a logit step of 0.039 at tau = 0.1.
 
 Trainable parameters (`trainable_parameter_names`):
   full backbone:   everything except clip.logit_scale (the temperature tau is fixed by LossConfig).
@@ -19,7 +23,10 @@ Trainable parameters (`trainable_parameter_names`):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +44,7 @@ from rcml_core.model.encoders import (
     encode_packed_text,
     encode_relation_text,
     encode_text_tokens,
+    set_encoder_autocast,
     supports_packed_text,
 )
 from rcml_core.model.outputs import (
@@ -62,6 +70,20 @@ class RCMLConfig:
             raise ConfigError(f"model.frozen_backbone must be true or false, got {self.frozen_backbone!r}")
         if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
             raise ConfigError(f"model.init_seed must be an integer >= 0, got {self.init_seed!r}")
+
+
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _fp32(method: _Method) -> _Method:
+    """Run an RCMLModel method with autocast off: fp32 features in, fp32 math throughout."""
+
+    @functools.wraps(method)
+    def wrapper(self: RCMLModel, *args, **kwargs):
+        with torch.autocast(device_type=self.attention.w_q.device.type, enabled=False):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class RelationAttention(nn.Module):
@@ -101,28 +123,35 @@ class RCMLModel(nn.Module):
             self.clip.text_model.requires_grad_(False)
             self.clip.vision_model.requires_grad_(False)
 
+    def set_encoder_autocast(self, dtype: torch.dtype | None) -> None:
+        """Run the backbone's towers under autocast to `dtype` (bf16 on CUDA by default); None: fp32."""
+        set_encoder_autocast(self.clip, dtype)
+
     def trainable_parameter_names(self) -> list[str]:
         """Names of the parameters that train under this config (see the module docstring)."""
         return [name for name, p in self.named_parameters() if p.requires_grad]
 
     # ---- encoders: the backbone runs once per unique item / relation -------------------------------
 
-    def encode_items(self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor) -> ItemFeatures:
-        """Token features of U unique items: ids (U, n), pixels (U, 3, S, S) -> text (U, n, d), image (U, m, d)."""
+    def encode_items(self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor,
+                     eos_checked: bool = False) -> ItemFeatures:
+        """Token features of U unique items: ids (U, n), pixels (U, 3, S, S) -> text (U, n, d), image (U, m, d).
+        eos_checked: the rows are known to end with EOS (encoders.eot_index)."""
         return ItemFeatures(
-            text=encode_text_tokens(self.clip, input_ids, attention_mask),
+            text=encode_text_tokens(self.clip, input_ids, attention_mask, eos_checked),
             image=encode_image_tokens(self.clip, pixel_values),
         )
 
-    def encode_relations(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def encode_relations(self, input_ids: Tensor, attention_mask: Tensor, eos_checked: bool = False) -> Tensor:
         """h_E of R unique relation texts: (R, n_e) -> (R, d)."""
-        return encode_relation_text(self.clip, input_ids, attention_mask)
+        return encode_relation_text(self.clip, input_ids, attention_mask, eos_checked)
 
     # ---- conditioning (the math lives in attention.py and conditioning.py) --------------------------
 
     def _mix(self) -> dict:
         return {"beta": self.config.beta, "summary_mix": self.config.summary_mix}
 
+    @_fp32
     def pair_similarities(
         self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel: Tensor, intra: Tensor,
         strategy: str = "auto",
@@ -139,6 +168,7 @@ class RCMLModel(nn.Module):
             intra, strategy=strategy, **self._mix(),
         )
 
+    @_fp32
     def relation_table(self, items: ItemFeatures, relations: Tensor, intra: Tensor) -> ConditionedEmbeddings:
         """Unit z of every item under every relation: relations (R, d), intra (R,) bool -> text, image (R, U, d).
 
@@ -151,6 +181,7 @@ class RCMLModel(nn.Module):
             image=conditioning.relation_table(items.image, query, value_map, intra, **self._mix()),
         )
 
+    @_fp32
     def relation_swap_similarities(
         self, items: ItemFeatures, relations: Tensor, src: Tensor, dst: Tensor, rel_options: Tensor,
         option_intra: Tensor | None = None,
@@ -165,6 +196,7 @@ class RCMLModel(nn.Module):
         table = self.relation_table(items, relations[rel_options], option_intra)  # (R', U, d) each
         return conditioning.swap_similarities(table.text, table.image, src, dst)
 
+    @_fp32
     def condition(
         self, items: ItemFeatures, relations: Tensor, item_index: Tensor, relation_index: Tensor, intra: Tensor
     ) -> ConditionedEmbeddings:
@@ -191,13 +223,14 @@ class RCMLModel(nn.Module):
     def _encode_batch(self, batch: PairBatch) -> tuple[ItemFeatures, Tensor]:
         """The batch's items and relations; titles and relation texts in one packed text-tower call when
         the batch carries them packed and the tower's attention takes a packed mask, else two padded calls."""
+        checked = batch.checked_on_host
         if batch.packed_text is not None and supports_packed_text(self.clip):
             text, relations = encode_packed_text(self.clip, batch.packed_text, batch.item_input_ids,
                                                  batch.item_attention_mask, batch.relation_input_ids,
-                                                 batch.relation_attention_mask)
+                                                 batch.relation_attention_mask, eos_checked=checked)
             return ItemFeatures(text=text, image=encode_image_tokens(self.clip, batch.pixel_values)), relations
-        items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values)
-        return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask)
+        items = self.encode_items(batch.item_input_ids, batch.item_attention_mask, batch.pixel_values, checked)
+        return items, self.encode_relations(batch.relation_input_ids, batch.relation_attention_mask, checked)
 
     def forward(self, batch: PairBatch) -> PairSimilarities:
         """Encode the batch's unique items and relations once, then the (B, B) pair similarities."""
@@ -209,6 +242,11 @@ class RCMLModel(nn.Module):
         swap_relations / swap_exclude; each option is conditioned as the kind of relation the rows use
         it as (the intra relation with its summary term)."""
         items, relations = self._encode_batch(batch)
+        return self._loss_from_features(items, relations, batch, config)
+
+    @_fp32
+    def _loss_from_features(self, items: ItemFeatures, relations: Tensor, batch: PairBatch,
+                            config: LossConfig) -> LossOutput:
         sims = self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
         swap = None
         if config.relation_negatives:

@@ -4,11 +4,16 @@ A checkpoint is a folder:
 
     model.safetensors   model weights (safetensors: no pickle)
     trainer.pt          optimiser + scheduler state + RNG states, loaded with weights_only=True
+                        (a weights-only checkpoint, such as a run's `best`, has RNG states only)
     state.json          epoch, step, best metric and its epoch, history of validation metrics
     config.json         the resolved run config (also written beside the run)
 
 Folders are written to a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint behind under the final name.
+
+A run keeps two: `last` (full, what a run resumes from) and `best` (weights only: AdamW's
+two moments are twice the model, ~1.2 GB more per checkpoint at ViT-B/32, uploaded with
+every improvement; nothing resumes from `best`).
 """
 
 from __future__ import annotations
@@ -152,7 +157,10 @@ def load_checkpoint(
     directory = Path(directory)
     load_model_weights(directory, model)
     trainer = torch.load(directory / TRAINER_FILE, map_location="cpu", weights_only=True)
-    if optimizer is not None and "optimizer" in trainer:
+    if optimizer is not None and "optimizer" not in trainer:
+        raise RCMLError(f"checkpoint {directory} holds weights only (no optimiser state): resume from the run's "
+                        "`last` checkpoint, or load its weights with load_model_weights")
+    if optimizer is not None:
         optimizer.load_state_dict(trainer["optimizer"])
     if scheduler is not None and "scheduler" in trainer:
         scheduler.load_state_dict(trainer["scheduler"])

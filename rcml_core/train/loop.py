@@ -17,7 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,11 @@ from rcml_core.train.checkpoint import (
 )
 from rcml_core.train.optim import build_optimizer, build_scheduler
 from rcml_core.train.run_config import RunConfig
-from rcml_core.train.sampler import PairSampler
-from rcml_core.train.session import BACKBONE_DIR, RunSession, build_session, load_checkpoint_session, use_bf16
+from rcml_core.train.inputs import ImageStaging
+from rcml_core.train.loss_log import LossLog
+from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
+from rcml_core.train.sampler import PairIndexBatch, PairSampler
+from rcml_core.train.session import BACKBONE_DIR, RunSession, build_session, exact_fp32, load_checkpoint_session
 from rcml_core.train.tracker import NoopTracker, Tracker
 
 SELECTION_METRIC = "val/hit@5"
@@ -55,6 +58,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device | None = None  # where this rank runs (a Ray trial: from its plan); None: train.device
 
     @property
     def is_main(self) -> bool:
@@ -125,14 +129,14 @@ class _Trainer:
         # Rank 0 builds the tokenizer (tiny preset) and saves it; the others load the same one.
         if not dist.is_main:
             _barrier(dist)
-        self.session: RunSession = build_session(config, backbone_dir=backbone_dir, local_rank=dist.local_rank)
+        self.session: RunSession = build_session(config, backbone_dir=backbone_dir, local_rank=dist.local_rank,
+                                                 device=dist.device)
         if dist.is_main:
             if not (backbone_dir / "config.json").exists():
                 save_backbone(self.session.backbone, backbone_dir, weights=False)
             _barrier(dist)
         self.model = self.session.model
-        self.device = self.session.device
-        self.bf16 = use_bf16(config.train.precision, self.device)
+        self.device = self.session.device  # the model runs its towers in the run's precision (session.py)
         self.loss_config = config.effective_loss
         step = TrainStep(self.model, self.loss_config)
         self.step_module = wrap_model(step) if wrap_model else step
@@ -148,15 +152,10 @@ class _Trainer:
         self.state = TrainState()
 
     # -- pieces ------------------------------------------------------------------------
-    def _autocast(self):
-        if self.bf16:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
     def validate(self, epoch: int) -> dict[str, float]:
         metrics: dict[str, float] | None = None
         if self.dist.is_main:
-            with self._autocast():
+            with exact_fp32(self.device):  # fp32 scores: bf16 ones tie, and ties count against the positive
                 metrics = evaluate(
                     self.model, self.session.inputs, self.session.dataset, "val", self.config.method, self.device,
                     tasks=("retrieval",), batch_size=self.config.eval.batch_size,
@@ -167,41 +166,43 @@ class _Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
-        sums: dict[str, float] = {}
+        losses = LossLog(self.device)  # read back every log_every steps only: no host-device sync per step
         n = 0
         t0 = time.perf_counter()
-        for index_batch in self.sampler.epoch(epoch, self.steps_per_epoch):
-            batch = make_pair_batch(self.session.inputs, index_batch, self.device,
-                                    self.loss_config.relation_negatives, self.pair_relations)
-            with self._autocast():
+        batches = prefetch_batches(self.sampler.epoch(epoch, self.steps_per_epoch), self._build_batch, self.device,
+                                   depth=PREFETCH_DEPTH if self.device.type == "cuda" else 0)
+        with closing(batches):  # stops the producer thread when the epoch ends early (divergence, interruption)
+            for batch in batches:
                 out = self.step_module(batch)
-            loss = out.total
-            if not torch.isfinite(loss):
-                raise DivergedError(self.state.step, loss.detach().item())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.state.step += 1
-            n += 1
-            for k, v in out.to_dict().items():
-                sums[k] = sums.get(k, 0.0) + v
-            if self.state.step % self.config.train.log_every == 0:
-                self.tracker.log_metrics({f"train/{k}_step": v for k, v in out.to_dict().items()}, step=self.state.step)
+                losses.add(out, self.state.step)
+                self.optimizer.zero_grad(set_to_none=True)
+                out.total.backward()
+                if self.config.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.state.step += 1
+                n += 1
+                if self.state.step % self.config.train.log_every == 0:
+                    self.tracker.log_metrics({f"train/{k}_step": v for k, v in losses.latest().items()},
+                                             step=self.state.step)
         elapsed = time.perf_counter() - t0
-        metrics = {f"train/{k}": v / max(n, 1) for k, v in sums.items()}
+        metrics = {f"train/{k}": v for k, v in losses.means().items()}
         metrics["train/steps"] = float(n)
         metrics["time/epoch_s"] = elapsed
         metrics["time/pairs_per_s"] = n * self.config.train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
         metrics["train/lr"] = float(self.scheduler.get_last_lr()[0])
         return metrics
 
-    def save(self, name: str) -> Path:
+    def _build_batch(self, index_batch: PairIndexBatch, staging: ImageStaging) -> PairBatch:
+        return make_pair_batch(self.session.inputs, index_batch, self.device, self.loss_config.relation_negatives,
+                               self.pair_relations, staging=staging)
+
+    def save(self, name: str, weights_only: bool = False) -> Path:
         directory = self.ckpt_dir / name
         save_checkpoint(
-            directory, self.model, self.optimizer, self.scheduler, self.state, self.config.to_dict(),
+            directory, self.model, None if weights_only else self.optimizer, None if weights_only else self.scheduler,
+            self.state, self.config.to_dict(),
             write_extra=lambda tmp: save_backbone(self.session.backbone, tmp / BACKBONE_DIR, weights=False),
         )
         return directory
@@ -220,7 +221,7 @@ class _Trainer:
         checkpoint = None
         if self.dist.is_main:
             if improved:
-                self.save("best")
+                self.save("best", weights_only=True)  # runs resume from `last`; best is for evaluation
             checkpoint = self.save("last")
             self.tracker.log_metrics(metrics, step=epoch)
         if self.hook is not None:
@@ -258,7 +259,7 @@ class _Trainer:
         if self.dist.is_main:
             load_model_weights(best, self.model)
             for split in final_splits:
-                with self._autocast():
+                with exact_fp32(self.device):
                     final[split] = evaluate(
                         self.model, self.session.inputs, self.session.dataset, split, self.config.method,
                         self.device, batch_size=self.config.eval.batch_size, probe_c=self.config.eval.validity_probe_c,
@@ -311,13 +312,11 @@ def train(
 
 
 def evaluate_checkpoint(checkpoint: Path | str, split: str = "test", data: Path | str | None = None,
-                        device: str = "auto", training_free: bool = True) -> dict[str, float]:
+                        device: str | torch.device = "auto", training_free: bool = True) -> dict[str, float]:
     """Every metric of a saved checkpoint on one split (its own method's protocol)."""
     session = load_checkpoint_session(checkpoint, data=data, device=device)
     config = session.config
-    with torch.autocast(device_type=session.device.type, dtype=torch.bfloat16) if use_bf16(
-        config.train.precision, session.device
-    ) else nullcontext():
+    with exact_fp32(session.device):
         return evaluate(
             session.model, session.inputs, session.dataset, split, config.method, session.device,
             batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c, seed=config.seed,

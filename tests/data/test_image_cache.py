@@ -87,3 +87,33 @@ def test_a_corrupt_image_is_an_error_naming_item_and_file(ds) -> None:
 def test_image_size_is_validated(ds) -> None:
     with pytest.raises(DataError, match=r"image size must be an integer in \[1, 4096\], got 0"):
         image_array(ds, 0)
+
+
+def test_processes_starting_together_decode_the_cache_once(ds, monkeypatch) -> None:
+    import threading
+    import time
+
+    decoded = []
+    real = images._decode
+
+    def slow_decode(dataset, index, size):
+        decoded.append(index)
+        time.sleep(0.002)  # long enough for the other builders to arrive while this one decodes
+        return real(dataset, index, size)
+
+    monkeypatch.setattr(images, "_decode", slow_decode)
+    results = [None] * 3
+    start = threading.Barrier(3)
+
+    def build(k: int) -> None:  # a lock per open file: threads contend exactly as processes do
+        start.wait()
+        results[k] = image_array(ds, 8, progress=False, workers=1)
+
+    threads = [threading.Thread(target=build, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(decoded) == ds.n_items  # one build, not three
+    assert all(np.array_equal(r, results[0]) for r in results)
+    assert [p.name for p in cache_path(ds, 8).parent.iterdir()] == [cache_path(ds, 8).name]  # lock file removed

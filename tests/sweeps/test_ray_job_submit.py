@@ -114,7 +114,7 @@ def _submit(address: str, env: dict, args: list[str], cwd: Path) -> subprocess.C
 
 def test_job_submit_runs_the_beta_sweep_as_written(ray_head) -> None:
     address, home, env = ray_head
-    out = _submit(address, env, ["--", "python", "sweeps/beta_sweep.py", "--smoke-test"], cwd=ROOT)
+    out = _submit(address, env, ["--", "python", "sweeps/beta_sweep.py", "--smoke-test", "--cpu"], cwd=ROOT)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "succeeded" in (out.stdout + out.stderr).lower()
     record = read_sweep(home, "beta_sweep")  # $RCML_HOME of the head: the job's home folder
@@ -128,7 +128,7 @@ def test_job_submit_with_working_dir_from_anywhere_keeps_outputs_out_of_rays_cop
                                                                  "mlartifacts", "mlflow.db", "ray_results",
                                                                  "reports", "__pycache__", ".pytest_cache"))
     out = _submit(address, env, ["--working-dir", str(project), "--", "python", "sweeps/ablation_sweep.py",
-                                 "--smoke-test", "--name", "ablation_sweep-job"], cwd=tmp_path)
+                                 "--smoke-test", "--cpu", "--name", "ablation_sweep-job"], cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     record = read_sweep(home, "ablation_sweep")
     assert record.parent.info.status == "FINISHED" and len(record.children) == 5

@@ -23,7 +23,7 @@ def test_a_one_worker_trial_trains_inside_its_trial_actor_which_holds_the_worker
     plan = plan_trials(ResourceConfig(), cluster(2))
     assert plan.in_trial and plan.trial_resources == {"cpu": 1.0} and "in the trial's process" in plan.describe()
     gpu = plan_trials(ResourceConfig(), cluster(16, gpus=4, local=False))
-    assert gpu.in_trial and gpu.trial_resources == {"cpu": 1.1, "gpu": 1.0}
+    assert gpu.in_trial and gpu.trial_resources == {"cpu": 4.0, "gpu": 1.0}  # one g5.xlarge: 4 vCPU, 1 GPU
 
 
 def test_ddp_trials_and_worker_group_trials_leave_the_workers_resources_to_ray_train() -> None:
@@ -37,7 +37,7 @@ def test_ddp_trials_and_worker_group_trials_leave_the_workers_resources_to_ray_t
 
 def test_gpu_workers_are_used_when_the_cluster_has_gpus() -> None:
     plan = plan_trials(ResourceConfig(num_workers=2), cluster(16, gpus=4, local=False), n_trials=18)
-    assert plan.use_gpu and plan.resources_per_worker == {"CPU": 1.0, "GPU": 1.0}
+    assert plan.use_gpu and plan.resources_per_worker == {"CPU": 3.9, "GPU": 1.0}
     assert plan.max_concurrent_trials == 2  # 4 GPUs / 2 per trial
 
 
@@ -67,3 +67,29 @@ def test_address_resolution_prefers_the_flag_then_ray_address_then_local() -> No
     assert resolve_address("10.0.0.1:6379", {"RAY_ADDRESS": "x:1"}) == "10.0.0.1:6379"
     assert resolve_address(None, {"RAY_ADDRESS": "x:1"}) == "x:1"
     assert resolve_address(None, {}) == "local"
+
+
+def test_a_gpu_worker_gets_four_cpus_to_build_its_batches() -> None:
+    plan = plan_trials(ResourceConfig(), cluster(8, gpus=1))
+    assert plan.use_gpu and plan.trial_resources == {"cpu": 4.0, "gpu": 1.0} and plan.torch_threads == 3
+    assert plan.max_concurrent_trials == 1
+    assert plan_trials(ResourceConfig(cpus_per_worker=8), cluster(16, gpus=1)).trial_resources["cpu"] == 8.1
+
+
+def test_a_joined_cluster_without_gpus_needs_gpu_or_cpu_said_explicitly() -> None:
+    with pytest.raises(ClusterError, match=r"has no GPU now: pass --gpu .* or --cpu"):
+        plan_trials(ResourceConfig(), cluster(8, gpus=0, local=False))
+    assert not plan_trials(ResourceConfig(use_gpu=False), cluster(8, gpus=0, local=False)).use_gpu
+    assert plan_trials(ResourceConfig(use_gpu=True), cluster(8, gpus=0, local=False)).use_gpu
+    assert not plan_trials(ResourceConfig(), cluster(2)).use_gpu  # an instance started here: what it has
+
+
+def test_ddp_workers_sharing_a_gpu_are_rejected_before_ray_starts() -> None:
+    with pytest.raises(ConfigError, match=r"gpus_per_worker must be a whole number with num_workers=2, got 0.5"):
+        ResourceConfig(num_workers=2, gpus_per_worker=0.5)
+    with pytest.raises(ConfigError, match="gpus_per_worker must be a whole number"):
+        ResourceConfig(num_workers=2, gpus_per_worker=1.5, use_gpu=True)
+    ResourceConfig(num_workers=1, gpus_per_worker=0.5)  # trials may share a GPU; ranks of one trial may not
+    ResourceConfig(num_workers=2, gpus_per_worker=0.5, use_gpu=False)  # irrelevant on CPU workers
+    assert plan_trials(ResourceConfig(num_workers=2, gpus_per_worker=2), cluster(32, gpus=8)).resources_per_worker[
+        "GPU"] == 2

@@ -18,8 +18,10 @@ from rcml_core.train.tracker import LocalTracker
 
 
 def _config(data: Path, out: Path, *extra: str):
+    # device=cpu: the exact-resume test needs bit-identical steps, which CUDA's nondeterministic
+    # index_select / gather backward (and bf16 towers) do not give; on a GPU host "auto" would pick CUDA
     return resolve_run_config("tiny", overrides=[f"data={data}", f"out_dir={out}", "batch_size=16", "epochs=2",
-                                                 "train.log_every=1", *extra])
+                                                 "train.log_every=1", "device=cpu", *extra])
 
 
 def test_run_validates_at_epoch_0_and_records_every_epoch(tiny_data: Path, tmp_path: Path) -> None:
@@ -101,3 +103,13 @@ def test_the_run_seed_changes_the_random_initialisation(tmp_path: Path) -> None:
     b = resolve_run_config("tiny", overrides=["seed=3"])
     assert a.effective_backbone.init_seed != b.effective_backbone.init_seed
     assert a.effective_model.init_seed != b.effective_model.init_seed
+
+
+def test_the_exact_resume_test_trains_on_the_cpu_even_where_cuda_is_present(tiny_data: Path, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    from rcml_core.train.session import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU host, as far as "auto" can tell
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto").type == "cuda"
+    assert resolve_device(_config(tiny_data, tmp_path).train.device).type == "cpu"

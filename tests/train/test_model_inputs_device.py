@@ -14,7 +14,7 @@ from rcml_core.train.session import build_session
 
 @pytest.fixture(scope="module")
 def inputs(tiny_data: Path):
-    return build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}"])).inputs
+    return build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}", "device=cpu"])).inputs
 
 
 def test_item_tensors_on_the_cpu_are_normalised_float_pixels(inputs) -> None:

@@ -20,7 +20,7 @@ from rcml_core.train.session import build_session
 
 @pytest.fixture(scope="module")
 def session(tiny_data: Path):
-    return build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}"]))
+    return build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}", "device=cpu"]))
 
 
 def _queries_over_every_relation(tiny_data: Path):

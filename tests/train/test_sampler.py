@@ -95,3 +95,33 @@ def test_category_groups_lay_out_runs_of_same_category_targets_and_keep_every_pa
     assert changes <= runs - 1  # targets change category only between runs (shuffled: ~160 changes)
     assert category_keys(["Baby > Feeding > Cups", "Baby > Feeding > Bibs", "Baby > Bath", "Books"]).tolist() == [
         1, 1, 0, 2]
+
+
+@pytest.mark.parametrize("hub_factor", [16, 0])  # 0: every row item takes the hub path (binary search)
+def test_the_neighbour_walk_equals_the_pairwise_graph_test(hub_factor, monkeypatch) -> None:
+    import rcml_core.train.sampler as sampler_module
+
+    monkeypatch.setattr(sampler_module, "HUB_FACTOR", hub_factor)
+    rng = np.random.default_rng(7)
+    n = 300
+    popular = rng.zipf(1.6, 4000) % n  # a few items with many neighbours, as in real purchase graphs
+    src, dst = popular[:2000], rng.integers(0, n, 2000)
+    src = np.concatenate([src, [5, 9]])  # a self-loop and an isolated pair
+    dst = np.concatenate([dst, [5, 299]])
+    related = RelatedPairs(src, dst, n)
+    for b in (2, 17, 64):
+        rows, columns = rng.choice(popular, b), rng.integers(0, n, b)
+        np.testing.assert_array_equal(related.outer(rows, columns), related.contains(rows[:, None], columns[None, :]))
+    empty = RelatedPairs(np.empty(0, np.int64), np.empty(0, np.int64), 10)
+    assert not empty.outer(np.array([1, 2]), np.array([3, 1])).any()
+
+
+def test_ddp_ranks_run_the_same_number_of_full_batches_even_without_drop_last() -> None:
+    # 52 pairs an epoch; 2 ranks x 5 pairs: rank 0 would get a last batch of 2 pairs and rank 1 none
+    ds = fake_dataset(n_items=40, edges=[(k, k + 1, 1 + k % 2) for k in range(39)])
+    config = SamplerConfig(drop_last=False)
+    single = PairSampler(ds, 5, config, seed=0)
+    assert len(single.epoch_pairs(0)[0]) == 52 and len(list(single.epoch(0))[-1]) == 2  # one process keeps it
+    ranks = [list(PairSampler(ds, 5, config, seed=0, rank=r, world_size=2).epoch(0)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 52 // 10
+    assert all(len(b) == 5 for shard in ranks for b in shard)  # every collective has a partner on every rank

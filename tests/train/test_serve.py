@@ -18,7 +18,7 @@ from rcml_core.train.run_config import resolve_run_config
 def checkpoint(tiny_data: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("serve-run")
     config = resolve_run_config("tiny", overrides=[f"data={tiny_data}", "epochs=1", "batch_size=16",
-                                                    "max_steps_per_epoch=2", f"out_dir={out}"])
+                                                    "max_steps_per_epoch=2", f"out_dir={out}", "device=cpu"])
     return train(config, resume=False).best_checkpoint
 
 
