@@ -65,7 +65,7 @@ class SynthConfig:
     mean_days_between_purchases: float = 20.0
     # --- missions (generator "missions") --------------------------------------------
     n_missions: int = 10  # latent shopping missions; pairs of them share a category group
-    mission_categories: int = 6  # categories a mission's shoppers buy from
+    mission_categories: int = 7  # categories a mission's shoppers buy from
     mission_leak: float = 0.03  # share of a mission's category mass spread over all categories
     match_probability: float = 0.9  # chance a purchase keeps to the shopper's attribute value
     browser_fraction: float = 0.05  # shoppers on no mission (random categories, no attribute kept)
