@@ -16,12 +16,14 @@ import torch
 
 from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
+from rcml_core.eval.keys import outcome_name
 from rcml_core.eval.metrics import (
-    HIT_KS,
     binary_accuracy,
-    retrieval_metrics,
+    positive_ranks,
+    rank_outcomes,
     topk_accuracy,
 )
+from rcml_core.eval.results import QueryOutcomes, pair_clusters
 from rcml_core.eval.similarity import (
     SIMILARITIES,
     candidate_scores,
@@ -66,18 +68,14 @@ def retrieval_scores(embedder: Embedder, queries: RetrievalSet, training_free: b
     return {s: v.double().cpu().numpy() for s, v in scores.items()}
 
 
-def retrieval_report(scores: dict[str, np.ndarray], prefix: str) -> dict[str, float]:
-    """Flat metrics: `{prefix}hit@5_tt`, ..., and `{prefix}hit@5` etc. for AVG (the selection metric)."""
-    out: dict[str, float] = {}
+def retrieval_outcomes(scores: dict[str, np.ndarray], queries: RetrievalSet, n_items: int) -> QueryOutcomes:
+    """Per-query Hit@k and reciprocal rank of each similarity type (ties counted against the positive),
+    named `hit@5_tt`, ..., `mrr_avg`, with each query's cluster (its unordered pair {A, B})."""
+    values: dict[str, np.ndarray] = {}
     for sim, s in scores.items():
-        m = retrieval_metrics(s, HIT_KS)
-        n = m.pop("n_queries")
-        for k, v in m.items():
-            out[f"{prefix}{k}_{sim}"] = v
-            if sim == "avg":
-                out[f"{prefix}{k}"] = v
-        out[f"{prefix}n_queries"] = n
-    return out
+        for metric, v in rank_outcomes(positive_ranks(s)).items():
+            values[outcome_name(metric, sim)] = v
+    return QueryOutcomes(pair=pair_clusters(queries.src, queries.candidates[:, 0], n_items), values=values)
 
 
 def relation_type_scores(embedder: Embedder, pairs: RelationTypeSet, relation_ids: np.ndarray) -> dict[str, np.ndarray]:
