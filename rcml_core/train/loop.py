@@ -27,7 +27,7 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from rcml_core.errors import ConfigError, DivergedError
-from rcml_core.eval.evaluate import EvalOptions, evaluate, evaluate_split
+from rcml_core.eval.evaluate import TASKS, EvalOptions, evaluate, evaluate_split
 from rcml_core.eval.results import EvalResult
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.loss import LossConfig, LossOutput
@@ -329,12 +329,13 @@ def train(
         raise
 
 
-def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True) -> EvalResult:
-    """Every task of the run's protocol on `split` with intervals, the reference scorers, and (unless
+def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True,
+                 tasks: tuple[str, ...] = TASKS) -> EvalResult:
+    """`tasks` of the run's protocol on `split` with intervals, the reference scorers, and (unless
     training_free=False) the training-free score on the run's untrained backbone (rebuilt from `backbone_dir`)."""
     config = session.config
-    options = EvalOptions(batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c, seed=config.seed,
-                          reference=True)
+    options = EvalOptions(tasks=tasks, batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c,
+                          seed=config.seed, reference=True)
     result = evaluate_split(session.model, session.inputs, session.dataset, split, config.method, session.device,
                             options)
     if training_free and split in session.dataset.retrieval:
