@@ -20,7 +20,7 @@ the evaluation data, it reduces to the flat scorer on a one-level catalog, and i
 finer evidence where it exists; its risk (a single leaf-level edge outranking a strong parent-level
 signal on very deep, sparse paths) is what docs/evaluation.md discusses. Each scorer then backs off
 to the less specific one: `catrel` ties are broken by `cat`, `cat` ties by `pop` (the most specific
-evidence first), which can only make the floor higher, never lower.
+evidence first); a backoff step only reorders candidates the more specific counts leave tied.
 
 Ties that remain are broken uniformly at random, in expectation: the metrics are exact expected
 values (rcml_core.eval.metrics.tie_aware_outcomes), not the pessimistic rule used for models.
