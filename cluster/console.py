@@ -14,7 +14,7 @@ from cluster.launcher import SweepResult
 from rcml_core.eval import keys as metric_keys
 from rcml_core.eval.tables import counts_line, render, retrieval_rows
 
-TEST_KEYS = ("test/rtype_top3_avg", "test/validity_acc")
+TEST_KEYS = (f"test/{metric_keys.RTYPE_TOP3}_avg", f"test/{metric_keys.VALIDITY_ACC}")
 
 
 def _pm(mean: float, std: float | None, lo: float = math.nan, hi: float = math.nan) -> str:

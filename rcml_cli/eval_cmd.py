@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rcml_core.eval import keys
     from rcml_core.eval.tables import counts_line, render, retrieval_rows
     from rcml_core.train.checkpoint import read_checkpoint_config
     from rcml_core.train.loop import evaluate_checkpoint
@@ -38,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{s}: {counts_line(metrics, s)}")
     for line in render(retrieval_rows(metrics, s, labels={"": METHOD_LABELS.get(method, method)})):
         print(line)
-    rtype = "  ".join(f"{sim.upper()} {metrics[f'{s}/rtype_top3_{sim}']:.4f}" for sim in ("tt", "ii", "ti", "it", "avg")
-                      if f"{s}/rtype_top3_{sim}" in metrics)
-    print(f"relation type top-3 on {int(metrics.get(f'{s}/n_rtype_pairs', 0))} pairs "
-          f"(chance {metrics.get(f'{s}/rtype_random_top3', float('nan')):.3f}): {rtype or '-'}")
-    print(f"relation validity accuracy {metrics.get(f'{s}/validity_acc', float('nan')):.4f} "
-          f"on {int(metrics.get(f'{s}/n_validity', 0))} instances")
+    rtype = "  ".join(f"{sim.upper()} {metrics[f'{s}/{keys.RTYPE_TOP3}_{sim}']:.4f}" for sim in keys.SIMILARITIES
+                      if f"{s}/{keys.RTYPE_TOP3}_{sim}" in metrics)
+    nan = float("nan")
+    print(f"relation type top-3 on {int(metrics.get(f'{s}/{keys.N_RTYPE_PAIRS}', 0))} pairs "
+          f"(chance {metrics.get(f'{s}/{keys.RTYPE_CHANCE_TOP3}', nan):.3f}): {rtype or '-'}")
+    print(f"relation validity accuracy {metrics.get(f'{s}/{keys.VALIDITY_ACC}', nan):.4f} "
+          f"on {int(metrics.get(f'{s}/{keys.N_VALIDITY}', 0))} instances")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -70,7 +70,13 @@ N_QUERIES = "n_queries"
 N_PAIRS = "n_pairs"
 N_SEEDS = "n_seeds"
 
-CLIP_PROTOCOLS: tuple[str, ...] = ("concat", "plain")
+# The other two tasks: `{split}/{name}` (relation type per similarity type: `{split}/rtype_top3_{sim}`).
+RTYPE_TOP1 = "rtype_top1"
+RTYPE_TOP3 = "rtype_top3"
+RTYPE_CHANCE_TOP3 = "rtype_random_top3"
+N_RTYPE_PAIRS = "n_rtype_pairs"
+VALIDITY_ACC = "validity_acc"
+N_VALIDITY = "n_validity"
 
 
 def outcome_name(metric: str, sim: str | None = None) -> str:
@@ -105,7 +111,7 @@ def is_interval_or_spread(key: str) -> bool:
 def is_count(key: str) -> bool:
     """True for counts (`n_queries`, `free_n_pairs`, `n_validity`, ...): the same on every seed."""
     last = key.rsplit("/", 1)[-1]
-    return last.startswith("n_") or last.endswith((N_QUERIES, N_PAIRS))
+    return last.startswith("n_") or last.endswith((N_QUERIES, N_PAIRS, N_SEEDS))
 
 
 def reference_prefix(name: str) -> str:

@@ -16,6 +16,7 @@ import torch
 
 from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
+from rcml_core.eval import keys
 from rcml_core.eval.keys import outcome_name
 from rcml_core.eval.metrics import (
     binary_accuracy,
@@ -94,13 +95,13 @@ def relation_type_scores(embedder: Embedder, pairs: RelationTypeSet, relation_id
 
 def relation_type_report(scores: dict[str, np.ndarray], true: np.ndarray, prefix: str) -> dict[str, float]:
     n_rel = true.shape[1]
-    out = {f"{prefix}rtype_top1_{s}": topk_accuracy(v, true, 1) for s, v in scores.items()}
-    out.update({f"{prefix}rtype_top3_{s}": topk_accuracy(v, true, 3) for s, v in scores.items()})
+    out = {f"{prefix}{keys.RTYPE_TOP1}_{s}": topk_accuracy(v, true, 1) for s, v in scores.items()}
+    out.update({f"{prefix}{keys.RTYPE_TOP3}_{s}": topk_accuracy(v, true, 3) for s, v in scores.items()})
     # Chance level of Top-3 with the pairs' actual number of true relations.
     k_true = true.sum(axis=1)
     chance = 1.0 - np.array([_miss_probability(n_rel, int(k), 3) for k in k_true])
-    out[f"{prefix}rtype_random_top3"] = float(chance.mean()) if len(chance) else float("nan")
-    out[f"{prefix}n_rtype_pairs"] = float(len(true))
+    out[f"{prefix}{keys.RTYPE_CHANCE_TOP3}"] = float(chance.mean()) if len(chance) else float("nan")
+    out[f"{prefix}{keys.N_RTYPE_PAIRS}"] = float(len(true))
     return out
 
 
@@ -140,6 +141,6 @@ def validity_report(train_embedder: Embedder, train: ValiditySet, eval_embedder:
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
     probe.fit(x_train, train.label)
     return {
-        f"{prefix}validity_acc": binary_accuracy(probe.predict(x_test), test.label),
-        f"{prefix}n_validity": float(len(test)),
+        f"{prefix}{keys.VALIDITY_ACC}": binary_accuracy(probe.predict(x_test), test.label),
+        f"{prefix}{keys.N_VALIDITY}": float(len(test)),
     }
