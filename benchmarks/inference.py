@@ -25,7 +25,6 @@ from benchmarks.shapes import machine, median_s, vit_b32_backbone
 from benchmarks.step_time import synthetic_texts
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 from rcml_core.serve import RCMLEncoder, RelationIndex
 
 UNSEEN_RELATION = "Bought by grandparents preparing a nursery for visiting twins"
@@ -48,9 +47,9 @@ def measure(shape: str = "tiny", items: int = 2048, batch: int = 64, threads: in
     pixels = torch.randn(items, 3, size, size, generator=g)
     chunks = []
     for start in range(0, items, batch):
-        tok = tokenize(model.backbone, titles[start : start + batch])
+        tok = model.backbone.tokenize(titles[start : start + batch])
         chunks.append((tok.input_ids, tok.attention_mask, pixels[start : start + batch]))
-    rel = tokenize(model.backbone, [relations[1]])
+    rel = model.backbone.tokenize([relations[1]])
     inter = torch.zeros(1, dtype=torch.bool)
 
     def clip_all() -> None:

@@ -50,7 +50,6 @@ from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.packing import pack_when_smaller
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 
 CATEGORIES = ["Feeding", "Nursery", "Toys", "Safety", "Bathing", "Strollers", "Diapering", "Health", "Gear", "Apparel"]
 INTRA_TEXT = "These two items represent the same product. Align their features accordingly."
@@ -82,8 +81,8 @@ def synthetic_batch(model: RCMLModel, titles: list[str], relations: list[str], b
     rel = torch.where(is_intra, 0, torch.randint(1, len(relations), (batch,), generator=g))
     unique, inverse = torch.unique(torch.cat([src, dst]), return_inverse=True)  # (U,), (2B,)
     src, dst = inverse[:batch], inverse[batch:]
-    items = tokenize(model.backbone, [titles[i] for i in unique.tolist()])
-    rels = tokenize(model.backbone, relations)
+    items = model.backbone.tokenize([titles[i] for i in unique.tolist()])
+    rels = model.backbone.tokenize(relations)
     size = model.backbone.image_size
     return PairBatch(
         item_input_ids=items.input_ids,

@@ -28,7 +28,6 @@ from rcml_core.model.backbone import load_backbone
 from rcml_core.model.encoders import TokenFeatures
 from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.model.tokenizer import tokenize
 from rcml_core.train.checkpoint import load_model_weights, read_checkpoint_config
 from rcml_core.train.run_config import RunConfig
 from rcml_core.train.session import BACKBONE_DIR, resolve_device
@@ -86,7 +85,7 @@ class RCMLEncoder:
             raise ValueError(f"encode_items: {len(titles)} titles but {len(images)} images")
         texts, pics = [], []
         for start in range(0, len(titles), batch_size):
-            tok = tokenize(self.model.backbone, list(titles[start : start + batch_size]))
+            tok = self.model.backbone.tokenize(list(titles[start : start + batch_size]))
             px = self.pixels(images[start : start + batch_size]).to(self.device)
             feats = self.model.encode_items(tok.input_ids.to(self.device), tok.attention_mask.to(self.device), px)
             texts.append(feats.text)
@@ -96,7 +95,7 @@ class RCMLEncoder:
     @torch.no_grad()
     def encode_relations(self, texts: Sequence[str]) -> Tensor:
         """(R, d) h_E of relation texts."""
-        tok = tokenize(self.model.backbone, list(texts))
+        tok = self.model.backbone.tokenize(list(texts))
         return self.model.encode_relations(tok.input_ids.to(self.device), tok.attention_mask.to(self.device))
 
     @torch.no_grad()

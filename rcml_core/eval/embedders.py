@@ -30,7 +30,6 @@ from rcml_core.data.schema import INTRA_RELATION_ID
 from rcml_core.model.encoders import TokenFeatures, encode_relation_text
 from rcml_core.model.outputs import ItemFeatures
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.model.tokenizer import tokenize
 from rcml_core.train.inputs import ModelInputs
 
 
@@ -156,7 +155,7 @@ def clip_text_embeddings(model: RCMLModel, inputs: ModelInputs, texts: list[str]
     """(N, d) unit CLIP text embeddings of arbitrary texts (EOT-pooled, projected)."""
     out = []
     for start in range(0, len(texts), batch_size):
-        tok = tokenize(inputs.backbone, texts[start : start + batch_size])
+        tok = inputs.backbone.tokenize(texts[start : start + batch_size])
         out.append(encode_relation_text(model.backbone.clip, tok.input_ids.to(device), tok.attention_mask.to(device)))
     return F.normalize(torch.cat(out).float(), dim=-1)
 

@@ -24,7 +24,7 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from rcml_core.errors import ConfigError
-from rcml_core.model.tokenizer import build_word_level_tokenizer
+from rcml_core.model.tokenizer import TokenizedText, build_word_level_tokenizer, tokenize
 
 PRESETS: tuple[str, ...] = ("tiny", "clip-vit-b32")
 DEFAULT_CLIP_NAME = "openai/clip-vit-base-patch32"
@@ -104,6 +104,10 @@ class Backbone:
         """The text config's eos id (2 means legacy argmax pooling, see encoders.eot_index)."""
         return int(self.clip.config.text_config.eos_token_id)
 
+    def tokenize(self, texts: Sequence[str]) -> TokenizedText:
+        """`texts` for this backbone's text tower: its tokenizer, cut at its max_text_tokens (tokenizer.tokenize)."""
+        return tokenize(self.tokenizer, texts, self.max_text_tokens)
+
 
 def build_backbone(config: BackboneConfig, corpus: Sequence[str] | None = None) -> Backbone:
     """Build the backbone of `config`; the tiny preset trains its tokenizer on `corpus` (titles + relation texts)."""
@@ -181,7 +185,8 @@ def _load_pretrained(name_or_path: str, max_text_tokens: int, weights: bool) -> 
 
 
 def _check_eos(where: str, tokenizer: PreTrainedTokenizerBase, config_eos: int) -> None:
-    """The text tower must pool where the tokenizer puts EOS (CONVENTIONS.md #10)."""
+    """The text tower must pool where the tokenizer puts EOS: at the first eos_token_id, or at argmax(input_ids)
+    when the config's eos_token_id is 2 (legacy OpenAI configs; encoders.eot_index)."""
     tok_eos = tokenizer.eos_token_id
     if tok_eos is None:
         raise ConfigError(f"the tokenizer in {where!r} has no eos_token")

@@ -5,26 +5,22 @@ relation texts) with the `tokenizers` library: WordLevel model, lowercase normal
 punctuation pre-tokenizer, the template "[BOS] $A [EOS]", wrapped in a transformers fast tokenizer so
 that it saves and reloads offline like any Hugging Face tokenizer.
 
-`tokenize` turns texts into padded id / mask tensors for the CLIP text tower. Every sequence ends with
-EOS, also when cut at `max_text_tokens`, because the text tower pools at the EOS token
-(CONVENTIONS.md #10); how many texts were cut is returned so that callers count and report it.
+`tokenize` turns texts into padded id / mask tensors for the CLIP text tower with any tokenizer
+(`Backbone.tokenize` passes the backbone's own). Every sequence ends with EOS, also when cut at
+`max_text_tokens`, because the text tower pools at the EOS token (rcml_core.model.encoders.eot_index);
+how many texts were cut is returned so that callers count and report it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from rcml_core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rcml_core.model.backbone import Backbone
 
 PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
 # Order fixes the ids: PAD 0, UNK 1, BOS 2, EOS 3. EOS must not be 2: transformers' CLIP text model
@@ -80,7 +76,7 @@ def build_word_level_tokenizer(
     )
 
 
-def tokenize_with(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_text_tokens: int) -> TokenizedText:
+def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_text_tokens: int) -> TokenizedText:
     """Tokenize `texts` with special tokens, cut to `max_text_tokens` keeping EOS last, pad to the longest.
 
     A text longer than the limit keeps its first max_text_tokens - 1 tokens and gets EOS as its last
@@ -117,7 +113,3 @@ def tokenize_with(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_
         attention_mask[i, : len(ids)] = 1
     return TokenizedText(input_ids=input_ids, attention_mask=attention_mask, truncated=truncated)
 
-
-def tokenize(backbone: Backbone, texts: Sequence[str]) -> TokenizedText:
-    """Tokenize `texts` for `backbone`'s text tower (see `tokenize_with`)."""
-    return tokenize_with(backbone.tokenizer, texts, backbone.max_text_tokens)

@@ -21,7 +21,6 @@ import torch
 from rcml_core.data.images import image_array
 from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.model.backbone import Backbone
-from rcml_core.model.tokenizer import tokenize
 
 # The `no_edge_text` ablation (paper 4.4): every inter relation text becomes this one text;
 # the graph's connectivity is kept.
@@ -125,7 +124,7 @@ class ModelInputs:
         self.dataset = dataset
         self.backbone = backbone
         titles = dataset.items["text"].tolist()
-        tok = tokenize(backbone, titles)
+        tok = backbone.tokenize(titles)
         self.text_ids = tok.input_ids  # (N, L)
         self.text_lengths = tok.attention_mask.sum(dim=1)  # (N,)
         self.titles_truncated = int(tok.truncated)
@@ -139,7 +138,7 @@ class ModelInputs:
         self._normalisation: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self._staging: dict[str, ImageStaging] = {}  # per device type, for callers without their own
         self.relation_texts = relation_texts(dataset, neutral_edge_text)
-        rel = tokenize(backbone, self.relation_texts)
+        rel = backbone.tokenize(self.relation_texts)
         self.relation_ids = rel.input_ids  # (R, Lr)
         self.relation_mask = rel.attention_mask
         self.relations_truncated = int(rel.truncated)

@@ -11,7 +11,6 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 from rcml_core.model.backbone import Backbone
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.packing import pack_texts
-from rcml_core.model.tokenizer import tokenize
 
 TITLES = [
     "Anti colic baby bottle 250 ml",
@@ -54,8 +53,8 @@ def pair_batch(
     """
     titles = TITLES if titles is None else titles
     relations = RELATIONS if relations is None else relations
-    items = tokenize(backbone, titles)
-    rels = tokenize(backbone, relations)
+    items = backbone.tokenize(titles)
+    rels = backbone.tokenize(relations)
     src = torch.tensor([r[0] for r in rows])
     dst = torch.tensor([r[1] for r in rows])
     rel = torch.tensor([r[2] for r in rows])

@@ -10,7 +10,6 @@ from transformers import CLIPModel
 
 from rcml_core.errors import ConfigError
 from rcml_core.model.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
-from rcml_core.model.tokenizer import tokenize
 
 from rcml_testkit import RELATIONS, TITLES, legacy_clip_folder, pixels
 
@@ -63,7 +62,7 @@ def test_save_load_round_trip_is_offline_and_exact(backbone, tmp_path) -> None:
     assert (loaded.image_size, loaded.image_mean, loaded.image_std, loaded.max_text_tokens) == (
         backbone.image_size, backbone.image_mean, backbone.image_std, backbone.max_text_tokens)
     texts = TITLES + RELATIONS
-    assert torch.equal(tokenize(loaded, texts).input_ids, tokenize(backbone, texts).input_ids)
+    assert torch.equal(loaded.tokenize(texts).input_ids, backbone.tokenize(texts).input_ids)
 
 
 def test_save_without_weights_rebuilds_the_architecture_for_a_state_dict(backbone, tmp_path) -> None:
@@ -71,7 +70,7 @@ def test_save_without_weights_rebuilds_the_architecture_for_a_state_dict(backbon
     assert not (tmp_path / "bb" / "model.safetensors").exists()
     loaded = load_backbone(tmp_path / "bb")
     loaded.clip.load_state_dict(backbone.clip.state_dict())
-    ids = tokenize(backbone, TITLES)
+    ids = backbone.tokenize(TITLES)
     out = loaded.clip.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output
     ref = backbone.clip.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output
     assert torch.equal(out, ref)
@@ -91,7 +90,7 @@ def test_clip_vit_b32_preset_loads_a_local_folder_through_from_pretrained(tmp_pa
         assert torch.equal(p, q), name
     assert backbone.clip.config.text_config.eos_token_id == 2  # legacy argmax pooling
     assert (backbone.image_size, backbone.image_mean, backbone.image_std) == (32, (0.5,) * 3, (0.25,) * 3)
-    ids = tokenize(backbone, ["baby bottle", "milk"])
+    ids = backbone.tokenize(["baby bottle", "milk"])
     assert ids.input_ids[:, 0].tolist() == [52, 52]
     assert ids.attention_mask[1].sum() == 6 and ids.input_ids[1, 5].item() == 53  # <bos> m i l k</w> <eos>
     _ = backbone.clip(input_ids=ids.input_ids, attention_mask=ids.attention_mask, pixel_values=pixels(backbone, 2))

@@ -8,13 +8,12 @@ from rcml_testkit import RELATIONS, TITLES, pixels
 
 from rcml_core.model.conditioning import relation_kinds, relation_table, table_is_cheaper, table_pair_similarities
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 
 ROWS = [(0, 0, 0), (0, 2, 1), (1, 4, 2), (3, 3, 0), (5, 1, 2), (2, 3, 1), (4, 0, 1)]
 
 
 def _features(backbone, model):
-    items, rels = tokenize(backbone, TITLES), tokenize(backbone, RELATIONS)
+    items, rels = backbone.tokenize(TITLES), backbone.tokenize(RELATIONS)
     feats = model.encode_items(items.input_ids, items.attention_mask, pixels(backbone, len(TITLES)))
     return feats, model.encode_relations(rels.input_ids, rels.attention_mask)
 

@@ -8,7 +8,6 @@ from rcml_testkit import RELATIONS, TITLES, pixels
 
 from rcml_core.errors import ConfigError
 from rcml_core.model.encoders import eot_index, encode_image_tokens, encode_relation_text, encode_text_tokens
-from rcml_core.model.tokenizer import tokenize
 
 
 def test_eot_index_is_the_first_eos_among_real_tokens() -> None:
@@ -31,7 +30,7 @@ def test_eot_index_without_eos_in_a_row_is_a_config_error() -> None:
 
 def test_text_tokens_are_projected_and_the_eot_token_is_clip_pooled_text_feature(backbone) -> None:
     clip = backbone.clip
-    ids = tokenize(backbone, TITLES)
+    ids = backbone.tokenize(TITLES)
     feats = encode_text_tokens(clip, ids.input_ids, ids.attention_mask)
     assert feats.tokens.shape == (len(TITLES), ids.input_ids.shape[1], backbone.width)
     assert torch.equal(feats.mask, ids.attention_mask.bool())
@@ -51,7 +50,7 @@ def test_image_tokens_are_post_layernormed_and_projected_with_cls_first(backbone
 
 def test_relation_embedding_is_the_projected_eot_output_of_the_text_tower(backbone) -> None:
     clip = backbone.clip
-    ids = tokenize(backbone, RELATIONS)
+    ids = backbone.tokenize(RELATIONS)
     h = encode_relation_text(clip, ids.input_ids, ids.attention_mask)
     assert h.shape == (len(RELATIONS), backbone.width)
     pooled = clip.text_model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).pooler_output

@@ -27,7 +27,6 @@ from rcml_core.model.encoders import (
 )
 from rcml_core.model.packing import pack_texts, pack_when_smaller, plan_rows
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 
 
 def _unpack(packed, s: int) -> tuple[list[int], list[int]]:
@@ -54,7 +53,7 @@ def test_plan_rows_rejects_a_text_longer_than_the_row() -> None:
 
 
 def test_pack_texts_keeps_every_text_whole_with_positions_restarting_at_zero(backbone) -> None:
-    titles, relations = tokenize(backbone, TITLES), tokenize(backbone, RELATIONS)
+    titles, relations = backbone.tokenize(TITLES), backbone.tokenize(RELATIONS)
     packed = pack_texts([titles.input_ids, relations.input_ids], [titles.attention_mask, relations.attention_mask])
     assert packed.num_texts == len(TITLES) + len(RELATIONS)
     assert packed.row_length == max(titles.input_ids.shape[1], relations.input_ids.shape[1])
@@ -103,7 +102,7 @@ def test_one_packed_call_gives_the_padded_calls_token_features_and_relation_embe
                                                                                        implementation) -> None:
     clip = backbone.clip
     clip.set_attn_implementation(implementation)
-    titles, relations = tokenize(backbone, TITLES), tokenize(backbone, RELATIONS)
+    titles, relations = backbone.tokenize(TITLES), backbone.tokenize(RELATIONS)
     packed = pack_texts([titles.input_ids, relations.input_ids], [titles.attention_mask, relations.attention_mask])
     text, h_e = encode_packed_text(clip, packed, titles.input_ids, titles.attention_mask, relations.input_ids,
                                    relations.attention_mask)
@@ -119,7 +118,7 @@ def test_packed_encoding_reads_the_eot_of_legacy_argmax_configs(tmp_path) -> Non
     legacy_clip_folder(tmp_path / "clip")
     backbone = build_backbone(BackboneConfig(preset="clip-vit-b32", name_or_path=str(tmp_path / "clip"),
                                              max_text_tokens=40))
-    titles, relations = tokenize(backbone, ["baby bottle", "milk bags", "crib"]), tokenize(backbone, ["same product"])
+    titles, relations = backbone.tokenize(["baby bottle", "milk bags", "crib"]), backbone.tokenize(["same product"])
     packed = pack_texts([titles.input_ids, relations.input_ids], [titles.attention_mask, relations.attention_mask])
     _, h_e = encode_packed_text(backbone.clip, packed, titles.input_ids, titles.attention_mask, relations.input_ids,
                                 relations.attention_mask)

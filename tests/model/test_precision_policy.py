@@ -17,7 +17,6 @@ from rcml_core.model.encoders import (
 )
 from rcml_core.model.outputs import PairSimilarities
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 
 
 def _model(backbone, dtype=None) -> RCMLModel:
@@ -27,7 +26,7 @@ def _model(backbone, dtype=None) -> RCMLModel:
 
 
 def test_towers_under_bf16_autocast_return_fp32_features_rounded_like_bf16(backbone) -> None:
-    items, rels = tokenize(backbone, TITLES), tokenize(backbone, RELATIONS)
+    items, rels = backbone.tokenize(TITLES), backbone.tokenize(RELATIONS)
     px = pixels(backbone, len(TITLES))
     reference = (encode_text_tokens(backbone.clip, items.input_ids, items.attention_mask).tokens,
                  encode_image_tokens(backbone.clip, px).tokens,
@@ -45,7 +44,7 @@ def test_towers_under_bf16_autocast_return_fp32_features_rounded_like_bf16(backb
 
 
 def test_no_encoder_autocast_leaves_the_fp32_features_bit_identical(backbone) -> None:
-    items = tokenize(backbone, TITLES)
+    items = backbone.tokenize(TITLES)
     before = encode_text_tokens(backbone.clip, items.input_ids, items.attention_mask).tokens
     set_encoder_autocast(backbone.clip, None)
     assert torch.equal(encode_text_tokens(backbone.clip, items.input_ids, items.attention_mask).tokens, before)

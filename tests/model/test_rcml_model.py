@@ -13,16 +13,15 @@ from rcml_core.errors import ConfigError
 from rcml_core.loss import LossConfig, clip_loss, rcml_loss
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.model.tokenizer import tokenize
 
 INTRA_ROWS = [(i, i, 0) for i in range(len(TITLES))]
 MIXED_ROWS = [(0, 0, 0), (0, 2, 1), (1, 4, 2), (3, 3, 0), (5, 1, 2), (2, 3, 1)]
 
 
 def _encode(model: RCMLModel, titles=TITLES, relations=RELATIONS):
-    items = tokenize(model.backbone, titles)
+    items = model.backbone.tokenize(titles)
     px = pixels(model.backbone, len(titles))
-    rels = tokenize(model.backbone, relations)
+    rels = model.backbone.tokenize(relations)
     return (items, px, model.encode_items(items.input_ids, items.attention_mask, px),
             model.encode_relations(rels.input_ids, rels.attention_mask))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcml_core.model.tokenizer import UNK, build_word_level_tokenizer, tokenize_with
+from rcml_core.model.tokenizer import UNK, build_word_level_tokenizer, tokenize
 from rcml_core.train.inputs import NEUTRAL_RELATION_TEXT
 from rcml_core.train.run_config import resolve_run_config
 from rcml_core.train.session import tokenizer_corpus
@@ -27,6 +27,6 @@ def test_the_vocabulary_holds_train_titles_and_relation_texts_but_no_held_out_ti
 
 def test_a_held_out_word_is_the_unknown_token_and_the_text_still_ends_with_eos() -> None:
     tok = build_word_level_tokenizer(tokenizer_corpus(_dataset(), resolve_run_config("tiny")), 16)
-    ids = tokenize_with(tok, ["zebra crib"], 16).input_ids[0].tolist()
+    ids = tokenize(tok, ["zebra crib"], 16).input_ids[0].tolist()
     unk, crib = tok.convert_tokens_to_ids(UNK), tok.convert_tokens_to_ids("crib")
     assert ids == [tok.bos_token_id, unk, crib, tok.eos_token_id]
