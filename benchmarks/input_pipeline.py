@@ -37,9 +37,10 @@ from rcml_core.data.images import cache_path
 from rcml_core.data.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.train.batching import build_host_batch, make_pair_batch
-from rcml_core.train.inputs import ImageStaging, ModelInputs
+from rcml_core.runtime.inputs import ImageStaging, ModelInputs
 from rcml_core.train.prefetch import prefetch_batches
-from rcml_core.train.sampler import PairSampler, SamplerConfig, false_negative_mask
+from rcml_core.runtime.run_config import SamplerConfig
+from rcml_core.train.sampler import PairSampler, false_negative_mask
 
 N_RELATIONS = 10
 

@@ -37,8 +37,9 @@ from pathlib import Path
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
 from rcml_core.train.loop import evaluate_run, train
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import BACKBONE_DIR, load_checkpoint_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.session import load_checkpoint_session
 
 SPLIT = "test"
 SIMS = keys.SIMILARITIES

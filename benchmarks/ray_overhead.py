@@ -47,7 +47,7 @@ from benchmarks.shapes import benchmark_dataset, machine
 PLAIN_SCRIPT = (
     "import sys, torch\n"
     "from rcml_core.train.loop import train\n"
-    "from rcml_core.train.run_config import resolve_run_config\n"
+    "from rcml_core.runtime.run_config import resolve_run_config\n"
     "torch.set_num_threads(1)\n"
     "train(resolve_run_config('tiny', overrides=sys.argv[1:]), resume=False, final_splits=())\n"
 )
@@ -66,7 +66,7 @@ def measure(data: str | None = None, epochs: int = 6, steps: int | None = None, 
     home = Path(tempfile.mkdtemp(prefix="rcml-ray-overhead-"))
 
     from rcml_core.train.loop import train
-    from rcml_core.train.run_config import resolve_run_config
+    from rcml_core.runtime.run_config import resolve_run_config
 
     torch.set_num_threads(1)
 

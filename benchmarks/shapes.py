@@ -115,8 +115,8 @@ def benchmark_dataset(data: str | None, size: str = "small"):
 
 def tiny_session(data, device: str = "cpu", overrides: Sequence[str] = ()):
     """The run session (dataset, random-init tiny model, prepared inputs) the trainer would build."""
-    from rcml_core.train.run_config import resolve_run_config
-    from rcml_core.train.session import build_session
+    from rcml_core.runtime.run_config import resolve_run_config
+    from rcml_core.runtime.session import build_session
 
     config = resolve_run_config("tiny", overrides=[f"data={data}", f"train.device={device}", *overrides])
     return build_session(config)

@@ -53,7 +53,7 @@ from cluster.tuner import build_tuner, sigterm_as_interrupt
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 from tracking import reports
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model

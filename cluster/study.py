@@ -92,7 +92,7 @@ def format_override(key: str, value: Any) -> str:
 
 
 def _check_config(study: Study, preset: str, base: Sequence[str], config: Mapping[str, Any], what: str) -> None:
-    from rcml_core.train.run_config import resolve_run_config  # imports the model code: driver only
+    from rcml_core.runtime.run_config import resolve_run_config  # imports the model code: driver only
 
     overrides = [format_override(k, v) for k, v in study.expand(config).items()]
     try:

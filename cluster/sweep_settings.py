@@ -17,7 +17,7 @@ from cluster.resources import ResourceConfig
 from cluster.study import Study
 from rcml_core.data.synth import generate_catalog, synth_preset
 from rcml_core.errors import ConfigError, RCMLError
-from rcml_core.train.run_config import PRESETS
+from rcml_core.runtime.run_config import PRESETS
 
 # Training budgets of the embedded default and of --smoke-test (on top of the preset; --data runs use the preset's).
 EMBEDDED_SYNTH = "small"
@@ -92,7 +92,7 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
 
 def budget_epochs(overrides: list[str], preset: str) -> int:
     """Epochs per trial under these overrides (ASHA's horizon)."""
-    from rcml_core.train.run_config import resolve_run_config
+    from rcml_core.runtime.run_config import resolve_run_config
 
     return resolve_run_config(preset, overrides=[o for o in overrides if not o.startswith("data=")]).train.epochs
 

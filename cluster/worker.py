@@ -14,7 +14,7 @@ It turns the trial's overrides into an rcml_core training run:
   a silent CPU run;
 - resume: when Ray hands back a checkpoint (after a failure or a resumed sweep), it is
   unpacked into the run folder and the loop resumes from it exactly
-  (rcml_core.train.checkpoint);
+  (rcml_core.runtime.checkpoint);
 - every epoch (validation at epoch 0 included) the metrics and the run's checkpoints
   (`last/`, `best/`) are reported on every rank (the call is a barrier), the checkpoint by
   rank 0 only;
@@ -58,7 +58,7 @@ def quiet_ray_train_logs() -> None:
     for name in (*QUIET_LOGGERS, train_context.__file__):
         logging.getLogger(name).setLevel(logging.WARNING)
 CHECKPOINTS_DIR = "checkpoints"  # the loop's checkpoint folder inside a run folder (last/, best/)
-BACKBONE_DIR = "backbone"  # rcml_core.train.session.BACKBONE_DIR (the run's tokenizer and backbone config)
+BACKBONE_DIR = "backbone"  # rcml_core.runtime.session.BACKBONE_DIR (the run's tokenizer and backbone config)
 
 
 def local_run_dir(runs_root: str, trial_id: str) -> Path:
@@ -150,7 +150,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     import torch.distributed as torch_dist
 
     from rcml_core.train.loop import DistContext, train
-    from rcml_core.train.run_config import resolve_run_config
+    from rcml_core.runtime.run_config import resolve_run_config
     from rcml_core.train.tracker import NoopTracker
 
     quiet_ray_train_logs()

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rcml_core.eval import keys
     from rcml_core.eval.tables import counts_line, render, retrieval_rows
-    from rcml_core.train.checkpoint import read_checkpoint_config
+    from rcml_core.runtime.checkpoint import read_checkpoint_config
     from rcml_core.train.loop import evaluate_checkpoint
 
     method = str(read_checkpoint_config(args.checkpoint).get("method", "rcml"))

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rcml_core.train.run_config import ALIASES, PRESETS
+from rcml_core.runtime.run_config import ALIASES, PRESETS
 
 EPILOG = (
     "overrides: key=value, either a dotted path (optim.lr=1e-4, model.summary_mix=logit) or a short key: "
@@ -40,7 +40,7 @@ def _print_epoch(epoch: int, metrics: dict[str, float], checkpoint: Path | None)
 
 def run(args: argparse.Namespace) -> int:
     from rcml_core.train.loop import train
-    from rcml_core.train.run_config import resolve_run_config
+    from rcml_core.runtime.run_config import resolve_run_config
     from rcml_core.train.tracker import LocalTracker
 
     overrides = list(args.overrides)

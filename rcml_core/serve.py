@@ -28,9 +28,9 @@ from rcml_core.model.backbone import load_backbone
 from rcml_core.model.encoders import TokenFeatures
 from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.train.checkpoint import load_model_weights, read_checkpoint_config
-from rcml_core.train.run_config import RunConfig
-from rcml_core.train.session import BACKBONE_DIR, resolve_device
+from rcml_core.runtime.checkpoint import BACKBONE_DIR, load_model_weights, read_checkpoint_config
+from rcml_core.runtime.run_config import RunConfig
+from rcml_core.runtime.device import resolve_device
 
 
 def _cat(parts: list[TokenFeatures]) -> TokenFeatures:

@@ -30,7 +30,7 @@ from rcml_core.data.schema import INTRA_RELATION_ID
 from rcml_core.model.encoders import TokenFeatures, encode_relation_text
 from rcml_core.model.outputs import ItemFeatures
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.train.inputs import ModelInputs
+from rcml_core.runtime.inputs import ModelInputs
 
 
 class Embedder(Protocol):

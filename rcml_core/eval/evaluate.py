@@ -32,7 +32,7 @@ from rcml_core.eval.tasks import (
     validity_report,
 )
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.train.inputs import ModelInputs
+from rcml_core.runtime.inputs import ModelInputs
 
 TASKS: tuple[str, ...] = ("retrieval", "relation_type", "validity")
 PROTOCOLS: tuple[str, ...] = ("rcml", "clip", "clip_plain")

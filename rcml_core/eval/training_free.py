@@ -28,7 +28,7 @@ from rcml_core.eval.results import EvalResult
 from rcml_core.eval.tasks import retrieval_outcomes, retrieval_scores
 from rcml_core.model.backbone import Backbone, BackboneConfig, build_backbone, load_backbone
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
-from rcml_core.train.inputs import ModelInputs, relation_texts
+from rcml_core.runtime.inputs import ModelInputs, relation_texts
 
 
 def untrained_backbone(config: BackboneConfig, directory: Path | str | None = None) -> Backbone:

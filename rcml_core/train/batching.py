@@ -25,7 +25,7 @@ import torch
 from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.packing import PackedText, pack_when_smaller
-from rcml_core.train.inputs import ImageStaging, ModelInputs, to_device
+from rcml_core.runtime.inputs import ImageStaging, ModelInputs, to_device
 from rcml_core.train.sampler import PairIndexBatch
 
 

@@ -34,7 +34,7 @@ from rcml_core.loss import LossConfig, LossOutput
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.backbone import save_backbone
 from rcml_core.train.batching import PairRelations, make_pair_batch
-from rcml_core.train.checkpoint import (
+from rcml_core.runtime.checkpoint import (
     TrainState,
     load_checkpoint,
     load_model_weights,
@@ -42,12 +42,14 @@ from rcml_core.train.checkpoint import (
     save_checkpoint,
 )
 from rcml_core.train.optim import build_optimizer, build_scheduler
-from rcml_core.train.run_config import RunConfig
-from rcml_core.train.inputs import ImageStaging
+from rcml_core.runtime.run_config import RunConfig
+from rcml_core.runtime.inputs import ImageStaging
 from rcml_core.train.loss_log import LossLog
 from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
 from rcml_core.train.sampler import PairIndexBatch, PairSampler
-from rcml_core.train.session import BACKBONE_DIR, RunSession, build_session, exact_fp32, load_checkpoint_session
+from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.device import exact_fp32
+from rcml_core.runtime.session import RunSession, build_session, load_checkpoint_session
 from rcml_core.train.tracker import NoopTracker, Tracker
 
 SELECTION_METRIC = "val/hit@5"
@@ -140,7 +142,7 @@ class _Trainer:
                 save_backbone(self.session.backbone, backbone_dir, weights=False)
             _barrier(dist)
         self.model = self.session.model
-        self.device = self.session.device  # the model runs its towers in the run's precision (session.py)
+        self.device = self.session.device  # the model runs its towers in the run's precision (runtime.device)
         self.loss_config = config.effective_loss
         step = TrainStep(self.model, self.loss_config)
         self.step_module = wrap_model(step) if wrap_model else step

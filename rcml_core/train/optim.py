@@ -3,33 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from rcml_core.config import check_range
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    warmup_fraction: float = 0.05  # of all optimisation steps
-    min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
-    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
-
-    def __post_init__(self) -> None:
-        check_range("optim.lr", self.lr, 0.0, 1.0, low_open=True)
-        check_range("optim.weight_decay", self.weight_decay, 0.0, 1.0)
-        for i, b in enumerate(self.betas):
-            check_range(f"optim.betas[{i}]", b, 0.0, 1.0, high_open=True)
-        check_range("optim.eps", self.eps, 0.0, None, low_open=True)
-        check_range("optim.warmup_fraction", self.warmup_fraction, 0.0, 1.0, high_open=True)
-        check_range("optim.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        check_range("optim.grad_clip", self.grad_clip, 0.0, None)
+from rcml_core.runtime.run_config import OptimConfig
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

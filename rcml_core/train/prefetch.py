@@ -26,7 +26,7 @@ import torch
 
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.packing import PackedText
-from rcml_core.train.inputs import ImageStaging
+from rcml_core.runtime.inputs import ImageStaging
 from rcml_core.train.sampler import PairIndexBatch
 
 PREFETCH_DEPTH = 2  # batches built ahead on CUDA

@@ -34,24 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
 from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    intra_fraction: float = 0.25  # share of intra pairs (i, i) among an epoch's pairs
-    use_inter_edges: bool = True  # False: the `no_inter_edges` ablation (CLIP-style pairs only)
-    mask_related: bool = True  # exclude graph-related targets from the negatives
-    drop_last: bool = True
-    category_groups: int = 0  # > 0: batches of runs of this many same-category targets (hard negatives)
-
-    def __post_init__(self) -> None:
-        check_range("sampler.category_groups", self.category_groups, 0, None)
-        # Without inter edges the epoch is every training item once as an intra pair,
-        # and intra_fraction does not apply.
-        check_range("sampler.intra_fraction", self.intra_fraction, 0.0, 1.0, high_open=True)
+from rcml_core.runtime.run_config import SamplerConfig
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rcml_core.eval.evaluate import EvalOptions, evaluate_split
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import build_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import build_session
 
 SIMS = ("tt", "ii", "ti", "it", "avg")
 

@@ -9,8 +9,9 @@ import torch
 
 from rcml_core.model.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
 from rcml_core.train.loop import evaluate_checkpoint, train
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import BACKBONE_DIR, build_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.session import build_session
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 
 
@@ -61,6 +62,6 @@ def test_the_free_score_of_a_trained_run_is_that_of_its_untrained_backbone(tiny_
 
 
 def load_backbone_of(checkpoint: Path):
-    from rcml_core.train.session import load_checkpoint_session
+    from rcml_core.runtime.session import load_checkpoint_session
 
     return load_checkpoint_session(checkpoint, device="cpu").backbone

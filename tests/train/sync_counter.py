@@ -1,7 +1,7 @@
 """Counting the host-device synchronisations a training step would make on a GPU, on the CPU.
 
 On the CPU nothing synchronises, so the counter tracks which tensors *would* live on the device:
-the model's parameters and whatever crosses `rcml_core.train.inputs.to_device`, and, through every
+the model's parameters and whatever crosses `rcml_core.runtime.inputs.to_device`, and, through every
 op, whatever is computed from them (dispatch-level taint tracking). A synchronisation is an op that
 makes the host wait for such a tensor's value: reading a scalar (`item`, `bool`, `int`, `float`,
 `isfinite` in an `if`), `tolist` / `numpy` / `cpu`, ops whose output size depends on values
@@ -23,7 +23,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakTensorKeyDictionary
 
 import rcml_core.train.batching as batching_module
-import rcml_core.train.inputs as inputs_module
+import rcml_core.runtime.inputs as inputs_module
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNCING_OPS = {"aten::_local_scalar_dense", "aten::nonzero", "aten::_unique2", "aten::unique_consecutive",

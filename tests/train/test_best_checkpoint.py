@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from rcml_core.errors import RCMLError
-from rcml_core.train.checkpoint import TRAINER_FILE, load_checkpoint
+from rcml_core.runtime.checkpoint import TRAINER_FILE, load_checkpoint
 from rcml_core.train.loop import evaluate_checkpoint, train
 from rcml_core.train.optim import build_optimizer
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import load_checkpoint_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import load_checkpoint_session
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rcml_core.errors import RCMLError
-from rcml_core.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from rcml_core.runtime.checkpoint import TrainState, load_checkpoint, save_checkpoint
 
 
 def test_checkpoint_restores_weights_optimizer_scheduler_rng_and_state(tmp_path) -> None:

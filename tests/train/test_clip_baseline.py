@@ -13,8 +13,8 @@ from rcml_core.data.schema import INTRA_RELATION_ID
 from rcml_core.eval.embedders import ConcatEmbedder, PlainEmbedder, encode_item_pool, relation_embeddings
 from rcml_core.model.rcml import RCMLModel
 from rcml_core.train.loop import train
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import build_session, load_checkpoint_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import build_session, load_checkpoint_session
 
 ATTENTION = ("attention.w_q", "attention.w_k", "attention.w_v", "attention.w_o")
 

@@ -15,9 +15,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rcml_core.train.batching import make_pair_batch
 from rcml_core.train.loop import TrainStep
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.train.sampler import PairSampler
-from rcml_core.train.session import build_session
+from rcml_core.runtime.session import build_session
 
 
 @pytest.fixture

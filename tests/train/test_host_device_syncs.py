@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from rcml_core.train.loop import DistContext, _Trainer
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.train.tracker import NoopTracker
 from tests.train.sync_counter import SyncCounter
 

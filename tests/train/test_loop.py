@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from rcml_core.errors import ConfigError, DivergedError
 from rcml_core.model.rcml import RCMLModel
 from rcml_core.train.loop import train
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.train.tracker import LocalTracker
 
 
@@ -107,7 +107,7 @@ def test_the_run_seed_changes_the_random_initialisation(tmp_path: Path) -> None:
 
 def test_the_exact_resume_test_trains_on_the_cpu_even_where_cuda_is_present(tiny_data: Path, tmp_path: Path,
                                                                              monkeypatch) -> None:
-    from rcml_core.train.session import resolve_device
+    from rcml_core.runtime.device import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU host, as far as "auto" can tell
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import build_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import build_session
 
 
 @pytest.fixture(scope="module")

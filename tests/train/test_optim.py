@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from rcml_core.errors import ConfigError
-from rcml_core.train.optim import OptimConfig, build_optimizer, build_scheduler, cosine_with_warmup
+from rcml_core.runtime.run_config import OptimConfig
+from rcml_core.train.optim import build_optimizer, build_scheduler, cosine_with_warmup
 
 
 def test_schedule_warms_up_linearly_then_decays_by_cosine_to_the_floor() -> None:

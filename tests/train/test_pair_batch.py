@@ -10,9 +10,9 @@ import torch
 
 from rcml_core.loss import LossConfig
 from rcml_core.train.batching import PairRelations, make_pair_batch
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.train.sampler import PairSampler
-from rcml_core.train.session import build_session
+from rcml_core.runtime.session import build_session
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from rcml_core.eval.tasks import retrieval_scores
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
 from rcml_core.train.loop import train
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import configure_precision, exact_fp32, load_checkpoint_session, use_bf16
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.device import configure_precision, exact_fp32, use_bf16
+from rcml_core.runtime.session import load_checkpoint_session
 
 # Largest score difference allowed between fp32 and bf16-tower evaluation of one checkpoint: bf16 keeps
 # 8 mantissa bits (relative rounding 2^-9) through the towers; measured 1.6e-3 on this checkpoint.

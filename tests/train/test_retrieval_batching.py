@@ -14,8 +14,8 @@ from rcml_core.data.io import load_dataset
 from rcml_core.eval.embedders import ConcatEmbedder, PlainEmbedder, RCMLEmbedder
 from rcml_core.eval.similarity import candidate_scores, relation_projection_scores
 from rcml_core.eval.tasks import retrieval_scores
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import build_session
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import build_session
 
 
 @pytest.fixture(scope="module")

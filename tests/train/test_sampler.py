@@ -3,7 +3,8 @@ import pytest
 
 from rcml_core.errors import ConfigError
 
-from rcml_core.train.sampler import PairSampler, RelatedPairs, SamplerConfig, false_negative_mask
+from rcml_core.runtime.run_config import SamplerConfig
+from rcml_core.train.sampler import PairSampler, RelatedPairs, false_negative_mask
 from tests.train.fake_dataset import fake_dataset
 
 

@@ -11,7 +11,7 @@ import torch
 from rcml_core.data.io import load_dataset
 from rcml_core.serve import RCMLEncoder, RelationIndex
 from rcml_core.train.loop import train
-from rcml_core.train.run_config import resolve_run_config
+from rcml_core.runtime.run_config import resolve_run_config
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_an_encoder_loads_from_the_checkpoint_alone_and_conditions_on_any_relati
 def test_the_encoder_matches_the_training_time_conditioning(checkpoint, tiny_data) -> None:
     """The serving path and the evaluation path give the same embeddings for a dataset relation."""
     from rcml_core.eval.embedders import RCMLEmbedder
-    from rcml_core.train.session import load_checkpoint_session
+    from rcml_core.runtime.session import load_checkpoint_session
 
     session = load_checkpoint_session(checkpoint, device="cpu")
     index = np.arange(4)

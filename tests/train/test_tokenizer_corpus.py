@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rcml_core.model.tokenizer import UNK, build_word_level_tokenizer, tokenize
-from rcml_core.train.inputs import NEUTRAL_RELATION_TEXT
-from rcml_core.train.run_config import resolve_run_config
-from rcml_core.train.session import tokenizer_corpus
+from rcml_core.runtime.inputs import NEUTRAL_RELATION_TEXT
+from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.runtime.session import tokenizer_corpus
 from tests.train.fake_dataset import fake_dataset
 
 

@@ -1,15 +1,13 @@
 """Everything a run needs before its first step: device, seeds, data, backbone, model, inputs.
 
-Shared by training (`loop.train`) and by evaluation of a saved checkpoint
-(`load_checkpoint_session`), so both see the same tokenizer, relation texts and
-image preprocessing.
+Shared by training (rcml_core.train.loop) and by evaluation of a saved checkpoint
+(`load_checkpoint_session`, rcml_core.eval.evaluate), so both see the same tokenizer,
+relation texts and image preprocessing.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,67 +20,16 @@ from rcml_core.data.schema import RelationalDataset
 from rcml_core.errors import ConfigError
 from rcml_core.model.backbone import Backbone, build_backbone, load_backbone
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.train.checkpoint import load_model_weights, read_checkpoint_config
-from rcml_core.train.inputs import NEUTRAL_RELATION_TEXT, ModelInputs, relation_texts
-from rcml_core.train.run_config import RunConfig
-
-BACKBONE_DIR = "backbone"
+from rcml_core.runtime.checkpoint import BACKBONE_DIR, load_model_weights, read_checkpoint_config
+from rcml_core.runtime.device import configure_precision, resolve_device
+from rcml_core.runtime.inputs import NEUTRAL_RELATION_TEXT, ModelInputs, relation_texts
+from rcml_core.runtime.run_config import RunConfig
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """train.device for a run started without a resource plan (`rcml train`, `rcml eval`, serving).
-
-    Under Ray the device comes from the trial's plan instead (cluster.worker.plan_device), passed
-    to build_session: "auto" would fall back to the CPU silently on a GPU node without CUDA.
-    """
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """Whether the backbone's towers run under bf16 autocast: precision bf16, or auto on CUDA."""
-    if precision == "bf16":
-        return True
-    return precision == "auto" and device.type == "cuda"
-
-
-def configure_precision(model: RCMLModel, precision: str, device: torch.device) -> None:
-    """The run's precision policy (docs/performance.md §8).
-
-    bf16 (precision bf16, or auto on CUDA): the towers under bf16 autocast, everything after them fp32.
-    fp32 on CUDA: TF32 tensor cores for fp32 matmuls and convolutions (10-bit mantissa inputs, fp32
-    accumulation); evaluation undoes it (`exact_fp32`). On the CPU fp32 is plain fp32.
-    """
-    model.set_encoder_autocast(torch.bfloat16 if use_bf16(precision, device) else None)
-    if device.type == "cuda" and not use_bf16(precision, device):
-        torch.set_float32_matmul_precision("high")  # the legacy call: torch.compile still reads the legacy flag
-        torch.backends.cudnn.allow_tf32 = True
-
-
-@contextmanager
-def exact_fp32(device: torch.device) -> Iterator[None]:
-    """IEEE fp32 matmuls and convolutions inside the block on CUDA (evaluation scores): no TF32 rounding,
-    so a GPU and a CPU evaluation of one checkpoint differ only by the towers' precision."""
-    if device.type != "cuda":
-        yield
-        return
-    matmul, conv = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("highest")
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(matmul)
-        torch.backends.cudnn.allow_tf32 = conv
 
 
 @dataclass

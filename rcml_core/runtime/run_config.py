@@ -7,6 +7,11 @@ work starts. The resolved config is saved beside the run and inside every checkp
 Ablation flags (paper 4.4) and the CLIP baseline are resolved through properties
 (`effective_*`), never by mutating the user's config, so what the user asked for and
 what ran are both on record.
+
+It lives in the runtime layer because the session (rcml_core.runtime.session) reads it, and
+with it every concern it composes: the model, loss and backbone configs stay beside their code
+(lower layers), the training concerns (optimiser, sampler, train, ablation) and the evaluation
+concern are defined here and read by rcml_core.train and rcml_core.eval (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -20,14 +25,52 @@ from rcml_core.errors import ConfigError
 from rcml_core.loss import LossConfig
 from rcml_core.model.backbone import BackboneConfig
 from rcml_core.model.rcml import RCMLConfig
-from rcml_core.train.optim import OptimConfig
-from rcml_core.train.sampler import SamplerConfig
 
 # clip: the same backbone trained with the plain CLIP loss on intra pairs, evaluated (and selected) with the
 # relation text appended to each title (the paper's baseline); clip_plain: the same training, evaluated and
 # selected on its own embeddings with the relation ignored ("CLIP fine-tuned"). Each reports the other
 # protocol too (rcml_core.eval.evaluate).
 METHODS = ("rcml", "clip", "clip_plain")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and its cosine schedule with warmup (rcml_core.train.optim builds them)."""
+
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    warmup_fraction: float = 0.05  # of all optimisation steps
+    min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+
+    def __post_init__(self) -> None:
+        check_range("optim.lr", self.lr, 0.0, 1.0, low_open=True)
+        check_range("optim.weight_decay", self.weight_decay, 0.0, 1.0)
+        for i, b in enumerate(self.betas):
+            check_range(f"optim.betas[{i}]", b, 0.0, 1.0, high_open=True)
+        check_range("optim.eps", self.eps, 0.0, None, low_open=True)
+        check_range("optim.warmup_fraction", self.warmup_fraction, 0.0, 1.0, high_open=True)
+        check_range("optim.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        check_range("optim.grad_clip", self.grad_clip, 0.0, None)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """What an epoch's relation pairs are (rcml_core.train.sampler draws them)."""
+
+    intra_fraction: float = 0.25  # share of intra pairs (i, i) among an epoch's pairs
+    use_inter_edges: bool = True  # False: the `no_inter_edges` ablation (CLIP-style pairs only)
+    mask_related: bool = True  # exclude graph-related targets from the negatives
+    drop_last: bool = True
+    category_groups: int = 0  # > 0: batches of runs of this many same-category targets (hard negatives)
+
+    def __post_init__(self) -> None:
+        check_range("sampler.category_groups", self.category_groups, 0, None)
+        # Without inter edges the epoch is every training item once as an intra pair,
+        # and intra_fraction does not apply.
+        check_range("sampler.intra_fraction", self.intra_fraction, 0.0, 1.0, high_open=True)
 
 
 @dataclass(frozen=True)
