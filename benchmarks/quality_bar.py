@@ -36,7 +36,8 @@ from pathlib import Path
 
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
-from rcml_core.train.loop import evaluate_run, train
+from rcml_core.eval.evaluate import evaluate_run
+from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.session import load_checkpoint_session

@@ -21,10 +21,9 @@ import torch
 from ray.train import Checkpoint
 
 from cluster.resources import TrialPlan
-from rcml_core.eval.evaluate import first_queries
+from rcml_core.eval.evaluate import evaluate_run, first_queries
 from rcml_core.eval.results import EvalResult
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
-from rcml_core.train.loop import evaluate_run
 from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.device import exact_fp32
 from rcml_core.runtime.session import load_checkpoint_session

@@ -29,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rcml_core.eval import keys
+    from rcml_core.eval.evaluate import evaluate_checkpoint
     from rcml_core.eval.tables import counts_line, render, retrieval_rows
     from rcml_core.runtime.checkpoint import read_checkpoint_config
-    from rcml_core.train.loop import evaluate_checkpoint
 
     method = str(read_checkpoint_config(args.checkpoint).get("method", "rcml"))
     result = evaluate_checkpoint(args.checkpoint, split=args.split, data=args.data, device=args.device)

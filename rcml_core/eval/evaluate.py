@@ -1,5 +1,9 @@
 """Evaluate a model on one split: the paper's three tasks under the model's protocol, with intervals.
 
+`evaluate_split` scores a model in memory (per-epoch validation reads its flat `evaluate`);
+`evaluate_run` adds what a run's final evaluation reports (reference scorers, the training-free
+score on the run's untrained backbone); `evaluate_checkpoint` does that for a saved checkpoint.
+
 Protocols (the `method` of the run, docs/evaluation.md):
 - "rcml": items conditioned on each query's relation (RCMLEmbedder);
 - "clip": the paper's CLIP baseline, the relation text appended to each title (ConcatEmbedder); its own
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,8 +36,12 @@ from rcml_core.eval.tasks import (
     retrieval_scores,
     validity_report,
 )
+from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.model.rcml import RCMLModel
+from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.device import exact_fp32
 from rcml_core.runtime.inputs import ModelInputs
+from rcml_core.runtime.session import RunSession, load_checkpoint_session
 
 TASKS: tuple[str, ...] = ("retrieval", "relation_type", "validity")
 PROTOCOLS: tuple[str, ...] = ("rcml", "clip", "clip_plain")
@@ -123,3 +132,28 @@ def evaluate(
     """The flat metrics of `evaluate_split` (what per-epoch validation logs), intervals included."""
     options = EvalOptions(tuple(tasks), batch_size, max_queries, probe_c, seed, reference)
     return evaluate_split(model, inputs, dataset, split, method, device, options).metrics
+
+
+def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True,
+                 tasks: tuple[str, ...] = TASKS) -> EvalResult:
+    """`tasks` of the run's protocol on `split` with intervals, the reference scorers, and (unless
+    training_free=False) the training-free score on the run's untrained backbone (rebuilt from `backbone_dir`)."""
+    config = session.config
+    options = EvalOptions(tasks=tasks, batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c,
+                          seed=config.seed, reference=True)
+    result = evaluate_split(session.model, session.inputs, session.dataset, split, config.method, session.device,
+                            options)
+    if training_free and split in session.dataset.retrieval:
+        backbone = untrained_backbone(config.effective_backbone, backbone_dir)
+        result = result.merged(training_free_result(backbone, session.dataset, session.dataset.retrieval[split],
+                                                    session.device, config.eval.batch_size, session.inputs))
+    return result
+
+
+def evaluate_checkpoint(checkpoint: Path | str, split: str = "test", data: Path | str | None = None,
+                        device: str | torch.device = "auto", training_free: bool = True) -> EvalResult:
+    """Every metric of a saved checkpoint on one split (its own method's protocol), with per-query outcomes:
+    `evaluate_run` on the checkpoint's session (`.metrics` is the flat dict)."""
+    session = load_checkpoint_session(checkpoint, data=data, device=device)
+    with exact_fp32(session.device):
+        return evaluate_run(session, split, Path(checkpoint) / BACKBONE_DIR, training_free=training_free)

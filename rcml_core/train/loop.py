@@ -27,9 +27,8 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from rcml_core.errors import ConfigError, DivergedError
-from rcml_core.eval.evaluate import TASKS, EvalOptions, evaluate, evaluate_split
+from rcml_core.eval.evaluate import EvalOptions, evaluate, evaluate_run, evaluate_split
 from rcml_core.eval.results import EvalResult
-from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.loss import LossConfig, LossOutput
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.backbone import save_backbone
@@ -49,7 +48,7 @@ from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
 from rcml_core.train.sampler import PairIndexBatch, PairSampler
 from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.device import exact_fp32
-from rcml_core.runtime.session import RunSession, build_session, load_checkpoint_session
+from rcml_core.runtime.session import RunSession, build_session
 from rcml_core.train.tracker import NoopTracker, Tracker
 
 SELECTION_METRIC = "val/hit@5"
@@ -331,27 +330,3 @@ def train(
             (trainer.run_dir / "FAILED").write_text(f"{exc}\n")
         raise
 
-
-def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True,
-                 tasks: tuple[str, ...] = TASKS) -> EvalResult:
-    """`tasks` of the run's protocol on `split` with intervals, the reference scorers, and (unless
-    training_free=False) the training-free score on the run's untrained backbone (rebuilt from `backbone_dir`)."""
-    config = session.config
-    options = EvalOptions(tasks=tasks, batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c,
-                          seed=config.seed, reference=True)
-    result = evaluate_split(session.model, session.inputs, session.dataset, split, config.method, session.device,
-                            options)
-    if training_free and split in session.dataset.retrieval:
-        backbone = untrained_backbone(config.effective_backbone, backbone_dir)
-        result = result.merged(training_free_result(backbone, session.dataset, session.dataset.retrieval[split],
-                                                    session.device, config.eval.batch_size, session.inputs))
-    return result
-
-
-def evaluate_checkpoint(checkpoint: Path | str, split: str = "test", data: Path | str | None = None,
-                        device: str | torch.device = "auto", training_free: bool = True) -> EvalResult:
-    """Every metric of a saved checkpoint on one split (its own method's protocol), with per-query outcomes:
-    `evaluate_run` on the checkpoint's session (`.metrics` is the flat dict)."""
-    session = load_checkpoint_session(checkpoint, data=data, device=device)
-    with exact_fp32(session.device):
-        return evaluate_run(session, split, Path(checkpoint) / BACKBONE_DIR, training_free=training_free)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rcml_core.model.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
-from rcml_core.train.loop import evaluate_checkpoint, train
+from rcml_core.eval.evaluate import evaluate_checkpoint
+from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.session import build_session

@@ -10,7 +10,8 @@ import torch
 
 from rcml_core.errors import RCMLError
 from rcml_core.runtime.checkpoint import TRAINER_FILE, load_checkpoint
-from rcml_core.train.loop import evaluate_checkpoint, train
+from rcml_core.eval.evaluate import evaluate_checkpoint
+from rcml_core.train.loop import train
 from rcml_core.train.optim import build_optimizer
 from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.runtime.session import load_checkpoint_session
