@@ -8,6 +8,9 @@ Needs no dataset: the checkpoint holds the tokenizer, image settings and weights
 relation text never seen in training is conditioned like any other (its h_E comes from
 the text tower). `RelationIndex` keeps a catalog's token cache and answers top-k queries
 under a relation; the MLflow pyfunc model (tracking.pyfunc_model) wraps the encoder.
+
+Stands on rcml_core.runtime (checkpoint folders, run config, device) and the model, and scores with
+the evaluation's AVG similarity (rcml_core.eval.similarity); it never imports rcml_core.train.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -31,15 +33,6 @@ from rcml_core.model.rcml import RCMLModel
 from rcml_core.runtime.checkpoint import BACKBONE_DIR, load_model_weights, read_checkpoint_config
 from rcml_core.runtime.run_config import RunConfig
 from rcml_core.runtime.device import resolve_device
-
-
-def _cat(parts: list[TokenFeatures]) -> TokenFeatures:
-    n = max(p.tokens.shape[1] for p in parts)
-    return TokenFeatures(
-        torch.cat([F.pad(p.tokens, (0, 0, 0, n - p.tokens.shape[1])) for p in parts]),  # (U, n, d)
-        torch.cat([F.pad(p.mask, (0, n - p.mask.shape[1]), value=False) for p in parts]),  # (U, n)
-        torch.cat([p.summary_index for p in parts]),
-    )
 
 
 class RCMLEncoder:
@@ -90,7 +83,7 @@ class RCMLEncoder:
             feats = self.model.encode_items(tok.input_ids.to(self.device), tok.attention_mask.to(self.device), px)
             texts.append(feats.text)
             pics.append(feats.image)
-        return ItemFeatures(text=_cat(texts), image=_cat(pics))
+        return ItemFeatures(text=TokenFeatures.cat(texts), image=TokenFeatures.cat(pics))
 
     @torch.no_grad()
     def encode_relations(self, texts: Sequence[str]) -> Tensor:

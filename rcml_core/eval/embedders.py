@@ -68,17 +68,6 @@ def embed_pairs_by_relation(embedder: Embedder, items: np.ndarray, relations: np
     return text, image
 
 
-def _cat_token_features(parts: list[TokenFeatures]) -> TokenFeatures:
-    """Concatenate per-chunk token features, right-padding the token axis to the longest chunk."""
-    n = max(p.tokens.shape[1] for p in parts)
-    tokens, masks = [], []
-    for p in parts:
-        pad = n - p.tokens.shape[1]
-        tokens.append(F.pad(p.tokens, (0, 0, 0, pad)))  # (N_i, n, d)
-        masks.append(F.pad(p.mask, (0, pad), value=False))  # (N_i, n)
-    return TokenFeatures(torch.cat(tokens), torch.cat(masks), torch.cat([p.summary_index for p in parts]))
-
-
 class _ItemPool:
     """Maps dataset item indices to rows of a feature cache (sorted, unique)."""
 
@@ -102,7 +91,7 @@ def encode_item_pool(model: RCMLModel, inputs: ModelInputs, items: np.ndarray, b
         feats = model.encode_items(chunk.input_ids, chunk.attention_mask, chunk.pixel_values)
         texts.append(feats.text)
         images.append(feats.image)
-    return ItemFeatures(text=_cat_token_features(texts), image=_cat_token_features(images))
+    return ItemFeatures(text=TokenFeatures.cat(texts), image=TokenFeatures.cat(images))
 
 
 @torch.no_grad()

@@ -20,11 +20,13 @@ A training step's titles and relation texts can go through the text tower in one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rcml_core.errors import ConfigError
@@ -68,6 +70,16 @@ class TokenFeatures:
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
+
+    @staticmethod
+    def cat(parts: Sequence[TokenFeatures]) -> TokenFeatures:
+        """Concatenate chunks of N_i rows, right-padding the token axis to the longest chunk."""
+        n = max(p.tokens.shape[1] for p in parts)
+        return TokenFeatures(
+            torch.cat([F.pad(p.tokens, (0, 0, 0, n - p.tokens.shape[1])) for p in parts]),  # (sum N_i, n, d)
+            torch.cat([F.pad(p.mask, (0, n - p.mask.shape[1]), value=False) for p in parts]),  # (sum N_i, n)
+            torch.cat([p.summary_index for p in parts]),  # (sum N_i,)
+        )
 
 
 def eot_index(input_ids: Tensor, attention_mask: Tensor, eos_token_id: int, check: bool = True) -> Tensor:

@@ -7,7 +7,13 @@ import torch
 from rcml_testkit import RELATIONS, TITLES, pixels
 
 from rcml_core.errors import ConfigError
-from rcml_core.model.encoders import eot_index, encode_image_tokens, encode_relation_text, encode_text_tokens
+from rcml_core.model.encoders import (
+    TokenFeatures,
+    encode_image_tokens,
+    encode_relation_text,
+    encode_text_tokens,
+    eot_index,
+)
 
 
 def test_eot_index_is_the_first_eos_among_real_tokens() -> None:
@@ -20,6 +26,17 @@ def test_eot_index_uses_argmax_of_ids_for_legacy_eos_id_2() -> None:
     ids = torch.tensor([[49406, 320, 49407, 49407], [49406, 49407, 49407, 49407]])
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
     assert eot_index(ids, mask, eos_token_id=2).tolist() == [2, 1]
+
+
+def test_concatenated_token_features_pad_the_shorter_chunk_with_masked_zero_tokens() -> None:
+    a = TokenFeatures(torch.ones(1, 2, 3), torch.tensor([[True, True]]), torch.tensor([1]))
+    b = TokenFeatures(torch.full((2, 3, 3), 2.0), torch.tensor([[True, True, False], [True, True, True]]),
+                      torch.tensor([1, 2]))
+    out = TokenFeatures.cat([a, b])
+    assert out.tokens.shape == (3, 3, 3)
+    assert out.tokens[0, 2].tolist() == [0.0, 0.0, 0.0] and out.tokens[1:].eq(2.0).all()
+    assert out.mask.tolist() == [[True, True, False], [True, True, False], [True, True, True]]
+    assert out.summary_index.tolist() == [1, 1, 2]
 
 
 def test_eot_index_without_eos_in_a_row_is_a_config_error() -> None:
