@@ -39,7 +39,7 @@ from rcml_core.eval.results import EvalResult, seed_table
 from rcml_core.eval.evaluate import evaluate_run
 from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config
-from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.layout import BACKBONE_DIR
 from rcml_core.runtime.session import load_checkpoint_session
 
 SPLIT = "test"
@@ -72,7 +72,7 @@ def run_model(name: str, overrides: list[str], settings: BarSettings,
         result = evaluate_run(session, SPLIT, trained.best_checkpoint / BACKBONE_DIR, training_free=training_free,
                               tasks=settings.tasks)
         best = trained.history[trained.best_epoch]
-        note = {"seed": seed, "best_epoch": trained.best_epoch, "val_hit@5": best[keys.SELECTION_KEY],
+        note = {"seed": seed, "best_epoch": trained.best_epoch, "val_hit@5": best[keys.SELECTION_METRIC],
                 "test_hit@5_avg": result.metrics[keys.metric_key(SPLIT, keys.PRIMARY_METRIC, "avg")],
                 "seconds": round(time.perf_counter() - t0, 1)}
         print(f"  {name} seed {seed}: best epoch {note['best_epoch']} (val hit@5 {note['val_hit@5']:.4f}), "

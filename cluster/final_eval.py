@@ -24,11 +24,9 @@ from cluster.resources import TrialPlan
 from rcml_core.eval.evaluate import evaluate_run, first_queries
 from rcml_core.eval.results import EvalResult
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
-from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.device import exact_fp32
+from rcml_core.runtime.layout import BACKBONE_DIR, BEST
 from rcml_core.runtime.session import load_checkpoint_session
-
-BEST = "best"
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,7 @@ def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str,
     """trial id -> its best checkpoint's per-query val outcomes on the selection queries, which each run
     records at its end (rcml_core.train.loop: outcomes/selection-val.npz). A trial stopped before its end
     (ASHA, failure) has none and is left out of its configuration's pooled interval."""
-    from rcml_core.train.loop import OUTCOMES_DIR, SELECTION_OUTCOMES
+    from rcml_core.runtime.layout import OUTCOMES_DIR, SELECTION_OUTCOMES
 
     out: dict[str, QueryOutcomes] = {}
     with tempfile.TemporaryDirectory(prefix="rcml-outcomes-") as folder:

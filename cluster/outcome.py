@@ -21,9 +21,9 @@ import pandas as pd
 
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
+from rcml_core.eval.keys import SELECTION_METRIC
 from rcml_core.eval.results import QueryOutcomes, pool_seeds
 
-SELECTION_METRIC = keys.SELECTION_KEY
 SIM_METRICS = tuple(keys.metric_key("val", keys.PRIMARY_METRIC, s) for s in keys.SIMILARITIES)
 # The best epoch's interval and counts, carried into the trials table beside its Hit@5.
 EPOCH_EXTRAS = (*(k for m in (SELECTION_METRIC, *SIM_METRICS) for k in keys.ci_keys(m)),

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cluster import paths
-from cluster.outcome import SELECTION_METRIC
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study
 from cluster.sweep_settings import SweepSettings
+from rcml_core.eval.keys import SELECTION_METRIC
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import ray.train
 
 from cluster.connect import ClusterError
+from rcml_core.runtime.layout import BACKBONE_DIR, CHECKPOINTS_DIR, LAST
 
 if TYPE_CHECKING:
     import torch
@@ -57,8 +58,6 @@ def quiet_ray_train_logs() -> None:
 
     for name in (*QUIET_LOGGERS, train_context.__file__):
         logging.getLogger(name).setLevel(logging.WARNING)
-CHECKPOINTS_DIR = "checkpoints"  # the loop's checkpoint folder inside a run folder (last/, best/)
-BACKBONE_DIR = "backbone"  # rcml_core.runtime.session.BACKBONE_DIR (the run's tokenizer and backbone config)
 
 
 def local_run_dir(runs_root: str, trial_id: str) -> Path:
@@ -87,7 +86,7 @@ def restore_run_dir(run_dir: Path, checkpoint: ray.train.Checkpoint | None) -> N
     run_dir.mkdir(parents=True, exist_ok=True)
     with checkpoint.as_directory() as src:
         shutil.copytree(src, ckpt_dir)
-    backbone = ckpt_dir / "last" / BACKBONE_DIR
+    backbone = ckpt_dir / LAST / BACKBONE_DIR
     if backbone.is_dir():  # the tokenizer the run was started with
         shutil.copytree(backbone, run_dir / BACKBONE_DIR, dirs_exist_ok=True)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rcml_core.runtime.layout import METRICS_FILE
 from rcml_core.runtime.run_config import ALIASES, PRESETS
 
 EPILOG = (
@@ -56,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     for split, metrics in result.final.items():
         keys = ["hit@1", "hit@5", "hit@10", "mrr", "rtype_top3_avg", "validity_acc"]
         print(f"{split}: " + "  ".join(f"{k} {metrics[f'{split}/{k}']:.4f}" for k in keys if f"{split}/{k}" in metrics))
-    print(f"metrics: {result.run_dir / 'metrics.json'}")
-    truncated = json.loads((result.run_dir / "metrics.json").read_text())["data"]
+    print(f"metrics: {result.run_dir / METRICS_FILE}")
+    truncated = json.loads((result.run_dir / METRICS_FILE).read_text())["data"]
     if truncated["titles_truncated"] or truncated["relations_truncated"]:
         print(f"note: texts longer than {config.backbone.max_text_tokens} tokens were truncated: "
               f"{truncated['titles_truncated']} titles, {truncated['relations_truncated']} relation texts")

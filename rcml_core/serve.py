@@ -30,9 +30,10 @@ from rcml_core.model.backbone import load_backbone
 from rcml_core.model.encoders import TokenFeatures
 from rcml_core.model.outputs import ConditionedEmbeddings, ItemFeatures
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.runtime.checkpoint import BACKBONE_DIR, load_model_weights, read_checkpoint_config
+from rcml_core.runtime.checkpoint import load_model_weights, read_checkpoint_config
 from rcml_core.runtime.run_config import RunConfig
 from rcml_core.runtime.device import resolve_device
+from rcml_core.runtime.layout import BACKBONE_DIR
 
 
 class RCMLEncoder:

@@ -38,9 +38,9 @@ from rcml_core.eval.tasks import (
 )
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.runtime.checkpoint import BACKBONE_DIR
 from rcml_core.runtime.device import exact_fp32
 from rcml_core.runtime.inputs import ModelInputs
+from rcml_core.runtime.layout import BACKBONE_DIR
 from rcml_core.runtime.session import RunSession, load_checkpoint_session
 
 TASKS: tuple[str, ...] = ("retrieval", "relation_type", "validity")

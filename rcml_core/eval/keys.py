@@ -41,7 +41,10 @@ SIMILARITIES: tuple[str, ...] = ("tt", "ii", "ti", "it", "avg")
 HIT_KS: tuple[int, ...] = (1, 5, 10)
 RANK_METRICS: tuple[str, ...] = tuple(f"hit@{k}" for k in HIT_KS) + ("mrr",)
 PRIMARY_METRIC = "hit@5"
-SELECTION_KEY = "val/hit@5"  # AVG similarity, per epoch (epoch 0 included)
+SELECTION_METRIC = "val/hit@5"  # what runs are selected on: AVG similarity, per epoch (epoch 0 included)
+BEST_PREFIX = "best/"  # the best value so far, logged every epoch: `best/val/hit@5`, `best/epoch`
+BEST_SELECTION = BEST_PREFIX + SELECTION_METRIC
+BEST_SELECTION_FIELD = "best_val_hit@5"  # the same value in a run's metrics.json
 
 MODEL = ""
 PLAIN = "plain_"

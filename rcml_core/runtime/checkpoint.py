@@ -7,8 +7,8 @@ A checkpoint is a folder:
                         (a weights-only checkpoint, such as a run's `best`, has RNG states only)
     state.json          epoch, step, best metric and its epoch, history of validation metrics
     config.json         the resolved run config (also written beside the run)
-    backbone/           the backbone's config, tokenizer and image settings, without weights
-                        (BACKBONE_DIR; also beside the run): what rebuilds the model around the weights
+    backbone/           the backbone's config, tokenizer and image settings, without weights (also
+                        beside the run): what rebuilds the model around the weights
 
 Folders are written to a temporary name and renamed into place, so a crash never
 leaves a half-written checkpoint behind under the final name.
@@ -34,12 +34,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rcml_core.errors import RCMLError
+from rcml_core.runtime.layout import CONFIG_FILE, MODEL_FILE, STATE_FILE, TRAINER_FILE
 
-MODEL_FILE = "model.safetensors"
-TRAINER_FILE = "trainer.pt"
-STATE_FILE = "state.json"
-CONFIG_FILE = "config.json"
-BACKBONE_DIR = "backbone"
 
 
 @dataclass

@@ -20,7 +20,8 @@ from rcml_core.data.schema import RelationalDataset
 from rcml_core.errors import ConfigError
 from rcml_core.model.backbone import Backbone, build_backbone, load_backbone
 from rcml_core.model.rcml import RCMLModel
-from rcml_core.runtime.checkpoint import BACKBONE_DIR, load_model_weights, read_checkpoint_config
+from rcml_core.runtime.checkpoint import load_model_weights, read_checkpoint_config
+from rcml_core.runtime.layout import BACKBONE_DIR
 from rcml_core.runtime.device import configure_precision, resolve_device
 from rcml_core.runtime.inputs import NEUTRAL_RELATION_TEXT, ModelInputs, relation_texts
 from rcml_core.runtime.run_config import RunConfig

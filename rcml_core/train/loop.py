@@ -3,7 +3,7 @@
 Per epoch: relation-pair batches -> RCML similarities -> loss (eq. 1-2) -> AdamW step
 with cosine schedule and gradient clipping; then validation on the fixed val queries.
 Validation also runs before the first step (epoch 0), and the best checkpoint by
-`val/hit@5` (AVG similarity) is kept, epoch 0 included (DESIGN §4.6). Early stopping on
+`val/hit@5` (AVG similarity) is kept, epoch 0 included. Early stopping on
 the same metric. A checkpoint per epoch allows exact resume.
 
 Distributed: the caller wraps the model (e.g. DDP) through `wrap_model`; every rank
@@ -27,12 +27,12 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from rcml_core.errors import ConfigError, DivergedError
+from rcml_core.eval import keys
 from rcml_core.eval.evaluate import EvalOptions, evaluate, evaluate_run, evaluate_split
 from rcml_core.eval.results import EvalResult
 from rcml_core.loss import LossConfig, LossOutput
-from rcml_core.model.batch import PairBatch
 from rcml_core.model.backbone import save_backbone
-from rcml_core.train.batching import PairRelations, make_pair_batch
+from rcml_core.model.batch import PairBatch
 from rcml_core.runtime.checkpoint import (
     TrainState,
     load_checkpoint,
@@ -40,20 +40,27 @@ from rcml_core.runtime.checkpoint import (
     read_checkpoint_config,
     save_checkpoint,
 )
-from rcml_core.train.optim import build_optimizer, build_scheduler
-from rcml_core.runtime.run_config import RunConfig
+from rcml_core.runtime.device import exact_fp32
 from rcml_core.runtime.inputs import ImageStaging
+from rcml_core.runtime.layout import (
+    BACKBONE_DIR,
+    BEST,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LAST,
+    METRICS_FILE,
+    OUTCOMES_DIR,
+    SELECTION_OUTCOMES,
+)
+from rcml_core.runtime.run_config import RunConfig
+from rcml_core.runtime.session import RunSession, build_session
+from rcml_core.train.batching import PairRelations, make_pair_batch
 from rcml_core.train.loss_log import LossLog
+from rcml_core.train.optim import build_optimizer, build_scheduler
 from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
 from rcml_core.train.sampler import PairIndexBatch, PairSampler
-from rcml_core.runtime.checkpoint import BACKBONE_DIR
-from rcml_core.runtime.device import exact_fp32
-from rcml_core.runtime.session import RunSession, build_session
 from rcml_core.train.tracker import NoopTracker, Tracker
 
-SELECTION_METRIC = "val/hit@5"
-OUTCOMES_DIR = "outcomes"  # per-query outcomes of the final evaluation, beside metrics.json (and an MLflow artifact)
-SELECTION_OUTCOMES = "selection-val.npz"  # val retrieval outcomes of the best checkpoint on the selection queries
 # Config sections that may change when a run is resumed (how long to train, where to log).
 _RESUMABLE_CHANGES = ("train", "out_dir", "eval")
 
@@ -127,7 +134,7 @@ class _Trainer:
         self.hook = hook
         self.tracker = tracker if dist.is_main else NoopTracker()
         self.run_dir = Path(config.out_dir).resolve()
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.ckpt_dir = self.run_dir / CHECKPOINTS_DIR
         backbone_dir = self.run_dir / BACKBONE_DIR
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -214,32 +221,33 @@ class _Trainer:
 
     def end_of_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Selection, checkpoints, logging and the epoch hook (all ranks)."""
-        value = metrics[SELECTION_METRIC]
+        value = metrics[keys.SELECTION_METRIC]
         improved = value > self.state.best_metric
         if improved:
             self.state.best_metric, self.state.best_epoch, self.state.bad_epochs = value, epoch, 0
         else:
             self.state.bad_epochs += 1
         self.state.epoch = epoch
-        metrics = dict(metrics, **{"best/val/hit@5": self.state.best_metric, "best/epoch": float(self.state.best_epoch)})
+        metrics = dict(metrics, **{keys.BEST_SELECTION: self.state.best_metric,
+                                    f"{keys.BEST_PREFIX}epoch": float(self.state.best_epoch)})
         self.state.history.append(metrics)
         checkpoint = None
         if self.dist.is_main:
             if improved:
-                self.save("best", weights_only=True)  # runs resume from `last`; best is for evaluation
-            checkpoint = self.save("last")
+                self.save(BEST, weights_only=True)  # runs resume from `last`; best is for evaluation
+            checkpoint = self.save(LAST)
             self.tracker.log_metrics(metrics, step=epoch)
         if self.hook is not None:
             self.hook(epoch, metrics, checkpoint)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, resume: bool, final_splits: tuple[str, ...]) -> TrainResult:
-        last = self.ckpt_dir / "last"
+        last = self.ckpt_dir / LAST
         if resume and last.exists():
             _check_resume_compatible(read_checkpoint_config(last), self.config.to_dict(), last)
             self.state = load_checkpoint(last, self.model, self.optimizer, self.scheduler)
         if self.dist.is_main:
-            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+            (self.run_dir / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
             self.tracker.log_params(self.config.to_dict())
             self.tracker.set_tags({"method": self.config.method, "ablation": self.config.ablation.name,
                                    "summary_mix": self.config.effective_model.summary_mix})
@@ -263,7 +271,7 @@ class _Trainer:
         on the untrained backbone) on `final_splits`, and save per-query outcomes beside metrics.json:
         `outcomes/<split>.npz` per final split and `outcomes/selection-val.npz`, the val retrieval outcomes on
         the selection queries, from which a sweep pools a configuration's interval over its seeds."""
-        best = self.ckpt_dir / "best"
+        best = self.ckpt_dir / BEST
         final: dict[str, dict[str, float]] = {}
         if self.dist.is_main:
             load_model_weights(best, self.model)
@@ -288,17 +296,17 @@ class _Trainer:
             report = {
                 "status": status,
                 "best_epoch": self.state.best_epoch,
-                "best_val_hit@5": self.state.best_metric,
+                keys.BEST_SELECTION_FIELD: self.state.best_metric,
                 "epochs": self.state.history,
                 "final": final,
                 "data": {"titles_truncated": self.session.inputs.titles_truncated,
                          "relations_truncated": self.session.inputs.relations_truncated},
                 "config": self.config.to_dict(),
             }
-            path = self.run_dir / "metrics.json"
+            path = self.run_dir / METRICS_FILE
             path.write_text(json.dumps(report, indent=2, default=_json_default))
             self.tracker.log_artifact(path)
-            self.tracker.log_artifact(self.run_dir / "config.json")
+            self.tracker.log_artifact(self.run_dir / CONFIG_FILE)
             self.tracker.log_artifact(outcomes_dir)
             self.tracker.set_tags({"status": status, "best_epoch": str(self.state.best_epoch)})
         final = _broadcast(final, self.dist)

@@ -11,7 +11,7 @@ from rcml_core.model.backbone import BackboneConfig, build_backbone, load_backbo
 from rcml_core.eval.evaluate import evaluate_checkpoint
 from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config
-from rcml_core.runtime.checkpoint import BACKBONE_DIR
+from rcml_core.runtime.layout import BACKBONE_DIR
 from rcml_core.runtime.session import build_session
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rcml_core.errors import RCMLError
-from rcml_core.runtime.checkpoint import TRAINER_FILE, load_checkpoint
+from rcml_core.runtime.checkpoint import load_checkpoint
+from rcml_core.runtime.layout import TRAINER_FILE
 from rcml_core.eval.evaluate import evaluate_checkpoint
 from rcml_core.train.loop import train
 from rcml_core.train.optim import build_optimizer
