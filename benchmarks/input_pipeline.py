@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 
 from benchmarks.shapes import machine
-from rcml_core.data.images import cache_path
-from rcml_core.data.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset
+from rcml_core.data.format.images import cache_path
+from rcml_core.data.format.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.train.batching import build_host_batch, make_pair_batch
 from rcml_core.runtime.inputs import ImageStaging, ModelInputs

@@ -252,7 +252,7 @@ def _json_safe(value):
 
 
 def _candidates(data: Path) -> int:
-    from rcml_core.data.io import load_dataset
+    from rcml_core.data.format.io import load_dataset
 
     return int(load_dataset(data).retrieval[SPLIT].candidates.shape[1])
 

@@ -264,7 +264,7 @@ def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str,
 def _val_baselines(data: str, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
     """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
     the val selection queries: the floor beside the sweep's val table."""
-    from rcml_core.data.io import load_dataset
+    from rcml_core.data.format.io import load_dataset
     from rcml_core.eval.evaluate import first_queries
     from rcml_core.eval.reference import reference_result
 

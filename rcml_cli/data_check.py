@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_core.data.check import check_dataset
+from rcml_core.data.format.check import check_dataset
 from rcml_core.errors import DataError
 
 

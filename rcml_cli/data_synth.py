@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rcml_core.data.io import read_table
-from rcml_core.data.schema import RELATIONS_FILE, RELATIONS_SCHEMA, Manifest
+from rcml_core.data.format.io import read_table
+from rcml_core.data.format.schema import RELATIONS_FILE, RELATIONS_SCHEMA, Manifest
 from rcml_core.data.synth import PRESET_NAMES, generate_catalog, synth_preset
 
 _TEXT_WIDTH = 110  # relation texts are long; the summary shows their start

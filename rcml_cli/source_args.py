@@ -11,7 +11,7 @@ from pathlib import Path
 from rcml_core.data.build import BuildConfig
 from rcml_core.data.image_fetch import ImageSourceConfig
 from rcml_core.data.interactions import InteractionFilter
-from rcml_core.data.records import POLICIES, SkipLog
+from rcml_core.data.format.skips import POLICIES, SkipLog
 from rcml_core.data.source_build import SourceReport
 from rcml_core.errors import ConfigError
 

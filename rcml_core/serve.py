@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor
 
 from rcml_core.config import config_from_dict
-from rcml_core.data.images import clip_preprocess
+from rcml_core.data.format.images import clip_preprocess
 from rcml_core.eval.similarity import average_embedding
 from rcml_core.model.backbone import load_backbone
 from rcml_core.model.encoders import TokenFeatures

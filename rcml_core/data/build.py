@@ -41,11 +41,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from rcml_core.data import evalsets, splits
-from rcml_core.data.io import content_hash
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.io import content_hash
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.relation_text import describe_clusters
 from rcml_core.data.relations import cluster_users, co_purchase_edges, user_profiles
-from rcml_core.data.schema import (
+from rcml_core.data.format.schema import (
     EDGES_FILE,
     EDGES_SCHEMA,
     EVAL_SPLITS,
@@ -67,7 +67,7 @@ from rcml_core.data.schema import (
     retrieval_file,
     validity_file,
 )
-from rcml_core.data.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
+from rcml_core.data.format.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
 from rcml_core.data.validate import InteractionStats, clean_interactions, validate_items
 from rcml_core.errors import ConfigError, DataError
 

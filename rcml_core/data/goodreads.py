@@ -35,9 +35,9 @@ from rcml_core.data.goodreads_genres import GenreMapper
 from rcml_core.data.image_fetch import ImageSourceConfig
 from rcml_core.data.interactions import InteractionFilter
 from rcml_core.data.jsonl import iter_json_lines
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
-from rcml_core.data.store import check_destination
+from rcml_core.data.format.store import check_destination
 from rcml_core.errors import ConfigError
 
 GOODREADS_RELATION_VERB = "Co-read"

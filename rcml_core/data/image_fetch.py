@@ -35,7 +35,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")

@@ -4,7 +4,7 @@ The real sources ship one JSON object per line: Amazon Reviews 2023 as `*.jsonl`
 `*.jsonl.gz`, UCSD Goodreads as `*.json` / `*.json.gz`. Compression is detected from the
 file's first bytes (the gzip magic), not its name, so a mis-named file still reads.
 
-Bad input policy (rcml_core.data.records.SkipLog):
+Bad input policy (rcml_core.data.format.skips.SkipLog):
 - a line that is not valid UTF-8 JSON, or valid JSON that is not an object: reason
   "malformed_json", located as "file:line";
 - an object without a required field (absent or null): reason "missing_field", naming it;
@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"

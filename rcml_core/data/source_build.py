@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 from rcml_core.data.build import BuildConfig, build_dataset
 from rcml_core.data.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
-from rcml_core.data.records import SkipLog
-from rcml_core.data.schema import SPLITS, Manifest
-from rcml_core.data.store import check_destination
+from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.schema import SPLITS, Manifest
+from rcml_core.data.format.store import check_destination
 from rcml_core.data.validate import image_problem
 from rcml_core.errors import DataError
 

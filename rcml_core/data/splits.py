@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.schema import EVAL_SPLITS, SPLITS
+from rcml_core.data.format.schema import EVAL_SPLITS, SPLITS
 from rcml_core.errors import DataError
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import DataError
 
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "text", "image_path", "category", "profile_category")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rcml_core.data.schema import INTRA_RELATION_ID
+from rcml_core.data.format.schema import INTRA_RELATION_ID
 from rcml_core.model.encoders import TokenFeatures, encode_relation_text
 from rcml_core.model.outputs import ItemFeatures
 from rcml_core.model.rcml import RCMLModel

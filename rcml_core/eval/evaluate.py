@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rcml_core.data.schema import RelationalDataset, RetrievalSet
+from rcml_core.data.format.schema import RelationalDataset, RetrievalSet
 from rcml_core.eval import keys
 from rcml_core.eval.embedders import ConcatEmbedder, Embedder, PlainEmbedder, RCMLEmbedder
 from rcml_core.eval.reference import reference_result

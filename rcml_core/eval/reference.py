@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rcml_core.data.schema import RelationalDataset, RetrievalSet
+from rcml_core.data.format.schema import RelationalDataset, RetrievalSet
 from rcml_core.eval import keys
 from rcml_core.eval.metrics import tie_aware_outcomes
 from rcml_core.eval.results import EvalResult, QueryOutcomes, pair_clusters

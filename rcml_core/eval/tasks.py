@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
+from rcml_core.data.format.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
 from rcml_core.eval import keys
 from rcml_core.eval.keys import outcome_name

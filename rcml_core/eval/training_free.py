@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPModel
 
-from rcml_core.data.schema import RelationalDataset, RetrievalSet
+from rcml_core.data.format.schema import RelationalDataset, RetrievalSet
 from rcml_core.eval import keys
 from rcml_core.eval.embedders import PlainEmbedder
 from rcml_core.eval.results import EvalResult

@@ -2,7 +2,7 @@
 
 Titles are tokenised once and sliced per batch to the longest title in it (dynamic
 padding); relation texts are tokenised once. Images stay in the decoded uint8 cache's
-read-only memory map (rcml_core.data.images), whose pages the node's processes share:
+read-only memory map (rcml_core.data.format.images), whose pages the node's processes share:
 a batch's images are gathered from it into a reused staging buffer (pinned when they go
 to CUDA, then copied without blocking and normalised on the device), never copied whole
 into a process. Node memory per catalog size: docs/performance.md §8.
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rcml_core.data.images import image_array
-from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
+from rcml_core.data.format.images import image_array
+from rcml_core.data.format.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.model.backbone import Backbone
 
 # The `no_edge_text` ablation (paper 4.4): every inter relation text becomes this one text;

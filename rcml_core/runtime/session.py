@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from rcml_core.config import config_from_dict
-from rcml_core.data.io import load_dataset
-from rcml_core.data.schema import RelationalDataset
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.errors import ConfigError
 from rcml_core.model.backbone import Backbone, build_backbone, load_backbone
 from rcml_core.model.rcml import RCMLModel

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
+from rcml_core.data.format.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.packing import PackedText, pack_when_smaller
 from rcml_core.runtime.inputs import ImageStaging, ModelInputs, to_device

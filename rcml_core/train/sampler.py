@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rcml_core.errors import ConfigError
-from rcml_core.data.schema import INTRA_RELATION_ID, RelationalDataset
+from rcml_core.data.format.schema import INTRA_RELATION_ID, RelationalDataset
 from rcml_core.runtime.run_config import SamplerConfig
 
 

@@ -12,8 +12,8 @@ from http_images import serve
 
 from rcml_cli.main import main
 from rcml_core.data.amazon import AmazonFilter, main_image_url, read_amazon_meta, read_amazon_reviews
-from rcml_core.data.io import load_dataset
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError
 
 SMALL = ["--n-clusters", "4", "--n-negatives", "5", "--no-progress"]

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from tiny_catalog import build_tiny, tiny_interactions, tiny_items, write_png
 
-from rcml_core.data.io import load_dataset
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import DataError
 
 

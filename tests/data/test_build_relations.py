@@ -10,7 +10,7 @@ import pytest
 from tiny_catalog import build_tiny, tiny_interactions, tiny_items
 
 from rcml_core.data.build import BuildConfig
-from rcml_core.data.io import load_dataset
+from rcml_core.data.format.io import load_dataset
 from rcml_core.data.splits import assign_splits
 from rcml_core.errors import ConfigError, DataError
 

@@ -13,9 +13,9 @@ import pytest
 from tiny_catalog import build_tiny
 
 from rcml_cli.main import main
-from rcml_core.data.check import check_dataset
-from rcml_core.data.records import SkipLog
-from rcml_core.data.schema import EDGES_FILE, ITEMS_FILE, MANIFEST_FILE, retrieval_file, validity_file
+from rcml_core.data.format.check import check_dataset
+from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.schema import EDGES_FILE, ITEMS_FILE, MANIFEST_FILE, retrieval_file, validity_file
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 from tiny_catalog import build_tiny, write_png
 
 from rcml_core.data.build import BuildConfig
-from rcml_core.data.io import load_dataset, read_manifest
-from rcml_core.data.schema import EDGES_FILE, MANIFEST_FILE, SCHEMA_VERSION, retrieval_file
+from rcml_core.data.format.io import load_dataset, read_manifest
+from rcml_core.data.format.schema import EDGES_FILE, MANIFEST_FILE, SCHEMA_VERSION, retrieval_file
 from rcml_core.errors import ConfigError, DataError
 
 

@@ -11,8 +11,8 @@ from goodreads_raw import GENRE_SHELVES, NOPHOTO, book_id, book_record, interact
 from rcml_cli.main import main
 from rcml_core.data.goodreads import GoodreadsFilter, read_goodreads_books, read_goodreads_interactions
 from rcml_core.data.goodreads_genres import GENRES, GenreMapper, shelf_genre
-from rcml_core.data.io import load_dataset
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError
 
 SMALL = ["--n-clusters", "4", "--n-negatives", "5", "--no-progress"]

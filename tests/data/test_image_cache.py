@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from tiny_catalog import build_tiny
 
-from rcml_core.data import images
-from rcml_core.data.images import cache_path, image_array
-from rcml_core.data.io import load_dataset
+from rcml_core.data.format import images
+from rcml_core.data.format.images import cache_path, image_array
+from rcml_core.data.format.io import load_dataset
 from rcml_core.errors import DataError
 
 

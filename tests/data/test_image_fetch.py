@@ -12,7 +12,7 @@ from rcml_core.data.image_fetch import (
     ImageFetchError,
     resolve_images,
 )
-from rcml_core.data.records import SkipLog
+from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError, DataError
 from http_images import serve
 from raw_source_files import image_bytes, write_image

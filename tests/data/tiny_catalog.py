@@ -76,7 +76,7 @@ def tiny_config(**overrides):
 def build_tiny(out: Path, image_dir: Path, items=None, interactions=None, skips=None, overwrite=False, **config):
     """Build the tiny catalog (or the given frames) into `out`; returns the manifest."""
     from rcml_core.data.build import build_dataset
-    from rcml_core.data.records import SkipLog
+    from rcml_core.data.format.skips import SkipLog
 
     items = tiny_items(image_dir) if items is None else items
     interactions = tiny_interactions() if interactions is None else interactions

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset, RetrievalSet
+from rcml_core.data.format.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset, RetrievalSet
 
 # item index -> (category, split)
 ITEMS = [

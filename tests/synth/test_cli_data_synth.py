@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rcml_cli.main import main
-from rcml_core.data.io import read_manifest
+from rcml_core.data.format.io import read_manifest
 
 pytestmark = pytest.mark.slow  # builds datasets (about 1 s each)
 

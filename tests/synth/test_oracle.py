@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcml_core.data.io import load_dataset
-from rcml_core.data.schema import RetrievalSet
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RetrievalSet
 from rcml_core.data.synth import generate_catalog, simulate_world, synth_preset
 from rcml_core.data.synth.attributes import ATTRIBUTES
 from rcml_core.data.synth.oracle import attribute_codes, attribute_oracle_scores

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rcml_core.data.check import check_dataset
-from rcml_core.data.io import load_dataset, read_manifest, table_files
-from rcml_core.data.schema import IMAGES_DIR, MANIFEST_FILE
+from rcml_core.data.format.check import check_dataset
+from rcml_core.data.format.io import load_dataset, read_manifest, table_files
+from rcml_core.data.format.schema import IMAGES_DIR, MANIFEST_FILE
 from rcml_core.data.synth import SynthConfig, generate_catalog, synth_preset
 from rcml_core.errors import DataError
 

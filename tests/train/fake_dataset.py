@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset
+from rcml_core.data.format.schema import INTRA_RELATION_TEXT, Manifest, RelationalDataset
 
 
 def fake_dataset(n_items: int = 12, edges: list[tuple[int, int, int]] | None = None, n_relations: int = 2) -> RelationalDataset:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rcml_core.data.schema import INTRA_RELATION_ID
+from rcml_core.data.format.schema import INTRA_RELATION_ID
 from rcml_core.eval.embedders import ConcatEmbedder, PlainEmbedder, encode_item_pool, relation_embeddings
 from rcml_core.model.rcml import RCMLModel
 from rcml_core.train.loop import train

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rcml_core.data.io import load_dataset
+from rcml_core.data.format.io import load_dataset
 from rcml_core.eval.embedders import ConcatEmbedder, PlainEmbedder, RCMLEmbedder
 from rcml_core.eval.similarity import candidate_scores, relation_projection_scores
 from rcml_core.eval.tasks import retrieval_scores

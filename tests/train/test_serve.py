@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rcml_core.data.io import load_dataset
+from rcml_core.data.format.io import load_dataset
 from rcml_core.serve import RCMLEncoder, RelationIndex
 from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config

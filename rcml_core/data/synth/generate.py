@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 
 from rcml_core.data.build import BuildConfig, build_dataset
-from rcml_core.data.records import SkipLog
-from rcml_core.data.schema import Manifest
-from rcml_core.data.store import check_destination
+from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.schema import Manifest
+from rcml_core.data.format.store import check_destination
 from rcml_core.data.synth.attributes import ATTRIBUTES
 from rcml_core.data.synth.config import SynthConfig
 from rcml_core.data.synth.world import public_interactions, public_items, simulate_world, write_images

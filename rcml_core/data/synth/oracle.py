@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.schema import RelationalDataset, RetrievalSet
+from rcml_core.data.format.schema import RelationalDataset, RetrievalSet
 
 
 def top_category(categories: pd.Series) -> np.ndarray:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rcml_core.data.schema import MANIFEST_FILE
+from rcml_core.data.format.schema import MANIFEST_FILE
 from rcml_core.errors import DataError
 
 

@@ -111,7 +111,7 @@ def validity_file(split: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# Typed views returned by the loader (rcml_core.data.io.load_dataset). Item references are
+# Typed views returned by the loader (rcml_core.data.format.io.load_dataset). Item references are
 # integer item indices (row numbers of items.parquet) so that training and evaluation
 # index tensors directly.
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.schema import EVAL_SPLITS, SPLITS, relation_type_file, retrieval_file, validity_file
+from rcml_core.data.format.schema import EVAL_SPLITS, SPLITS, relation_type_file, retrieval_file, validity_file
 
 TEXT_WIDTH = 100
 

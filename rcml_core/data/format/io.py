@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rcml_core.data.schema import (
+from rcml_core.data.format.schema import (
     EDGES_FILE,
     EDGES_SCHEMA,
     EVAL_SPLITS,

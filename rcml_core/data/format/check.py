@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rcml_core.data import check_summary
-from rcml_core.data.io import content_hash, read_table, table_files
-from rcml_core.data.schema import (
+from rcml_core.data.format.stats import DatasetStats, dataset_stats
+from rcml_core.data.format.io import content_hash, read_table, table_files
+from rcml_core.data.format.schema import (
     EDGES_FILE,
     EVAL_SPLITS,
     INTRA_RELATION_ID,
@@ -55,7 +55,7 @@ class Problem:
 class CheckReport:
     root: Path
     problems: tuple[Problem, ...]
-    stats: check_summary.DatasetStats | None  # None when the core tables cannot be read
+    stats: DatasetStats | None  # None when the core tables cannot be read
     skips: dict = field(default_factory=dict)  # as recorded in the manifest
 
     @property
@@ -217,7 +217,7 @@ def _check_validity(c: _Collector, file: str, t: pd.DataFrame, split: str, split
         c.add(file, f"labels are not balanced: {n_pos} positive of {len(t)}")
 
 
-def _check_manifest(c: _Collector, root: Path, manifest: dict, stats: check_summary.DatasetStats) -> None:
+def _check_manifest(c: _Collector, root: Path, manifest: dict, stats: DatasetStats) -> None:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         c.add(MANIFEST_FILE, f"schema_version is {manifest.get('schema_version')!r}, expected {SCHEMA_VERSION!r}")
     counts = manifest.get("counts", {})
@@ -264,7 +264,7 @@ def check_dataset(root: Path | str) -> CheckReport:
                     fn(c, file, tables[file], split, split_of, g)
         if validity_file(split) in tables:
             _check_validity(c, validity_file(split), tables[validity_file(split)], split, split_of, g)
-    stats = check_summary.dataset_stats(items, rel, edges, tables)
+    stats = dataset_stats(items, rel, edges, tables)
     if manifest:
         _check_manifest(c, root, manifest, stats)
     return CheckReport(root, tuple(c.problems), stats, manifest.get("skips", {}))

@@ -34,8 +34,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from rcml_core.data.schema import RelationalDataset
-from rcml_core.data.store import fsync_file
+from rcml_core.data.format.schema import RelationalDataset
+from rcml_core.data.format.store import fsync_file
 from rcml_core.errors import DataError
 
 RESIZE_METHOD = "bicubic-shortest-centercrop"
