@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_core.data.build import BuildConfig
+from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.image_fetch import ImageSourceConfig
 from rcml_core.data.interactions import InteractionFilter
 from rcml_core.data.format.skips import POLICIES, SkipLog

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rcml_core.data.build import BuildConfig
+from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.image_fetch import ImageSourceConfig
 from rcml_core.data.interactions import InteractionFilter
 from rcml_core.data.jsonl import iter_json_lines

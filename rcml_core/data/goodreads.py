@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rcml_core.data.build import BuildConfig
+from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.csv_rows import iter_csv_rows, read_id_map
 from rcml_core.data.goodreads_genres import GenreMapper
 from rcml_core.data.image_fetch import ImageSourceConfig

@@ -7,7 +7,7 @@ Order (each step only touches what survived the previous one):
    ("missing_image" / "corrupt_image") and leave with their interactions;
 3. k-core again, so the guarantee "every user and item has >= k interactions" holds for
    what is built, not only for what was read;
-4. `build_dataset` (rcml_core.data.build) clusters users, writes relations, edges, splits,
+4. `build_dataset` (rcml_core.data.build.dataset) clusters users, writes relations, edges, splits,
    evaluation sets and images atomically.
 Images are resolved only after filtering, so nothing is downloaded for items that are
 filtered out anyway.
@@ -23,13 +23,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rcml_core.data.build import BuildConfig, build_dataset
+from rcml_core.data.build.dataset import BuildConfig, build_dataset
 from rcml_core.data.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.format.schema import SPLITS, Manifest
 from rcml_core.data.format.store import check_destination
-from rcml_core.data.validate import image_problem
+from rcml_core.data.build.clean import image_problem
 from rcml_core.errors import DataError
 
 

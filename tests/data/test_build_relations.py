@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from tiny_catalog import build_tiny, tiny_interactions, tiny_items
 
-from rcml_core.data.build import BuildConfig
+from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.format.io import load_dataset
-from rcml_core.data.splits import assign_splits
+from rcml_core.data.build.splits import assign_splits
 from rcml_core.errors import ConfigError, DataError
 
 

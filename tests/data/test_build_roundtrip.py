@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from tiny_catalog import build_tiny, tiny_interactions, tiny_items
 
-from rcml_core.data import build as build_module
+from rcml_core.data.build import dataset as build_module
 from rcml_core.data.format import store
 from rcml_core.data.format.io import content_hash, load_dataset, read_manifest
 from rcml_core.data.format.schema import INTRA_RELATION_TEXT, SPLITS

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from tiny_catalog import build_tiny, write_png
 
-from rcml_core.data.build import BuildConfig
+from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.format.io import load_dataset, read_manifest
 from rcml_core.data.format.schema import EDGES_FILE, MANIFEST_FILE, SCHEMA_VERSION, retrieval_file
 from rcml_core.errors import ConfigError, DataError

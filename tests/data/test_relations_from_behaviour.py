@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcml_core.data.relation_text import describe_centroid, describe_clusters, join_names
-from rcml_core.data.relations import cluster_users, co_purchase_edges, pair_from_index, user_profiles
+from rcml_core.data.build.relation_text import describe_centroid, describe_clusters, join_names
+from rcml_core.data.build.relations import cluster_users, co_purchase_edges, pair_from_index, user_profiles
 
 CATS = ["Feeding", "Nursery", "Diapering", "Safety", "Gifts", "Potty Training"]
 
@@ -137,7 +137,7 @@ def test_a_heavy_user_contributes_at_most_the_pair_cap_as_a_seeded_sample() -> N
 
 
 def test_attribute_agreement_is_one_when_every_pair_agrees_and_zero_at_chance() -> None:
-    from rcml_core.data.relations import attribute_agreement
+    from rcml_core.data.build.relations import attribute_agreement
 
     # user 0: red red red (all 3 pairs agree); user 1: red blue (no pair agrees); user 2: one known value
     users = np.array([0, 0, 0, 1, 1, 2, 2])
@@ -180,7 +180,7 @@ def test_clusters_fitted_on_a_subset_keep_its_labels_and_assign_the_rest_to_the_
 
 
 def test_behaviour_descriptions_lead_with_the_attribute_kept_to_then_the_main_categories() -> None:
-    from rcml_core.data.relation_text import describe_behaviour
+    from rcml_core.data.build.relation_text import describe_behaviour
 
     w = np.array([0.40, 0.25, 0.20, 0.10, 0.03, 0.02])
     attrs = ["colour", "material", "brand"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcml_core.data.evalsets import SplitGraph, relation_type_set, retrieval_set, validity_set
-from rcml_core.data.splits import assign_splits, keep_within_split, require_usable_splits, split_sizes
+from rcml_core.data.build.evalsets import SplitGraph, relation_type_set, retrieval_set, validity_set
+from rcml_core.data.build.splits import assign_splits, keep_within_split, require_usable_splits, split_sizes
 from rcml_core.errors import DataError
 
 
@@ -94,7 +94,7 @@ def test_validity_negatives_are_half_missing_relations_half_unrelated_pairs_and_
 
 
 def test_missing_relation_negatives_are_sampled_uniformly_without_repeats() -> None:
-    from rcml_core.data.evalsets import _pick_missing
+    from rcml_core.data.build.evalsets import _pick_missing
 
     carries = np.array([[True, False, False], [True, True, True], [False, True, False]])  # 4 False cells
     n_missing = 3 - carries.sum(axis=1)

@@ -67,7 +67,7 @@ SOURCE = {"kind": "synth", "params": {"catalog": "tiny_catalog"}, "files": []}
 
 def tiny_config(**overrides):
     """BuildConfig sized for the tiny catalog: 3 clusters, 3 negatives, 60/20/20 split."""
-    from rcml_core.data.build import BuildConfig
+    from rcml_core.data.build.dataset import BuildConfig
 
     base = dict(name="tiny", n_clusters=3, n_negatives=3, split_fractions=(0.6, 0.2, 0.2))
     return BuildConfig(**{**base, **overrides})
@@ -75,7 +75,7 @@ def tiny_config(**overrides):
 
 def build_tiny(out: Path, image_dir: Path, items=None, interactions=None, skips=None, overwrite=False, **config):
     """Build the tiny catalog (or the given frames) into `out`; returns the manifest."""
-    from rcml_core.data.build import build_dataset
+    from rcml_core.data.build.dataset import build_dataset
     from rcml_core.data.format.skips import SkipLog
 
     items = tiny_items(image_dir) if items is None else items

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from rcml_core.data.build import BuildConfig, build_dataset
+from rcml_core.data.build.dataset import BuildConfig, build_dataset
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.format.schema import Manifest
 from rcml_core.data.format.store import check_destination

@@ -1,4 +1,4 @@
-"""Record-level validation of the two input frames of `build_dataset`.
+"""Cleaning the two input frames of `build_dataset`, record by record.
 
 Every bad record goes through the caller's `SkipLog` (fail: a `DataError` naming the
 record; skip: counted by reason). Reasons reported here:

@@ -1,10 +1,10 @@
 """`build_dataset`: the one path from behaviour data to a canonical dataset folder.
 
 Readers (synthetic generator, Amazon, Goodreads) produce two frames — items and
-interactions — and call this. It validates records (bad ones through the caller's
-`SkipLog`), derives relations from user clusters (relations.py, relation_text.py),
+interactions — and call this. It cleans the records (clean.py; bad ones through the
+caller's `SkipLog`), derives relations from user clusters (relations.py, relation_text.py),
 splits items disjointly (splits.py), draws the fixed evaluation sets (evalsets.py),
-copies the images, and writes everything atomically (store.py), the manifest last.
+copies the images, and writes everything atomically (format/store.py), the manifest last.
 
 Manifest "counts" (every interaction row is accounted for: interaction_rows = bad
 interaction records + interaction_rows_dropped_with_skipped_items +
@@ -40,11 +40,11 @@ import pyarrow as pa
 from PIL import Image
 from tqdm.auto import tqdm
 
-from rcml_core.data import evalsets, splits
+from rcml_core.data.build import evalsets, splits
 from rcml_core.data.format.io import content_hash
 from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.relation_text import describe_clusters
-from rcml_core.data.relations import cluster_users, co_purchase_edges, user_profiles
+from rcml_core.data.build.relation_text import describe_clusters
+from rcml_core.data.build.relations import cluster_users, co_purchase_edges, user_profiles
 from rcml_core.data.format.schema import (
     EDGES_FILE,
     EDGES_SCHEMA,
@@ -68,7 +68,7 @@ from rcml_core.data.format.schema import (
     validity_file,
 )
 from rcml_core.data.format.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
-from rcml_core.data.validate import InteractionStats, clean_interactions, validate_items
+from rcml_core.data.build.clean import InteractionStats, clean_interactions, validate_items
 from rcml_core.errors import ConfigError, DataError
 
 # Separate random streams per purpose, so changing one eval set never shifts another.
