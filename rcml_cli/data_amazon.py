@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_core.data.amazon import AmazonFilter, prepare_amazon
-from rcml_core.data.source_build import file_stem
+from rcml_core.data.sources.amazon import AmazonFilter, prepare_amazon
+from rcml_core.data.sources.pipeline import file_stem
 
 from rcml_cli import source_args
 

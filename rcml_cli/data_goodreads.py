@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_core.data.goodreads import GOODREADS_N_CLUSTERS, GOODREADS_RELATION_VERB, GoodreadsFilter, prepare_goodreads
+from rcml_core.data.sources.goodreads import GOODREADS_N_CLUSTERS, GOODREADS_RELATION_VERB, GoodreadsFilter, prepare_goodreads
 
 from rcml_cli import source_args
 

@@ -9,10 +9,10 @@ import argparse
 from pathlib import Path
 
 from rcml_core.data.build.dataset import BuildConfig
-from rcml_core.data.image_fetch import ImageSourceConfig
-from rcml_core.data.interactions import InteractionFilter
+from rcml_core.data.sources.image_fetch import ImageSourceConfig
+from rcml_core.data.sources.interactions import InteractionFilter
 from rcml_core.data.format.skips import POLICIES, SkipLog
-from rcml_core.data.source_build import SourceReport
+from rcml_core.data.sources.pipeline import SourceReport
 from rcml_core.errors import ConfigError
 
 DEFAULT_K_CORE = 5

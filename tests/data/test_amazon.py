@@ -11,7 +11,7 @@ from amazon_raw import DOMAIN_LEVEL, item_id, make_amazon, meta_record, review_r
 from http_images import serve
 
 from rcml_cli.main import main
-from rcml_core.data.amazon import AmazonFilter, main_image_url, read_amazon_meta, read_amazon_reviews
+from rcml_core.data.sources.amazon import AmazonFilter, main_image_url, read_amazon_meta, read_amazon_reviews
 from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError

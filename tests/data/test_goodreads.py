@@ -9,8 +9,8 @@ import pytest
 from goodreads_raw import GENRE_SHELVES, NOPHOTO, book_id, book_record, interaction_record, make_goodreads
 
 from rcml_cli.main import main
-from rcml_core.data.goodreads import GoodreadsFilter, read_goodreads_books, read_goodreads_interactions
-from rcml_core.data.goodreads_genres import GENRES, GenreMapper, shelf_genre
+from rcml_core.data.sources.goodreads import GoodreadsFilter, read_goodreads_books, read_goodreads_interactions
+from rcml_core.data.sources.goodreads_genres import GENRES, GenreMapper, shelf_genre
 from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import ConfigError
@@ -180,7 +180,7 @@ def test_top_genre_sums_shelf_counts_ignores_small_shelves_and_breaks_ties_by_ru
 
 
 def test_csv_rows_that_are_not_csv_are_malformed_with_their_line(tmp_path):
-    from rcml_core.data.csv_rows import iter_csv_rows
+    from rcml_core.data.sources.csv_rows import iter_csv_rows
 
     path = tmp_path / "g.csv"
     path.write_bytes(b"user_id,book_id,is_read\n1,2,1\n3,\"4\"x,1\n5,6\n7,8,0\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rcml_core.data.image_fetch import (
+from rcml_core.data.sources.image_fetch import (
     ImageRef,
     ImageSourceConfig,
     cache_key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rcml_core.data.interactions import InteractionFilter, dedupe, filter_interactions, k_core, top_items
+from rcml_core.data.sources.interactions import InteractionFilter, dedupe, filter_interactions, k_core, top_items
 from rcml_core.errors import ConfigError
 
 

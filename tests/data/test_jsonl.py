@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from rcml_core.data.jsonl import iter_json_lines, iter_lines
+from rcml_core.data.sources.jsonl import iter_json_lines, iter_lines
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import DataError
 from raw_source_files import write_jsonl

@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 
 from rcml_core.data.build.dataset import BuildConfig
-from rcml_core.data.image_fetch import ImageSourceConfig
-from rcml_core.data.interactions import InteractionFilter
-from rcml_core.data.jsonl import iter_json_lines
+from rcml_core.data.sources.image_fetch import ImageSourceConfig
+from rcml_core.data.sources.interactions import InteractionFilter
+from rcml_core.data.sources.jsonl import iter_json_lines
 from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.sources.pipeline import SourceReport, build_from_source, file_info, image_params
 from rcml_core.data.format.store import check_destination
 from rcml_core.errors import ConfigError
 

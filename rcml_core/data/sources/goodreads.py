@@ -11,7 +11,7 @@ Used only as the out-of-domain test set (paper 4.1). Files:
 Only read interactions (is_read true / 1) are kept: a relation is "co-read".
 
 Mapping to the canonical item: item_id = book_id; text = title; profile_category = the
-top genre of the book's shelves (rcml_core.data.goodreads_genres); category =
+top genre of the book's shelves (rcml_core.data.sources.goodreads_genres); category =
 "Books > <genre>"; image = image_url, where Goodreads' placeholder URLs (containing
 "nophoto") count as no image: such books are "missing_image" unless the local image
 folder holds a file for them.
@@ -30,13 +30,13 @@ from pathlib import Path
 import pandas as pd
 
 from rcml_core.data.build.dataset import BuildConfig
-from rcml_core.data.csv_rows import iter_csv_rows, read_id_map
-from rcml_core.data.goodreads_genres import GenreMapper
-from rcml_core.data.image_fetch import ImageSourceConfig
-from rcml_core.data.interactions import InteractionFilter
-from rcml_core.data.jsonl import iter_json_lines
+from rcml_core.data.sources.csv_rows import iter_csv_rows, read_id_map
+from rcml_core.data.sources.goodreads_genres import GenreMapper
+from rcml_core.data.sources.image_fetch import ImageSourceConfig
+from rcml_core.data.sources.interactions import InteractionFilter
+from rcml_core.data.sources.jsonl import iter_json_lines
 from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.source_build import SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.sources.pipeline import SourceReport, build_from_source, file_info, image_params
 from rcml_core.data.format.store import check_destination
 from rcml_core.errors import ConfigError
 

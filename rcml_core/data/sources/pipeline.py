@@ -24,8 +24,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from rcml_core.data.build.dataset import BuildConfig, build_dataset
-from rcml_core.data.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
-from rcml_core.data.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
+from rcml_core.data.sources.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
+from rcml_core.data.sources.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.format.schema import SPLITS, Manifest
 from rcml_core.data.format.store import check_destination

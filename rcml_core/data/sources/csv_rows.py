@@ -13,7 +13,7 @@ import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rcml_core.data.jsonl import iter_lines
+from rcml_core.data.sources.jsonl import iter_lines
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.errors import DataError
 
