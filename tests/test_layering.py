@@ -32,19 +32,23 @@ class Layer:
 
 
 # Bottom-up. rcml_core: errors/config < data < model < runtime < eval < train; serve beside train
-# (it never imports it); data inside: format < build < sources, synth on build.
+# (it never imports it); data inside: format < build < sources, synth on build; runtime and
+# everything above it read datasets through data.format only.
 LAYERS: tuple[Layer, ...] = (
     Layer("base", ("rcml_core.errors", "rcml_core.config"), packages=("rcml_core",)),
-    Layer("data", ("rcml_core.data",), ("base",)),
+    Layer("data.format", ("rcml_core.data.format",), ("base",), packages=("rcml_core.data",)),
+    Layer("data.build", ("rcml_core.data.build",), ("data.format",)),
+    Layer("data.sources", ("rcml_core.data.sources",), ("data.build",)),
+    Layer("data.synth", ("rcml_core.data.synth",), ("data.build",)),
     Layer("model", ("rcml_core.model", "rcml_core.loss"), ("base",)),
-    Layer("runtime", ("rcml_core.runtime",), ("model", "data")),
+    Layer("runtime", ("rcml_core.runtime",), ("model", "data.format")),
     Layer("eval", ("rcml_core.eval",), ("runtime",)),
     Layer("train", ("rcml_core.train",), ("eval",)),
     Layer("serve", ("rcml_core.serve",), ("eval",)),
     Layer("tracking", ("tracking",), ("train", "serve")),
-    Layer("cluster", ("cluster",), ("tracking", "data")),
+    Layer("cluster", ("cluster",), ("tracking", "data.synth")),
     Layer("sweeps", ("sweeps",), ("cluster",)),
-    Layer("cli", ("rcml_cli",), ("train", "serve", "data")),
+    Layer("cli", ("rcml_cli",), ("train", "serve", "data.sources", "data.synth")),
 )
 BANNED_IMPORTS: dict[str, tuple[str, ...]] = {  # package -> top-level names it must never import
     "rcml_core": ("ray", "mlflow", "optuna", "argparse"),
@@ -182,6 +186,7 @@ def test_cluster_never_imports_sweeps_and_train_and_serve_stay_apart() -> None:
     assert "sweeps" not in reachable(layers["cluster"])
     assert "train" not in reachable(layers["serve"]) and "serve" not in reachable(layers["train"])
     assert "train" not in reachable(layers["eval"])
+    assert {"data.build", "data.sources", "data.synth"}.isdisjoint(reachable(layers["runtime"]))
     assert layer_violations({"cluster.x": {"sweeps.cli"}}) == ["cluster.x (cluster) imports sweeps.cli (sweeps)"]
 
 
