@@ -28,17 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = prepare_amazon(
-        args.reviews,
-        args.meta,
-        args.out,
-        build=source_args.build_config(args, args.domain or file_stem(args.reviews)),
-        images=source_args.image_config(args),
-        filters=source_args.filter_config(args),
-        amazon=AmazonFilter(min_rating=args.min_rating),
-        skips=source_args.skip_log(args),
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    prep = source_args.preparation(args, source_args.build_config(args, args.domain or file_stem(args.reviews)))
+    report = prepare_amazon(args.reviews, args.meta, prep, AmazonFilter(min_rating=args.min_rating))
     source_args.print_report(report)
     return 0

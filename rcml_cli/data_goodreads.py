@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_core.data.sources.goodreads import GOODREADS_N_CLUSTERS, GOODREADS_RELATION_VERB, GoodreadsFilter, prepare_goodreads
+from rcml_core.data.sources.goodreads import (
+    GOODREADS_N_CLUSTERS,
+    GOODREADS_RELATION_VERB,
+    GoodreadsFiles,
+    GoodreadsFilter,
+    prepare_goodreads,
+)
 
 from rcml_cli import source_args
 
@@ -32,19 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = prepare_goodreads(
-        args.books,
-        args.interactions,
-        args.out,
-        build=source_args.build_config(args, args.name, relation_verb=GOODREADS_RELATION_VERB),
-        images=source_args.image_config(args),
-        user_map=args.user_map,
-        book_map=args.book_map,
-        filters=source_args.filter_config(args),
-        goodreads=GoodreadsFilter(min_shelf=args.min_shelf),
-        skips=source_args.skip_log(args),
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    prep = source_args.preparation(args, source_args.build_config(args, args.name, relation_verb=GOODREADS_RELATION_VERB))
+    files = GoodreadsFiles(args.books, args.interactions, args.user_map, args.book_map)
+    report = prepare_goodreads(files, prep, GoodreadsFilter(min_shelf=args.min_shelf))
     source_args.print_report(report)
     return 0

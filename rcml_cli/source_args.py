@@ -9,10 +9,10 @@ import argparse
 from pathlib import Path
 
 from rcml_core.data.build.dataset import BuildConfig
+from rcml_core.data.format.skips import POLICIES, SkipLog
 from rcml_core.data.sources.image_fetch import ImageSourceConfig
 from rcml_core.data.sources.interactions import InteractionFilter
-from rcml_core.data.format.skips import POLICIES, SkipLog
-from rcml_core.data.sources.pipeline import SourceReport
+from rcml_core.data.sources.pipeline import Preparation, SourceReport
 from rcml_core.errors import ConfigError
 
 DEFAULT_K_CORE = 5
@@ -72,8 +72,10 @@ def build_config(args: argparse.Namespace, name: str, **fixed: object) -> BuildC
     return BuildConfig(name=name, n_clusters=args.n_clusters, n_negatives=args.n_negatives, seed=args.seed, **fixed)
 
 
-def skip_log(args: argparse.Namespace) -> SkipLog:
-    return SkipLog(args.on_bad_record)
+def preparation(args: argparse.Namespace, build: BuildConfig) -> Preparation:
+    """Everything but the raw files: output, build config, images, filters, bad-record policy."""
+    return Preparation(args.out, build, image_config(args), SkipLog(args.on_bad_record), filter_config(args),
+                       overwrite=args.overwrite, progress=not args.no_progress)
 
 
 def print_report(report: SourceReport) -> None:

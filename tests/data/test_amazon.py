@@ -183,7 +183,7 @@ def test_min_rating_drops_low_ratings_and_reports_how_many(tmp_path):
     items = read_amazon_meta(raw.meta, SkipLog("fail"))
     got = read_amazon_reviews(raw.reviews, SkipLog("fail"), items, AmazonFilter(min_rating=4.0))
     ratings = pd.Series([r["rating"] for r in raw.reviews_records])
-    assert len(got.frame) == int((ratings >= 4).sum()) and got.n_below_min_rating == int((ratings < 4).sum())
+    assert len(got.frame) == int((ratings >= 4).sum()) and got.n_left_out == int((ratings < 4).sum())
     assert got.frame["timestamp"].dtype == "int64"
     with pytest.raises(ConfigError, match=r"min_rating must be in \[1, 5\]"):
         AmazonFilter(min_rating=7)

@@ -24,20 +24,27 @@ interaction_of_skipped_item.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from rcml_core.data.build.dataset import BuildConfig
+from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.store import check_destination
 from rcml_core.data.sources.csv_rows import iter_csv_rows, read_id_map
 from rcml_core.data.sources.goodreads_genres import GenreMapper
-from rcml_core.data.sources.image_fetch import ImageSourceConfig
-from rcml_core.data.sources.interactions import InteractionFilter
 from rcml_core.data.sources.jsonl import iter_json_lines
-from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.sources.pipeline import SourceReport, build_from_source, file_info, image_params
-from rcml_core.data.format.store import check_destination
+from rcml_core.data.sources.pipeline import Preparation, SourceRead, SourceReport, build_from_source, file_info, image_params
+from rcml_core.data.sources.reader import (
+    BadRecord,
+    InteractionRecords,
+    InteractionSpec,
+    ItemRecords,
+    ItemSpec,
+    Record,
+    read_interactions,
+    read_items,
+)
 from rcml_core.errors import ConfigError
 
 GOODREADS_RELATION_VERB = "Co-read"
@@ -59,20 +66,6 @@ class GoodreadsFilter:
     def __post_init__(self) -> None:
         if not 1 <= self.min_shelf <= 1_000_000:
             raise ConfigError(f"min_shelf must be in [1, 1000000], got {self.min_shelf}")
-
-
-@dataclass(frozen=True)
-class GoodreadsBooks:
-    frame: pd.DataFrame  # item_id, text, category, profile_category, image_url (str | None), no_url_reason
-    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
-    skipped_ids: frozenset[str]
-
-
-@dataclass(frozen=True)
-class GoodreadsInteractions:
-    frame: pd.DataFrame  # user_id, item_id
-    n_records: int  # well-formed records read (bad lines are counted in the SkipLog)
-    n_unread: int  # shelved but not read: left out by design, not bad records
 
 
 def is_csv(path: Path) -> bool:
@@ -97,52 +90,36 @@ def _shelves(value: object) -> list[tuple[str, int]] | None:
     return out
 
 
-def read_goodreads_books(
-    path: Path, skips: SkipLog, config: GoodreadsFilter = GoodreadsFilter(), *, progress: bool = False
-) -> GoodreadsBooks:
-    """Read books into canonical item rows (see the module docstring for the mapping)."""
-    path = Path(path)
-    mapper = GenreMapper(config.min_shelf)
-    rows: dict[str, tuple] = {}
-    skipped: set[str] = set()
-    n_records = 0
-    records = iter_json_lines(
-        path, skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress, desc=f"reading {path.name}"
-    )
-    for line_no, rec in records:
-        n_records += 1
-        where = f"{path.name}:{line_no}"
-        book_id = str(rec["book_id"]).strip()
-        if book_id in rows:
-            skips.bad("duplicate_item", where, f"book {book_id} appeared before in the books file; the first is kept")
-            continue
-        title = rec["title"]
-        if not isinstance(title, str) or not title.strip():
-            skipped.add(book_id)
-            skips.bad("empty_title", where, f"book {book_id} has an empty title")
-            continue
+def _book_row(mapper: GenreMapper) -> Callable[[str, Record], tuple[str, str, str | None, str]]:
+    def parse(book_id: str, rec: Record) -> tuple[str, str, str | None, str]:
+        """(category, profile_category, image_url, no_url_reason) of a book; raises BadRecord."""
         shelves = _shelves(rec.get("popular_shelves", []))
         if shelves is None:
-            skipped.add(book_id)
-            skips.bad("bad_field", where, f"book {book_id}: 'popular_shelves' must be a list of {{count, name}}")
-            continue
+            raise BadRecord("bad_field", f"book {book_id}: 'popular_shelves' must be a list of {{count, name}}")
         genre = mapper.top_genre(shelves)
         if genre is None:
-            skipped.add(book_id)
-            skips.bad("missing_category", where, f"book {book_id}: none of its {len(shelves)} shelves names a genre")
-            continue
+            raise BadRecord("missing_category", f"book {book_id}: none of its {len(shelves)} shelves names a genre")
         url = rec.get("image_url")
         url = url.strip() if isinstance(url, str) and url.strip() else None
         reason = "the book has no image_url"
         if url is not None and NOPHOTO_MARK in url:
             url, reason = None, NOPHOTO_REASON
-        rows[book_id] = (" ".join(title.split()), f"{CATEGORY_ROOT} > {genre}", genre, url, reason)
-    frame = pd.DataFrame(
-        [(k, *v) for k, v in rows.items()],
-        columns=["item_id", "text", "category", "profile_category", "image_url", "no_url_reason"],
-        dtype=object,
+        return f"{CATEGORY_ROOT} > {genre}", genre, url, reason
+
+    return parse
+
+
+def read_goodreads_books(
+    path: Path, skips: SkipLog, config: GoodreadsFilter = GoodreadsFilter(), *, progress: bool = False
+) -> ItemRecords:
+    """Read books into canonical item rows (see the module docstring for the mapping): item_id, text,
+    category, profile_category, image_url, no_url_reason."""
+    records = iter_json_lines(
+        Path(path), skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress, desc=f"reading {Path(path).name}"
     )
-    return GoodreadsBooks(frame, n_records, frozenset(skipped - set(rows)))
+    spec = ItemSpec("book_id", "book", "the books file", ("category", "profile_category", "image_url", "no_url_reason"),
+                    _book_row(GenreMapper(config.min_shelf)))
+    return read_items(path, records, skips, spec)
 
 
 def _truthy_flag(value: object) -> bool | None:
@@ -159,13 +136,14 @@ def _truthy_flag(value: object) -> bool | None:
 def read_goodreads_interactions(
     path: Path,
     skips: SkipLog,
-    books: GoodreadsBooks,
+    books: ItemRecords,
     *,
     user_map: Path | None = None,
     book_map: Path | None = None,
     progress: bool = False,
-) -> GoodreadsInteractions:
-    """Read the read (is_read) interactions with known books, from JSON lines or the CSV + maps."""
+) -> InteractionRecords:
+    """Read the read (is_read) interactions with known books, from JSON lines or the CSV + maps; `n_left_out`
+    counts those shelved but not read."""
     path = Path(path)
     csv_layout = is_csv(path)
     if csv_layout and book_map is None:
@@ -181,41 +159,27 @@ def read_goodreads_interactions(
             path, skips, JSON_INTERACTION_REQUIRED, nonblank=("user_id", "book_id"), progress=progress,
             desc=f"reading {path.name}",
         )
-    known = set(books.frame["item_id"])
-    users: list[str] = []
-    items: list[str] = []
-    n_records = n_unread = 0
-    for line_no, rec in rows:
-        n_records += 1
-        where = f"{path.name}:{line_no}"
+
+    def identify(rec: Record) -> tuple[str, str] | None:
+        """(user, book) of a read interaction with the CSV's ids mapped, None when not read; raises BadRecord."""
         is_read = _truthy_flag(rec["is_read"])
         if is_read is None:
-            skips.bad("bad_field", where, f"'is_read' must be true/false or 1/0, got {rec['is_read']!r}")
-            continue
+            raise BadRecord("bad_field", f"'is_read' must be true/false or 1/0, got {rec['is_read']!r}")
         if not is_read:
-            n_unread += 1
-            continue
+            return None
         user, book = str(rec["user_id"]).strip(), str(rec["book_id"]).strip()
         if users_of is not None:
             if user not in users_of:
-                skips.bad("unmapped_id", where, f"user_id {user} is not in {Path(user_map).name}")
-                continue
+                raise BadRecord("unmapped_id", f"user_id {user} is not in {Path(user_map).name}")
             user = users_of[user]
         if books_of is not None:
             if book not in books_of:
-                skips.bad("unmapped_id", where, f"book_id {book} is not in {Path(book_map).name}")
-                continue
+                raise BadRecord("unmapped_id", f"book_id {book} is not in {Path(book_map).name}")
             book = books_of[book]
-        if book not in known:
-            if book in books.skipped_ids:
-                skips.bad("interaction_of_skipped_item", where, f"interaction with book {book}, which was skipped")
-            else:
-                skips.bad("interaction_unknown_item", where, f"interaction with book {book}, not in the books file")
-            continue
-        users.append(user)
-        items.append(book)
-    frame = pd.DataFrame({"user_id": pd.Series(users, dtype=object), "item_id": pd.Series(items, dtype=object)})
-    return GoodreadsInteractions(frame, n_records, n_unread)
+        return user, book
+
+    spec = InteractionSpec("interaction", "interaction with book", "not in the books file", identify)
+    return read_interactions(path, rows, skips, books, spec)
 
 
 def goodreads_build_config(name: str = "goodreads", **overrides: object) -> BuildConfig:
@@ -225,44 +189,29 @@ def goodreads_build_config(name: str = "goodreads", **overrides: object) -> Buil
     )
 
 
-def prepare_goodreads(
-    books: Path,
-    interactions: Path,
-    out_dir: Path,
-    *,
-    build: BuildConfig,
-    images: ImageSourceConfig,
-    user_map: Path | None = None,
-    book_map: Path | None = None,
-    filters: InteractionFilter = InteractionFilter(),
-    goodreads: GoodreadsFilter = GoodreadsFilter(),
-    skips: SkipLog,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> SourceReport:
-    """UCSD Goodreads files -> canonical dataset at out_dir (read, filter, images, build)."""
-    check_destination(Path(out_dir), overwrite)  # before the long reads
-    book_rows = read_goodreads_books(books, skips, goodreads, progress=progress)
-    reads = read_goodreads_interactions(
-        interactions, skips, book_rows, user_map=user_map, book_map=book_map, progress=progress
-    )
-    maps = [p for p in (user_map, book_map) if p is not None]
+@dataclass(frozen=True)
+class GoodreadsFiles:
+    """The raw files of one Goodreads preparation; the two maps belong to the CSV interactions only."""
+
+    books: Path
+    interactions: Path
+    user_map: Path | None = None
+    book_map: Path | None = None
+
+
+def prepare_goodreads(files: GoodreadsFiles, prep: Preparation, goodreads: GoodreadsFilter = GoodreadsFilter()
+                      ) -> SourceReport:
+    """UCSD Goodreads files -> canonical dataset at prep.out_dir (read, filter, images, build)."""
+    check_destination(Path(prep.out_dir), prep.overwrite)  # before the long reads
+    book_rows = read_goodreads_books(files.books, prep.skips, goodreads, progress=prep.progress)
+    reads = read_goodreads_interactions(files.interactions, prep.skips, book_rows, user_map=files.user_map,
+                                        book_map=files.book_map, progress=prep.progress)
+    maps = [p for p in (files.user_map, files.book_map) if p is not None]
     source = {
         "kind": "goodreads",
-        "params": {**asdict(filters), **asdict(goodreads), **image_params(images)},
-        "files": [file_info(books), file_info(interactions), *(file_info(p) for p in maps)],
+        "params": {**asdict(prep.filters), **asdict(goodreads), **image_params(prep.images)},
+        "files": [file_info(files.books), file_info(files.interactions), *(file_info(p) for p in maps)],
     }
-    return build_from_source(
-        book_rows.frame,
-        reads.frame,
-        out_dir,
-        build=build,
-        filters=filters,
-        images=images,
-        source=source,
-        skips=skips,
-        records={Path(books).name: book_rows.n_records, Path(interactions).name: reads.n_records},
-        notes={"shelved but not read (left out)": reads.n_unread},
-        overwrite=overwrite,
-        progress=progress,
-    )
+    records = {Path(files.books).name: book_rows.n_records, Path(files.interactions).name: reads.n_records}
+    notes = {"shelved but not read (left out)": reads.n_left_out}
+    return build_from_source(SourceRead(book_rows.frame, reads.frame, source, records, notes), prep)

@@ -17,20 +17,44 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rcml_core.data.build.clean import image_problem
 from rcml_core.data.build.dataset import BuildConfig, build_dataset
+from rcml_core.data.format.schema import SPLITS, Manifest
+from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.store import check_destination
 from rcml_core.data.sources.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.sources.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
-from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.format.schema import SPLITS, Manifest
-from rcml_core.data.format.store import check_destination
-from rcml_core.data.build.clean import image_problem
 from rcml_core.errors import DataError
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How to prepare any source into a dataset folder, besides its raw files (one per `rcml data` run)."""
+
+    out_dir: Path
+    build: BuildConfig
+    images: ImageSourceConfig
+    skips: SkipLog  # the run's bad-record policy and counts
+    filters: InteractionFilter = InteractionFilter()
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What a source's readers produced, and what the manifest records about the reading."""
+
+    items: pd.DataFrame  # item_id, text, category, profile_category, image_url (str | None)[, no_url_reason]
+    interactions: pd.DataFrame  # user_id, item_id[, timestamp], items all known
+    source: dict  # the manifest's "source": kind, params, files ("prep" is added)
+    records: dict[str, int]  # raw file name -> well-formed records read
+    notes: dict[str, int] = field(default_factory=dict)  # exclusions by choice (e.g. reviews below --min-rating)
 
 
 @dataclass(frozen=True)
@@ -116,37 +140,22 @@ def _usable_images(resolution: ImageResolution, skips: SkipLog, progress: bool) 
     return usable
 
 
-def build_from_source(
-    items: pd.DataFrame,
-    interactions: pd.DataFrame,
-    out_dir: Path,
-    *,
-    build: BuildConfig,
-    filters: InteractionFilter,
-    images: ImageSourceConfig,
-    source: dict,
-    skips: SkipLog,
-    records: dict[str, int],
-    notes: dict[str, int] | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> SourceReport:
+def build_from_source(read: SourceRead, prep: Preparation) -> SourceReport:
     """Filter, resolve images, re-filter and build (see the module docstring).
 
-    items: item_id, text, category, profile_category, image_url (str | None) and optionally
-    no_url_reason; interactions: user_id, item_id, optional timestamp, items all known.
-    `source` goes to the manifest with a "prep" entry added: records, filtering, images.
+    `read.source` goes to the manifest with a "prep" entry added: records, filtering, images.
     """
-    out_dir = Path(out_dir)
-    check_destination(out_dir, overwrite)  # before reading/downloading anything long
-    filtered, report = filter_interactions(interactions, filters)
+    out_dir, filters, skips, progress = Path(prep.out_dir), prep.filters, prep.skips, prep.progress
+    check_destination(out_dir, prep.overwrite)  # before reading/downloading anything long
+    items = read.items
+    filtered, report = filter_interactions(read.interactions, filters)
     if filtered.empty:
         raise DataError(
             f"no interactions left after filtering {report.n_in} of them (k-core k={filters.k_core}, "
             f"max-items={filters.max_items}): lower --k-core or give more data"
         )
     needed = items[items["item_id"].isin(set(filtered["item_id"]))].reset_index(drop=True)
-    resolution = resolve_images(image_refs(needed), images, skips, progress=progress)
+    resolution = resolve_images(image_refs(needed), prep.images, skips, progress=progress)
     usable = _usable_images(resolution, skips, progress)
     kept, _ = k_core(filtered[filtered["item_id"].isin(set(usable))], filters.k_core)
     if kept.empty:
@@ -156,9 +165,9 @@ def build_from_source(
         )
     final_items = needed[needed["item_id"].isin(set(kept["item_id"]))].copy()
     final_items["image_path"] = [str(usable[i]) for i in final_items["item_id"]]
-    prep = {
-        "records": dict(records),
-        "notes": dict(notes or {}),
+    record = {
+        "records": dict(read.records),
+        "notes": dict(read.notes),
         "filter": {**asdict(filters), **asdict(report)},
         "images": {
             "n_local": resolution.n_local,
@@ -173,14 +182,14 @@ def build_from_source(
         final_items[["item_id", "text", "image_path", "category", "profile_category"]],
         kept,
         out_dir,
-        build,
-        {**source, "prep": prep},
+        prep.build,
+        {**read.source, "prep": record},
         skips,
-        overwrite=overwrite,
+        overwrite=prep.overwrite,
         progress=progress,
     )
     return SourceReport(
-        manifest, out_dir, dict(records), dict(notes or {}), report, resolution, len(filtered) - len(kept)
+        manifest, out_dir, dict(read.records), dict(read.notes), report, resolution, len(filtered) - len(kept)
     )
 
 
