@@ -113,6 +113,16 @@ def paired_pool(weights: Tensor, values: Tensor) -> Tensor:
     return torch.einsum("qt,qtd->qd", weights, values)
 
 
+def unit(x: Tensor, eps: float = COSINE_EPS) -> Tensor:
+    """x / max(||x||, eps) along the last dim (F.normalize's values up to rounding): (..., d) -> (..., d).
+
+    Computed as x * rsqrt(max(||x||^2, eps^2)), so that the backward is broadcast multiplies by a (..., 1)
+    factor; F.normalize's backward divides by the expanded norm, and on the (2, U, R, d) tables of a step
+    those divisions were a fifth of the tables' time (profiled on CPU).
+    """
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True).clamp_min(eps * eps))
+
+
 def gram(values: Tensor) -> Tensor:
     """G[k] = V[k] V[k]^T: (N, n, d) -> (N, n, n)."""
     return values @ values.transpose(-1, -2)
