@@ -90,9 +90,10 @@ def synthetic_texts(num_items: int, seed: int) -> tuple[list[str], list[str]]:
 
 
 def synthetic_batch(model: RCMLModel, titles: list[str], relations: list[str], batch: int, intra_share: float,
-                    seed: int) -> PairBatch:
+                    seed: int, all_relations: bool = False) -> PairBatch:
     """B rows over items drawn from `titles`; unique items and the relations the rows use re-indexed from 0
-    (the trainer's make_pair_batch encodes only the batch's own relations too); false negatives masked."""
+    (the trainer's make_pair_batch encodes only the batch's own relations too; all_relations: every text of
+    `relations`, as it does under loss.relation_negatives); false negatives masked."""
     g = torch.Generator().manual_seed(seed)
     src = torch.randint(0, len(titles), (batch,), generator=g)
     is_intra = torch.rand(batch, generator=g) < intra_share
@@ -100,7 +101,10 @@ def synthetic_batch(model: RCMLModel, titles: list[str], relations: list[str], b
     rel = torch.where(is_intra, 0, torch.randint(1, len(relations), (batch,), generator=g))
     unique, inverse = torch.unique(torch.cat([src, dst]), return_inverse=True)  # (U,), (2B,)
     src, dst = inverse[:batch], inverse[batch:]
-    used, rel = torch.unique(rel, return_inverse=True)  # (R,) relation texts the rows use, (B,) into them
+    if all_relations:
+        used = torch.arange(len(relations))
+    else:
+        used, rel = torch.unique(rel, return_inverse=True)  # (R,) relation texts the rows use, (B,) into them
     items = tokenize(model.backbone, [titles[i] for i in unique.tolist()])
     rels = tokenize(model.backbone, [relations[i] for i in used.tolist()])
     size = model.backbone.image_size
@@ -123,12 +127,13 @@ def measure(batch_size: int = 64, config: MeasureConfig | None = None, threads: 
             intra_share: float = 0.5, beta: float = 0.6, seed: int = 0, backbone_config: BackboneConfig | None = None,
             shape: str = "tiny", device: str = "cpu", autocast: str = "none", compile_backend: str | None = None,
             peak_tflops: float | None = None, variants: Sequence[str] | None = None, fixed_batch: bool = False,
-            allocator: str = "fixed") -> dict:
+            allocator: str = "fixed", all_relations: bool = False) -> dict:
     """Step times of the variants (ms), the ratios with their CIs, memory and FLOPs (module docstring).
 
     autocast: "none" | "bf16"; compile_backend: a torch.compile backend, or None for eager; variants: names
     from VARIANTS (default: all for tiny, DEFAULT_VIT_VARIANTS for vit-b32); fixed_batch: time one batch
-    every round instead of a new one per round (the old, optimistic setting under torch.compile)."""
+    every round instead of a new one per round (the old, optimistic setting under torch.compile); all_relations:
+    every relation text in every batch (what loss.relation_negatives makes the trainer encode)."""
     if autocast not in ("none", "bf16"):
         raise ValueError(f"autocast must be 'none' or 'bf16', got {autocast!r}")
     chosen = tuple(variants) if variants else (VARIANTS if shape == "tiny" else DEFAULT_VIT_VARIANTS)
@@ -141,7 +146,7 @@ def measure(batch_size: int = 64, config: MeasureConfig | None = None, threads: 
     try:
         result = _measure(batch_size, config or MeasureConfig(rounds=DEFAULT_ROUNDS), intra_share, beta, seed,
                           backbone_config, shape, torch.device(device), autocast, compile_backend, peak_tflops,
-                          chosen, fixed_batch)
+                          chosen, fixed_batch, all_relations)
     finally:
         torch.set_num_threads(previous_threads)
     return {"threads": threads, "allocator": allocator_set, **result}
@@ -157,7 +162,7 @@ def step_flops(fn: Callable[[], torch.Tensor]) -> int:
     return int(counter.get_total_flops())
 
 
-DEFAULT_ROUNDS = 30
+DEFAULT_ROUNDS = 40  # +-5 % took 10-15 pairs with --clock cpu, 30-60 with wall time on the shared VM (docs)
 # train steps (forward + backward) and forward-only passes; see the module docstring
 VARIANTS: tuple[str, ...] = ("rcml", "clip", "rcml_padded", "clip_ours", "relations", "conditioning",
                              "rcml_forward", "clip_forward")
@@ -247,7 +252,7 @@ class _Steps:
 def _measure(batch_size: int, config: MeasureConfig, intra_share: float, beta: float, seed: int,
              backbone_config: BackboneConfig | None, shape: str, device: torch.device, autocast: str,
              compile_backend: str | None, peak_tflops: float | None, chosen: Sequence[str],
-             fixed_batch: bool) -> dict:
+             fixed_batch: bool, all_relations: bool) -> dict:
     titles, relations = synthetic_texts(4 * batch_size, seed)
     if shape == "vit-b32":
         backbone = vit_b32_backbone(titles + relations, seed)
@@ -270,7 +275,8 @@ def _measure(batch_size: int, config: MeasureConfig, intra_share: float, beta: f
 
     def setup(i: int) -> None:  # a new batch per round, as training draws one per step (shapes vary)
         batch_seed = seed if fixed_batch else seed + config.warmup + i
-        batch = synthetic_batch(model, titles, relations, batch_size, intra_share, batch_seed).to(device)
+        batch = synthetic_batch(model, titles, relations, batch_size, intra_share, batch_seed, all_relations)
+        batch = batch.to(device)
         steps.use(batch)
         if i >= 0:
             shapes.append(_batch_shape(batch))
@@ -281,6 +287,7 @@ def _measure(batch_size: int, config: MeasureConfig, intra_share: float, beta: f
         "device": str(device), "machine": machine(), "shape": shape, "autocast": autocast,
         "compile": compile_backend, "backbone": shape_info, "batch_rows": batch_size,
         "batches": "one fixed batch" if fixed_batch else "a new batch per round (seeded), as in training",
+        "relations": "all relation texts in every batch" if all_relations else "the relations the batch's rows use",
         "batch_shapes": _shape_summary(shapes), "measure": describe(config),
         "step_ms": {name: variant_summary(v) for name, v in rounds.samples.items()},
         "warmup_s": {name: round(sum(v), 3) for name, v in rounds.warmup.items()},
@@ -360,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{' '.join(DEFAULT_VIT_VARIANTS)} for vit-b32")
     parser.add_argument("--fixed-batch", action="store_true",
                         help="time one batch every round (default: a new batch per round, shapes varying)")
+    parser.add_argument("--all-relations", action="store_true",
+                        help="encode every relation text in every batch (as loss.relation_negatives makes the trainer "
+                             "do); default: only the relations the batch's rows use, as make_pair_batch does")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--autocast", choices=["none", "bf16"], default="none", help="torch.autocast dtype")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (and CLIP's) first")
@@ -378,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = measure(args.batch, config_from_args(args), args.threads, args.intra_share, args.beta, args.seed,
                      backbone_config, args.shape, args.device, args.autocast,
                      args.compile_backend if args.compile else None, args.peak_tflops, args.variants,
-                     args.fixed_batch, args.allocator)
+                     args.fixed_batch, args.allocator, args.all_relations)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -41,6 +41,8 @@ def test_step_time_benchmark_draws_a_new_batch_per_round_unless_told_to_keep_one
 
 
 def test_step_time_batches_carry_only_the_relations_their_rows_use(capsys) -> None:
+    import torch
+
     from benchmarks.step_time import synthetic_batch, synthetic_texts
     from rcml_core.model.backbone import BackboneConfig, build_backbone
     from rcml_core.model.rcml import RCMLConfig, RCMLModel
@@ -50,6 +52,8 @@ def test_step_time_batches_carry_only_the_relations_their_rows_use(capsys) -> No
     batch = synthetic_batch(model, titles, relations, 4, 0.5, seed=0)
     assert batch.num_relations == len(set(batch.rel.tolist())) <= 4  # as make_pair_batch builds them
     assert sorted(set(batch.rel.tolist())) == list(range(batch.num_relations))
+    every = synthetic_batch(model, titles, relations, 4, 0.5, seed=0, all_relations=True)  # relation_negatives
+    assert every.num_relations == len(relations) and torch.equal(every.src, batch.src)
 
 
 def test_step_time_benchmark_counts_flops_and_reports_mfu_under_bf16_autocast(capsys) -> None:
