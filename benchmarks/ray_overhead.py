@@ -1,6 +1,6 @@
 """Ray overhead on a trial: the same ~1-minute training loop in plain PyTorch and as one trial through
-Ray Tune + Ray Train (DESIGN §6 target: <= 1.10x), the per-trial scheduling overhead in seconds, and how
-many trials this machine runs at once.
+Ray Tune + Ray Train (target: <= 1.10x, docs/performance.md), the per-trial scheduling overhead in seconds,
+and how many trials this machine runs at once.
 
     python -m benchmarks.ray_overhead [--data DIR] [--epochs 6] [--steps N] [--repeats 3]
 
@@ -120,7 +120,8 @@ def measure(data: str | None = None, epochs: int = 6, steps: int | None = None, 
         "steps_per_epoch": steps_run,
         "settle_s": settle_s, "repeats": repeats, "plain_in_process_s": round(plain_s, 2),
         "plain_new_process_before_ray_s": round(no_ray_s, 2), "plain_new_process_runs_s": _rounded(process_runs),
-        "in_trial_runs_s": _rounded(trial_runs), "plain_new_process_s": round(process_s, 2), "measure": describe(config),
+        "in_trial_runs_s": _rounded(trial_runs), "plain_new_process_s": round(process_s, 2),
+        "measure": describe(config),
         "plain_new_process": variant_summary(process_runs, unit=1.0, digits=2),
         "in_trial": variant_summary(trial_runs, unit=1.0, digits=2),
         "in_trial_ratio_ci": ratio_summary(trial_runs, process_runs, [TARGET], config),

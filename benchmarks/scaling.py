@@ -208,11 +208,14 @@ def plot(rows: list[dict], path: Path) -> None:
     for w in sorted({r["title_words"] for r in rows}):
         sub = [r for r in rows if r["title_words"] == w]
         b = [r["batch"] for r in sub]
-        axes[0].plot(b, [r["rcml_ms"] for r in sub], "o-", label=f"RCML, ~{w}-word titles")
-        axes[0].plot(b, [r["clip_ms"] for r in sub], "x--", label=f"CLIP, ~{w}-word titles")
+        ratio = [r["ratio"] for r in sub]
+        err = [[r["ratio"] - r["ratio_ci95_low"] for r in sub], [r["ratio_ci95_high"] - r["ratio"] for r in sub]]
+        axes[0].errorbar(b, ratio, yerr=err, fmt="o-", capsize=3, label=f"~{w}-word titles")
         axes[1].plot(b, [r["rcml_activation_mb"] for r in sub], "o-", label=f"RCML, ~{w} words")
         axes[1].plot(b, [r["clip_activation_mb"] for r in sub], "x--", label=f"CLIP, ~{w} words")
-    for ax, label in zip(axes, ("train step (ms)", "activations saved for backward (MB)")):
+    axes[0].axhline(1.0, color="grey", lw=0.8)
+    labels = ("train step RCML / CLIP (median, 95 % CI)", "activations saved for backward (MB)")
+    for ax, label in zip(axes, labels):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch B (relation pairs)")
         ax.set_ylabel(label)

@@ -8,7 +8,7 @@ embeddings; query = h_E W_Q^T (R, d); keys = H W_K^T (N, n, d); values V = H W_V
     A[r, k]  = mix(q[r, k], onehot(summary_k), beta)                           eq. 5    (n,)
     z[r, k]  = L2norm(A[r, k] V[k])                                            eq. 4    (d,)
 
-"prob" mix (default, DESIGN §2): A = (1 - beta) softmax(q) + beta onehot(summary) when r's row is an
+"prob" mix (default): A = (1 - beta) softmax(q) + beta onehot(summary) when r's row is an
 intra-sample pair, softmax(q) otherwise, so beta = 1 on intra rows is exactly CLIP's pooling.
 "logit" mix: eq. 5 literally, A = softmax((1 - beta) q + beta B) with B = onehot(summary) on intra
 rows and 0 on inter rows.
@@ -153,6 +153,6 @@ def conditioned_cosine(anchor: Tensor, weights: Tensor, values: Tensor, eps: flo
 
     anchor (R, d) unit vectors; weights (R, N, n) attention of item k under row r (0 at padding);
     values (N, n, d) -> (R, N). Numerator sum_t A[r,k,t] <anchor_r, V[k,t]>, squared norm A G A^T with
-    G[k] = V[k] V[k]^T (DESIGN §2 Cost); the norm is floored at eps. Differentiable everywhere.
+    G[k] = V[k] V[k]^T; the norm is floored at eps. Differentiable everywhere.
     """
     return cosine_from_parts(conditioned_dot(anchor, weights, values), conditioned_sq_norm(weights, gram(values)), eps)

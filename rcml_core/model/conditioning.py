@@ -1,4 +1,5 @@
-"""Batch conditioning: the (B, B) pair similarities from cached token features (DESIGN §2 Cost).
+"""Batch conditioning: the (B, B) pair similarities from cached token features (the backbone ran once per
+unique item; no (B, B, d) tensor is formed).
 
 Pure functions. Inputs are one modality's TokenFeatures of the U unique items, `query` (R, d) and
 `value_map` (d, d) with the attention parameters folded in (RCMLModel does the folding):
@@ -131,7 +132,7 @@ def stacked_pair_similarities(
         anchors = flat.index_select(1, src * r + rel)  # (2, B, d): [x, row] = z_x[src_row, rel_row]
         every = anchors.reshape(2 * b, d) @ flat.reshape(2 * u * r, d).T  # (2B, 2UR)
         every = every.view(2, b, 2, u * r)  # [x, row, y, k * R + e]
-        own = (dst[None, :] * r + rel[:, None])[None, :, None, :].expand(2, b, 2, b)  # [x, row, y, s] -> (dst_s, rel_row)
+        own = (dst[None, :] * r + rel[:, None])[None, :, None, :].expand(2, b, 2, b)  # [x, row, y, s]: dst_s, rel_row
         sims = every.gather(3, own).transpose(1, 2)  # (2, 2, B, B) = [x, y, row, s]
     else:
         order = torch.argsort(rel, stable=True)  # rows grouped by relation

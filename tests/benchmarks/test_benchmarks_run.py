@@ -157,3 +157,37 @@ def test_sweep_wall_time_reports_the_median_with_a_ci_and_judges_it_by_the_upper
     assert out["seconds"]["verdicts"] == {"<= 4 minutes": "met"} and len(out["homes"]) == 3
     assert sweep_wall_time.main(["--home", str(tmp_path / "one")]) == 0  # 300 s: over 4 minutes
     assert _last_json(capsys.readouterr().out)["seconds"]["verdicts"] == {"<= 4 minutes": "not met"}
+
+
+def test_gpu_script_runs_every_section_8_command_and_summarises_them(tmp_path: Path) -> None:
+    """benchmarks/gpu.sh on a CUDA machine, with `python` replaced by a recorder (no GPU needed here; the
+    commands themselves were run on CPU with `gpu.sh --dry-run`)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    assert subprocess.run(["bash", "-n", str(root / "benchmarks" / "gpu.sh")]).returncode == 0
+    log = tmp_path / "commands.txt"
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [[ "$1" == "-m" ]]; then echo "$*" >> "$LOG"; echo \'{"ratio": {"median": 1.0}}\'; exit 0; fi\n'
+        'if [[ "$1" == "-c" ]]; then exit 0; fi\n'  # torch.cuda.is_available()
+        f'exec {sys.executable} "$@"\n'  # the summary
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": str(fake), "LOG": str(log)}
+    done = subprocess.run(["bash", str(root / "benchmarks" / "gpu.sh"), str(out)], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    commands = log.read_text().splitlines()
+    assert [c.split()[1] for c in commands] == ["benchmarks.step_time", "benchmarks.step_time",
+                                                "benchmarks.scaling", "benchmarks.inference"]
+    assert all("--device cuda" in c for c in commands)
+    assert "--compile" not in commands[0] and "--compile --compile-backend inductor" in commands[1]
+    assert "--autocast bf16" in commands[0] and "--peak-tflops 989" in commands[1]
+    assert "--measure-vit-b32 512 --bf16" in commands[2] and "--items 8192 --batch 256" in commands[3]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"step_eager", "step_compiled", "peak_memory", "inference"}
