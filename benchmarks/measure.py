@@ -15,7 +15,9 @@ machine's load; what carries over to another machine is the ratio, measured like
 - **judged by the CI**: a target "ratio <= t" is met only when the CI's upper end is under t (">= t":
   only when the CI's lower end is above t); a median under the target with a CI across it is "not met".
 
-Python's garbage collector is off while a variant runs (as in `timeit`) and runs between rounds.
+Python's garbage collector is off while a variant runs (as in `timeit`) and runs between rounds. The clock
+is wall time, or with `clock="cpu"` this process's CPU time (one thread, no GPU: on a machine that other
+processes share it leaves out the waits for a core). `set_allocator` fixes glibc's malloc thresholds.
 
     from benchmarks.measure import MeasureConfig, Target, run_rounds, ratio_summary
     rounds = run_rounds({"rcml": rcml_step, "clip": clip_step}, MeasureConfig(rounds=30))
@@ -40,8 +42,6 @@ ORDERS: tuple[str, ...] = ("rotate", "shuffle")
 # wall: time.perf_counter; cpu: time.process_time, the CPU seconds of this process (all its threads), which
 # leaves out the time the process waits for a core that another process holds (a shared machine)
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
-# the CI half-width (relative to the median ratio) the defaults of the benchmarks aim for
-CI_GOAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -240,9 +240,9 @@ ALLOCATORS: tuple[str, ...] = ("fixed", "default")
 def set_allocator(mode: str) -> str:
     """"fixed": glibc's mmap threshold at 64 MiB and trim threshold at 512 MiB (mallopt), so that freed
     activations stay in the heap instead of going back to the OS and faulting in again on the next call;
-    "default": leave glibc's dynamic thresholds, which move with the process's history of frees (tiny
-    inference measured 3000 minor faults per CLIP call with them, 750 with fixed ones, and a CLIP call
-    1.29x slower, RCML's 1.19x: the ratio then depends on what ran before). Returns what was set."""
+    "default": leave glibc's thresholds, which move with the process's history of frees. With glibc's
+    default 128 KiB thresholds a tiny CLIP batch took 1.29x as long and an RCML batch 1.19x, which moved their
+    ratio from 1.16 to 1.09 (docs/performance.md §3). Returns what was set."""
     if mode not in ALLOCATORS:
         raise ValueError(f"allocator must be one of {ALLOCATORS}, got {mode!r}")
     if mode == "default":
