@@ -162,7 +162,7 @@ def step_flops(fn: Callable[[], torch.Tensor]) -> int:
     return int(counter.get_total_flops())
 
 
-DEFAULT_ROUNDS = 40  # +-5 % took 10-15 pairs with --clock cpu, 30-60 with wall time on the shared VM (docs)
+DEFAULT_ROUNDS = 40  # +-5 % took 10-15 pairs on CPU time, 30 to over 40 on wall time on the shared VM (docs)
 # train steps (forward + backward) and forward-only passes; see the module docstring
 VARIANTS: tuple[str, ...] = ("rcml", "clip", "rcml_padded", "clip_ours", "relations", "conditioning",
                              "rcml_forward", "clip_forward")
