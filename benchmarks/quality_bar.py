@@ -2,6 +2,9 @@
 
     python -m benchmarks.quality_bar --data data/synth-default --seeds 0 1 2
     python -m benchmarks.quality_bar --data DIR --seeds 0 1 2 --epochs 6 --variant no_edge_text no_edge_text=true
+    # seeds in parallel, then the table over all of them from the same folder:
+    for s in 0 1 2; do python -m benchmarks.quality_bar --data DIR --out OUT --seeds $s & done; wait
+    python -m benchmarks.quality_bar --data DIR --out OUT --seeds 0 1 2 --resume
 
 Rows, all on the same fixed test queries (docs/evaluation.md):
 - RCML (`method=rcml` plus --rcml overrides, beta 0.6 by default) and each --variant (RCML plus its overrides);
@@ -51,6 +54,7 @@ class BarSettings:
     seeds: tuple[int, ...]
     out: Path  # run folders go to <out>/<row>/seed<k>
     tasks: tuple[str, ...] = ("retrieval",)
+    resume: bool = False  # reuse the run folders under `out` (a finished run trains no further)
 
 
 def run_model(name: str, overrides: list[str], settings: BarSettings,
@@ -61,7 +65,7 @@ def run_model(name: str, overrides: list[str], settings: BarSettings,
         config = resolve_run_config(settings.preset, overrides=[*overrides, f"seed={seed}",
                                                                 f"out_dir={settings.out / name / f'seed{seed}'}"])
         t0 = time.perf_counter()
-        trained = train(config, resume=False, final_splits=())
+        trained = train(config, resume=settings.resume, final_splits=())
         session = load_checkpoint_session(trained.best_checkpoint, device=config.train.device)
         result = evaluate_run(session, SPLIT, trained.best_checkpoint / BACKBONE_DIR, training_free=training_free,
                               tasks=settings.tasks)
@@ -198,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="an extra RCML row: a name and its overrides (e.g. --variant no_edge_text no_edge_text=true)")
     p.add_argument("--methods", nargs="+", default=list(MODEL_ROWS), choices=list(MODEL_ROWS))
     p.add_argument("--all-tasks", action="store_true", help="also relation type and validity (slower)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the runs already in --out (e.g. seeds trained by parallel invocations, one seed each): "
+                        "a finished run is only evaluated, an interrupted one continues from its last epoch")
     p.add_argument("overrides", nargs="*", help="overrides for every run (e.g. batch_size=32); give them right after "
                                                 "--data, since --seeds and --variant take every word that follows")
     args = p.parse_args(argv)
@@ -213,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = {n: o for n, o in plan.items() if n in args.methods or n == "rcml"}
     plan.update({n: ["method=rcml", *args.rcml, *o] for n, o in variants.items()})
     settings = BarSettings(args.preset, tuple(args.seeds), args.out.resolve(),
-                           ("retrieval", "relation_type", "validity") if args.all_tasks else ("retrieval",))
+                           ("retrieval", "relation_type", "validity") if args.all_tasks else ("retrieval",),
+                           resume=args.resume)
     results, runs = {}, {}
     for name, overrides in plan.items():
         print(f"{name}: {' '.join(overrides)}", flush=True)

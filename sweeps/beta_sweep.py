@@ -1,9 +1,14 @@
-"""Beta sweep (paper Figure 5): validation Hit@5 of RCML against the attention balance beta.
+"""Beta sweep (paper Figure 5): Hit@5 of RCML against the attention balance beta, in both summary_mix modes.
 
-beta in {0, 0.2, 0.4, 0.6, 0.8, 1.0} x seeds; beta = 0 uses the relation-guided attention
-only, beta = 1 is CLIP's summary token (exactly CLIP on intra pairs). The parent MLflow
-run gets the figure (Hit@5 against beta, one line per similarity type) and the table;
-the best beta by mean validation Hit@5 is evaluated on test and registered.
+beta in {0, 0.2, 0.4, 0.6, 0.8, 1.0} x summary_mix in {prob, logit} x seeds. beta = 0 is the
+relation-guided attention only. Where beta acts depends on the mode (docs/method.md):
+- "logit" (eq. 5 of the paper read literally, what its Figure 5 sweeps): softmax((1 - beta) q + beta B),
+  so beta scales the relation logits of every row, the inter rows that every evaluation query uses
+  included; beta = 1 on an inter row is uniform attention over the tokens;
+- "prob": (1 - beta) softmax(q) + beta onehot(summary) on intra rows only, exactly CLIP at beta = 1 on
+  them; an inter row is softmax(q) whatever beta is, so beta acts only through the intra training rows.
+The parent MLflow run gets the figure (Hit@5 against beta per similarity type, a panel per mode) and the
+table; the best (summary_mix, beta) by mean validation Hit@5 over seeds is evaluated on test and registered.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, a
 from sweeps.cli import main_for  # noqa: E402
 
 BETAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+SUMMARY_MIXES = ("prob", "logit")
 
 
 def build(args):
     from cluster.study import Study
     from tracking.reports import beta_report
 
-    return Study(name="beta_sweep", grid={"beta": BETAS}), beta_report, None
+    return Study(name="beta_sweep", grid={"summary_mix": SUMMARY_MIXES, "beta": BETAS}), beta_report, None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,18 +130,26 @@ def metrics_table(metrics: Mapping[str, float], split: str) -> pd.DataFrame:
 
 
 def beta_curve(summary: pd.DataFrame, title: str = "Validation Hit@5 against beta") -> Figure:
-    data = summary.sort_values("beta")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for sim in SIMILARITIES:
-        ax.errorbar(data["beta"], data[_col(sim, "mean")], yerr=data[_col(sim, "std")].fillna(0.0),
-                    marker="o", capsize=3, label=LABELS[sim], linewidth=2.2 if sim == "avg" else 1.2)
-    ax.set_xlabel("beta (intra pairs: 0 = relation attention only, 1 = CLIP's summary token)")
-    ax.set_ylabel("val Hit@5")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(ncol=5, fontsize=8, loc="lower center")
+    """Paper Figure 5: one panel per summary_mix mode (when the sweep has that axis), a line per similarity."""
+    modes = list(dict.fromkeys(summary["summary_mix"])) if "summary_mix" in summary else [None]
+    fig, axes = plt.subplots(1, len(modes), figsize=(6.0 * len(modes), 4.2), dpi=120, sharey=True, squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        data = (summary if mode is None else summary[summary["summary_mix"] == mode]).sort_values("beta")
+        for sim in SIMILARITIES:
+            ax.errorbar(data["beta"], data[_col(sim, "mean")], yerr=data[_col(sim, "std")].fillna(0.0),
+                        marker="o", capsize=3, label=LABELS[sim], linewidth=2.2 if sim == "avg" else 1.2)
+        ax.set_xlabel("beta (0 = relation attention only)")
+        ax.set_title(title if mode is None else f"summary_mix = {mode}" + MODE_NOTES.get(mode, ""), fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("val Hit@5 (mean ± std over seeds)")
+    axes[0][0].legend(ncol=5, fontsize=8, loc="lower center")
+    if modes != [None]:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+MODE_NOTES = {"logit": " (eq. 5 literally: the paper's Figure 5)", "prob": " (beta on intra rows only)"}
 
 
 def relative_drop(summary: pd.DataFrame, key: str, reference: str) -> pd.DataFrame:

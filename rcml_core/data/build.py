@@ -14,6 +14,8 @@ repeat_interactions_merged + interactions):
     pairs                             distinct related pairs per split
     relations                         inter relations kept (the intra one not counted)
     users / users_clustered           users with a valid interaction / with >= 2 items (clustered)
+    users_clustering_fitted_on        users with >= 2 train items, whose train purchases fitted the clusters
+                                      (cluster_fit "train")
     interaction_rows, interactions    input rows / distinct (user, item) kept
     repeat_interactions_merged        repeated (user, item) rows merged (repeat purchases)
     interaction_rows_dropped_with_skipped_items
@@ -67,10 +69,11 @@ from rcml_core.data.schema import (
 )
 from rcml_core.data.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
 from rcml_core.data.validate import InteractionStats, clean_interactions, validate_items
-from rcml_core.errors import ConfigError
+from rcml_core.errors import ConfigError, DataError
 
 # Separate random streams per purpose, so changing one eval set never shifts another.
 _STREAM = {"retrieval": 1, "relation_type": 2, "validity": 3}
+CLUSTER_FITS = ("train", "all")
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
@@ -92,6 +95,16 @@ class BuildConfig:
     max_relation_type_pairs: int = 2000  # relation-type pairs per eval split
     max_validity_per_split: int = 4000  # validity instances per split (half positive)
     seed: int = 0
+    # Users are clustered on what they bought: the category shares and, for the item attributes named
+    # here (keys of the items' `attributes` dicts, e.g. Amazon's "Color"), how much their items agree on
+    # each (relations.attribute_agreement, scaled by behaviour_weight). The relation texts then lead with
+    # that behaviour ("people who keep to one colour, ..."). Empty: categories only (the paper's setting).
+    behaviour_attributes: tuple[str, ...] = ()
+    behaviour_weight: float = 1.0
+    # "train": KMeans is fitted on the users' train-split purchases only (users with >= 2 train items keep
+    # that cluster; the others are assigned to the nearest one by their whole history), so no val/test
+    # item shapes the relations; "all": the clustering sees every purchase (datasets built before 2026-12-06).
+    cluster_fit: str = "train"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -117,6 +130,30 @@ class BuildConfig:
                 f"BuildConfig.split_fractions must be three numbers in (0, 1) (train, val, test) summing to 1, got {fr!r}"
             )
         object.__setattr__(self, "split_fractions", tuple(float(f) for f in fr))
+        attrs = self.behaviour_attributes
+        if isinstance(attrs, str) or not all(isinstance(a, str) and a.strip() for a in attrs) or len(set(attrs)) != len(attrs):
+            raise ConfigError(f"BuildConfig.behaviour_attributes must be distinct non-empty names, got {attrs!r}")
+        object.__setattr__(self, "behaviour_attributes", tuple(attrs))
+        w = self.behaviour_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            raise ConfigError(f"BuildConfig.behaviour_weight must be a number > 0, got {w!r}")
+        if self.cluster_fit not in CLUSTER_FITS:
+            raise ConfigError(f"BuildConfig.cluster_fit must be one of {CLUSTER_FITS}, got {self.cluster_fit!r}")
+
+
+def _item_attributes(items: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame | None:
+    """(N, A) the named attributes per item_id (NaN where an item does not state one), or None."""
+    if not names:
+        return None
+    if "attributes" not in items:
+        raise DataError(f"BuildConfig.behaviour_attributes={list(names)} but the items have no 'attributes' column")
+    rows = [{n: d.get(n) for n in names} if isinstance(d, dict) else {} for d in items["attributes"]]
+    table = pd.DataFrame(rows, index=pd.Index(items["item_id"].to_numpy()), columns=list(names))
+    if table.notna().sum().min() == 0:
+        empty = [n for n in names if table[n].notna().sum() == 0]
+        raise DataError(f"no item states the behaviour attribute(s) {empty}; attributes seen: "
+                        f"{sorted({k for d in items['attributes'] if isinstance(d, dict) for k in d})[:20]}")
+    return table
 
 
 def _check_source(source: dict) -> dict:
@@ -130,13 +167,21 @@ def _check_source(source: dict) -> dict:
 
 
 def _relations(
-    inter: pd.DataFrame, items: pd.DataFrame, config: BuildConfig, skips: SkipLog, progress: bool
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(relations table, edges, profiled users). Clusters left without users or edges are
+    inter: pd.DataFrame, items: pd.DataFrame, split_of: pd.Series, config: BuildConfig, skips: SkipLog, progress: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """(relations table, edges, profiled-user counts). Clusters left without users or edges are
     reported as "empty_cluster" and dropped; the remaining relation ids are renumbered 1..K."""
-    profiles = user_profiles(inter, items.set_index("item_id")["profile_category"])
-    clusters = cluster_users(profiles, config.n_clusters, config.seed)
-    texts = describe_clusters(clusters.centroids, profiles.categories, config.relation_verb)
+    category = items.set_index("item_id")["profile_category"]
+    attributes = _item_attributes(items, config.behaviour_attributes)
+    profiles = user_profiles(inter, category, item_attributes=attributes)
+    fit_on = None
+    if config.cluster_fit == "train":
+        train_ids = split_of.index[split_of.to_numpy() == "train"]
+        fit_on = user_profiles(inter[inter["item_id"].isin(train_ids)], category, item_attributes=attributes,
+                               categories=profiles.categories)
+    clusters = cluster_users(profiles, config.n_clusters, config.seed, config.behaviour_weight, fit_on=fit_on)
+    texts = describe_clusters(clusters.centroids, profiles.categories, config.relation_verb, clusters.agreement,
+                              [a.lower() for a in profiles.attributes])
     user_rel = pd.Series(clusters.labels + 1, index=pd.Index(profiles.user_ids, dtype=object))
     edges = co_purchase_edges(
         inter, user_rel, config.max_pairs_per_user, config.min_pair_support, config.seed, progress
@@ -157,7 +202,10 @@ def _relations(
     relations = pd.DataFrame(rows, columns=["relation_id", "text", "kind", "n_users"])
     edges = edges[edges["relation_id"].isin(list(new_id))].copy()
     edges["relation_id"] = edges["relation_id"].map(new_id).astype(np.int32)
-    return relations, edges.reset_index(drop=True), len(profiles.user_ids)
+    users = {"users_clustered": len(profiles.user_ids)}
+    if fit_on is not None:
+        users["users_clustering_fitted_on"] = len(fit_on.user_ids)
+    return relations, edges.reset_index(drop=True), users
 
 
 def _image_suffix(path: Path) -> str:
@@ -215,7 +263,7 @@ def _counts(
     relations: pd.DataFrame,
     inter: pd.DataFrame,
     istats: InteractionStats,
-    n_profiled: int,
+    users_clustered: dict[str, int],
     cross_dropped: int,
     evals: _EvalTables,
 ) -> dict:
@@ -226,7 +274,7 @@ def _counts(
         "pairs": {s: int(edges.loc[edges["split"] == s, ["src", "dst"]].drop_duplicates().shape[0]) for s in SPLITS},
         "relations": int((relations["kind"] == "inter").sum()),
         "users": int(inter["user_id"].nunique()),
-        "users_clustered": n_profiled,
+        **users_clustered,
         "interaction_rows": istats.rows_in,
         "interactions": istats.rows_out,
         "repeat_interactions_merged": istats.repeat_merged,
@@ -251,7 +299,8 @@ def build_dataset(
 ) -> Manifest:
     """Build the canonical dataset at `out_dir` and return its manifest.
 
-    items: item_id, text, image_path (local file), category ("A > B"), profile_category;
+    items: item_id, text, image_path (local file), category ("A > B"), profile_category, and
+    optionally attributes (a dict per item, used only to cluster users, see BuildConfig);
     interactions: user_id, item_id (optional timestamp, unused). Bad records go through
     `skips`; a failure leaves no new folder behind (the previous one, if any, stays).
     The manifest's source gets a "build" entry holding `config`.
@@ -265,13 +314,13 @@ def build_dataset(
     valid = validate_items(items, skips, progress)
     all_ids = set(items["item_id"].dropna().astype(str))
     inter, istats = clean_interactions(interactions, set(valid["item_id"]), all_ids, skips)
-    relations, edges, n_profiled = _relations(inter, valid, config, skips, progress)
     split_of = splits.assign_splits(valid["item_id"], config.split_fractions, config.seed)
+    relations, edges, users_clustered = _relations(inter, valid, split_of, config, skips, progress)
     kept = splits.keep_within_split(edges, split_of)
     splits.require_usable_splits(split_of, kept.edges, config.n_negatives)
     table = _items_table(valid, split_of)
     evals = _eval_sets(table, kept.edges, relations, config)
-    counts = _counts(table, kept.edges, relations, inter, istats, n_profiled, kept.cross_split_dropped, evals)
+    counts = _counts(table, kept.edges, relations, inter, istats, users_clustered, kept.cross_split_dropped, evals)
 
     with staged_dir(out_dir, overwrite) as stage:
         (stage / IMAGES_DIR).mkdir()

@@ -25,6 +25,16 @@ text). When several centroids fall into the same wording, each colliding descrip
 gets the cluster's leading shares appended, e.g. "(Feeding 62%, Nursery 21%)", with
 as many leading categories — and, if needed, decimals — as it takes to tell them
 apart; centroids identical even at 0.01% are numbered "(...; group 1)", "(...; group 2)".
+
+When the clusters were also profiled on item attributes (relations.attribute_agreement), the
+description leads with the behaviour, then the categories that hold at least SECONDARY_MIN of the
+cluster's purchases (the top one always):
+
+    "Co-purchased by people who keep to one colour, mostly buying Nursery, Apparel, and Bath."
+    "Co-purchased by people who mostly buy Feeding and Toys, whatever the colour, material, or brand."
+
+An attribute is "kept to" when the cluster's mean agreement is at least AGREEMENT_MIN (1 = every
+pair of a user's items shares the value, 0 = chance).
 """
 
 from __future__ import annotations
@@ -103,6 +113,45 @@ def describe_centroid(weights: np.ndarray, categories: Sequence[str], verb: str 
     return text + "."
 
 
+AGREEMENT_MIN = 0.4
+
+
+def _main_categories(weights: np.ndarray, categories: Sequence[str]) -> list[str]:
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    order = _order(w, categories)
+    return [categories[i] for k, i in enumerate(order) if k == 0 or w[i] >= SECONDARY_MIN - _EPS]
+
+
+def join_alternatives(names: Sequence[str]) -> str:
+    """English alternatives: "A", "A or B", "A, B, or C"."""
+    if len(names) <= 2:
+        return " or ".join(names)
+    return ", ".join(names[:-1]) + ", or " + names[-1]
+
+
+def describe_behaviour(
+    weights: np.ndarray, agreement: np.ndarray, categories: Sequence[str], attributes: Sequence[str],
+    verb: str = "Co-purchased",
+) -> str:
+    """One description of a cluster profiled on categories and attribute agreement.
+
+    weights: (C,) category shares; agreement: (A,) mean agreement per attribute; attributes: (A,)
+    names as a reader would say them ("colour", "age range"). See the module docstring.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    a = np.asarray(agreement, dtype=np.float64)
+    if w.ndim != 1 or len(w) != len(categories) or len(w) == 0 or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights shape {w.shape} must be non-negative shares of {len(categories)} categories")
+    if a.shape != (len(attributes),):
+        raise ValueError(f"agreement shape {a.shape} does not match {len(attributes)} attributes")
+    cats = join_names(_main_categories(w, categories))
+    kept = [attributes[i] for i in sorted(range(len(a)), key=lambda i: (-a[i], attributes[i])) if a[i] >= AGREEMENT_MIN]
+    if kept:
+        return f"{verb} by people who keep to one {' and one '.join(kept)}, mostly buying {cats}."
+    return f"{verb} by people who mostly buy {cats}, whatever the {join_alternatives(list(attributes))}."
+
+
 def _shares(weights: np.ndarray, categories: Sequence[str], n_top: int, decimals: int) -> str:
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
@@ -110,13 +159,20 @@ def _shares(weights: np.ndarray, categories: Sequence[str], n_top: int, decimals
     return "(" + ", ".join(parts) + ")"
 
 
-def describe_clusters(centroids: np.ndarray, categories: Sequence[str], verb: str = "Co-purchased") -> list[str]:
+def describe_clusters(
+    centroids: np.ndarray, categories: Sequence[str], verb: str = "Co-purchased",
+    agreement: np.ndarray | None = None, attributes: Sequence[str] = (),
+) -> list[str]:
     """Distinct descriptions, one per centroid row.
 
-    centroids: (K, C) cluster category shares. Returns K strings, pairwise distinct
-    (see the module docstring for how collisions are resolved).
+    centroids: (K, C) cluster category shares; agreement: (K, A) mean attribute agreement when the
+    clusters were profiled on `attributes` (then the behaviour template is used). Returns K strings,
+    pairwise distinct (see the module docstring for how collisions are resolved).
     """
-    base = [describe_centroid(row, categories, verb) for row in centroids]
+    if agreement is not None and len(attributes):
+        base = [describe_behaviour(row, agr, categories, attributes, verb) for row, agr in zip(centroids, agreement)]
+    else:
+        base = [describe_centroid(row, categories, verb) for row in centroids]
     groups: dict[str, list[int]] = defaultdict(list)
     for k, text in enumerate(base):
         groups[text].append(k)

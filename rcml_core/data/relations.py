@@ -2,10 +2,16 @@
 
 1. Each user's history becomes a distribution over profile categories (`user_profiles`).
    Only users with at least two distinct items are profiled: a single purchase forms no
-   co-purchase pair, so such users cannot carry a relation.
+   co-purchase pair, so such users cannot carry a relation. When the items carry
+   attributes (e.g. Amazon's `details`: colour, material) and the build asks for them,
+   the profile also holds, per attribute, how much more often the user's items agree on
+   it than chance (`attribute_agreement`): "keeps to one colour" is behaviour a cluster
+   can be described by (docs/data-sources.md, "Relations from behaviour").
 2. scikit-learn KMeans groups the profiles into k clusters (`cluster_users`); cluster
    k becomes inter relation k + 1 (0 is the intra relation), clusters ordered by
-   descending size.
+   descending size. The clustering can be fitted on one set of profiles (the users'
+   train-split purchases) and applied to another (their whole history), so that no
+   evaluation item shapes the relations.
 3. Every pair of items bought by one user is an edge labelled with that user's
    relation (`co_purchase_edges`); at most `max_pairs_per_user` pairs per user (a
    seeded sample, so heavy users do not dominate); the support of (pair, relation) is
@@ -32,75 +38,163 @@ KMEANS_N_INIT = 10
 
 @dataclass(frozen=True)
 class UserProfiles:
-    """Category distributions of the users that can co-purchase (>= 2 distinct items)."""
+    """Category distributions (and optional attribute agreement) of the users that can co-purchase."""
 
     user_ids: np.ndarray  # (U,) object, sorted
     categories: tuple[str, ...]  # (C,) sorted profile categories
     shares: np.ndarray  # (U, C) float64, rows sum to 1
     n_items: np.ndarray  # (U,) int64 distinct items per user
+    attributes: tuple[str, ...] = ()  # (A,) attribute names of `agreement`'s columns
+    agreement: np.ndarray | None = None  # (U, A) float64 chance-corrected agreement, <= 1 (see attribute_agreement)
+
+    def features(self, behaviour_weight: float) -> np.ndarray:
+        """(U, C + A) what KMeans clusters: the category shares, then the agreement times the weight."""
+        if self.agreement is None or not self.attributes:
+            return self.shares
+        return np.concatenate([self.shares, behaviour_weight * self.agreement], axis=1)
 
 
 @dataclass(frozen=True)
 class UserClusters:
     labels: np.ndarray  # (U,) int64 cluster of each profiled user, in [0, K)
-    centroids: np.ndarray  # (K, C) float64 mean category shares of each cluster
+    centroids: np.ndarray  # (K, C) float64 mean category shares of each cluster (of the users it was fitted on)
     sizes: np.ndarray  # (K,) int64 users per cluster, non-increasing
+    agreement: np.ndarray | None = None  # (K, A) mean attribute agreement of each cluster, when profiled
 
 
-def user_profiles(interactions: pd.DataFrame, item_category: pd.Series, min_items: int = 2) -> UserProfiles:
-    """Per-user distribution over profile categories.
+def user_profiles(
+    interactions: pd.DataFrame,
+    item_category: pd.Series,
+    min_items: int = 2,
+    item_attributes: pd.DataFrame | None = None,
+    categories: tuple[str, ...] | None = None,
+) -> UserProfiles:
+    """Per-user distribution over profile categories (and attribute agreement).
 
     interactions: distinct (user_id, item_id) rows; item_category: profile category
-    indexed by item_id (every interacted item must be present).
+    indexed by item_id (every interacted item must be present); item_attributes: one
+    column per attribute, indexed by item_id, str values or NaN where unknown (None: no
+    behaviour features); categories: the category axis to use (default: the sorted
+    categories of these interactions; pass one to compare profiles of two subsets).
     """
     cats = item_category.reindex(interactions["item_id"].to_numpy())
     if cats.isna().any():
         missing = interactions["item_id"].to_numpy()[cats.isna().to_numpy()][0]
         raise DataError(f"interaction item {missing!r} has no profile category")
     user_codes, user_ids = pd.factorize(interactions["user_id"], sort=True)
-    cat_codes, categories = pd.factorize(cats, sort=True)
+    if categories is None:
+        cat_codes, found = pd.factorize(cats, sort=True)
+        categories = tuple(str(c) for c in found)
+    else:
+        cat_codes = pd.Index(categories).get_indexer(cats.to_numpy())
+        if (cat_codes < 0).any():
+            raise DataError(f"profile category {cats.to_numpy()[cat_codes < 0][0]!r} is not among {categories}")
     n_users, n_cats = len(user_ids), len(categories)
     counts = np.bincount(user_codes * n_cats + cat_codes, minlength=n_users * n_cats)
     counts = counts.reshape(n_users, n_cats).astype(np.float64)  # (U_all, C)
     n_items = counts.sum(axis=1).astype(np.int64)  # (U_all,)
     keep = n_items >= min_items
-    shares = counts[keep] / n_items[keep, None]  # (U, C)
+    agreement, attributes = None, ()
+    if item_attributes is not None and len(item_attributes.columns):
+        attributes = tuple(str(a) for a in item_attributes.columns)
+        values = item_attributes.reindex(interactions["item_id"].to_numpy())
+        agreement = np.stack([attribute_agreement(user_codes, n_users, values[a].to_numpy()) for a in attributes],
+                             axis=1)[keep]  # (U, A)
     return UserProfiles(
         user_ids=np.asarray(user_ids, dtype=object)[keep],
-        categories=tuple(str(c) for c in categories),
-        shares=shares,
+        categories=categories,
+        shares=counts[keep] / n_items[keep, None],
         n_items=n_items[keep],
+        attributes=attributes,
+        agreement=agreement,
     )
 
 
-def cluster_users(profiles: UserProfiles, n_clusters: int, seed: int) -> UserClusters:
-    """KMeans (k = n_clusters, n_init=10, random_state=seed) on the profile shares.
+def attribute_agreement(user_codes: np.ndarray, n_users: int, values: np.ndarray) -> np.ndarray:
+    """Chance-corrected agreement of each user's items on one attribute (Cohen's kappa style), (U_all,).
 
-    Raises DataError when there are fewer distinct profiles than clusters (KMeans
-    would return duplicate centres). Clusters are relabelled by descending size
-    (ties: lexicographic centroid) so relation ids do not depend on KMeans' order.
+    user_codes: (I,) user of each interaction row; values: (I,) the item's value (NaN/None: unknown).
+    observed = share of the user's item pairs (both values known) with equal values; expected = the
+    same share for items drawn at random from all interactions' values, sum_v p_v^2; agreement =
+    (observed - expected) / (1 - expected): 1 when every pair agrees, about 0 at chance. A user with
+    fewer than two known values gets 0 (no evidence either way).
     """
-    n_users = len(profiles.user_ids)
-    distinct = np.unique(np.round(profiles.shares, 12), axis=0).shape[0] if n_users else 0
+    known = pd.notna(values)
+    out = np.zeros(n_users)
+    if known.sum() < 2:
+        return out
+    value_codes, _ = pd.factorize(pd.Series(values[known]).astype(str))
+    n_values = int(value_codes.max()) + 1
+    counts = np.bincount(user_codes[known] * n_values + value_codes, minlength=n_users * n_values)
+    counts = counts.reshape(n_users, n_values).astype(np.float64)  # (U_all, V)
+    m = counts.sum(axis=1)  # (U_all,) items with a known value
+    pairs = m * (m - 1)
+    observed = np.divide((counts**2).sum(axis=1) - m, pairs, out=np.zeros(n_users), where=pairs > 0)
+    p = np.bincount(value_codes, minlength=n_values) / len(value_codes)  # (V,)
+    expected = float((p**2).sum())
+    if expected >= 1.0:  # one value only: agreement carries no information
+        return out
+    return np.where(pairs > 0, (observed - expected) / (1.0 - expected), 0.0)
+
+
+def cluster_users(
+    profiles: UserProfiles,
+    n_clusters: int,
+    seed: int,
+    behaviour_weight: float = 1.0,
+    fit_on: UserProfiles | None = None,
+) -> UserClusters:
+    """KMeans (k = n_clusters, n_init=10, random_state=seed) on the profiles' features.
+
+    fit_on: the profiles KMeans is fitted on (default: `profiles`), on the same category and
+    attribute axes, its users a subset of `profiles`'; they keep the cluster they were fitted into and
+    every other user of `profiles` is assigned to its nearest centre. Centroids
+    (shares and agreement) are the exact means of the fitted members: what the relation texts
+    describe. Raises DataError when the fitted profiles have fewer distinct rows than clusters
+    (KMeans would return duplicate centres). Clusters are relabelled by descending size among
+    `profiles` (ties: fitted size, then lexicographic centroid), so relation ids do not depend on
+    KMeans' order.
+    """
+    fit = profiles if fit_on is None else fit_on
+    if fit.categories != profiles.categories or fit.attributes != profiles.attributes:
+        raise ValueError("fit_on must have the same category and attribute axes as profiles")
+    x_fit = fit.features(behaviour_weight)  # (U_fit, F)
+    n_fit = len(fit.user_ids)
+    distinct = np.unique(np.round(x_fit, 12), axis=0).shape[0] if n_fit else 0
     if distinct < n_clusters:
         raise DataError(
-            f"n_clusters={n_clusters} but there are only {distinct} distinct user category profiles "
-            f"among {n_users} users with >= 2 items; lower n_clusters or provide more interactions"
+            f"n_clusters={n_clusters} but there are only {distinct} distinct user "
+            f"{'category' if not fit.attributes else 'category and attribute'} profiles "
+            f"among {n_fit} users with >= 2 items{' in the train split' if fit_on is not None else ''}; "
+            "lower n_clusters or provide more interactions"
         )
     # One OpenMP thread: the problem is tiny (users x categories), and on a loaded 2-core
     # machine KMeans' thread pool spin-waits: measured 2.4 s vs 0.025 s for 300 users.
     with threadpool_limits(limits=1, user_api="openmp"):
-        km = KMeans(n_clusters=n_clusters, n_init=KMEANS_N_INIT, random_state=seed).fit(profiles.shares)
-    raw_labels = km.labels_.astype(np.int64)  # (U,)
+        km = KMeans(n_clusters=n_clusters, n_init=KMEANS_N_INIT, random_state=seed).fit(x_fit)
+        fit_labels = km.labels_.astype(np.int64)  # (U_fit,)
+        raw_labels = fit_labels
+        if fit_on is not None:  # fitted users keep their cluster; the others go to the nearest centre
+            raw_labels = km.predict(profiles.features(behaviour_weight)).astype(np.int64)  # (U,)
+            position = pd.Index(profiles.user_ids).get_indexer(fit.user_ids)  # (U_fit,)
+            if (position < 0).any():
+                raise ValueError("fit_on holds users that profiles does not")
+            raw_labels[position] = fit_labels
+    fit_sizes = np.bincount(fit_labels, minlength=n_clusters)  # (K,)
     sizes = np.bincount(raw_labels, minlength=n_clusters)  # (K,)
-    centres = km.cluster_centers_.astype(np.float64)  # (K, C)
-    for k in range(n_clusters):  # the exact mean of the members (KMeans stops at tol)
-        if sizes[k]:
-            centres[k] = profiles.shares[raw_labels == k].mean(axis=0)
-    order = sorted(range(n_clusters), key=lambda k: (-int(sizes[k]), tuple(-centres[k])))
+    centres = np.zeros((n_clusters, len(fit.categories)))  # (K, C)
+    agreement = None if fit.agreement is None else np.zeros((n_clusters, len(fit.attributes)))  # (K, A)
+    for k in range(n_clusters):  # the exact mean of the fitted members (KMeans stops at tol)
+        members = fit_labels == k
+        if members.any():
+            centres[k] = fit.shares[members].mean(axis=0)
+            if agreement is not None and fit.agreement is not None:
+                agreement[k] = fit.agreement[members].mean(axis=0)
+    order = sorted(range(n_clusters), key=lambda k: (-int(sizes[k]), -int(fit_sizes[k]), tuple(-centres[k])))
     relabel = np.empty(n_clusters, dtype=np.int64)
     relabel[order] = np.arange(n_clusters)
-    return UserClusters(labels=relabel[raw_labels], centroids=centres[order], sizes=sizes[order].astype(np.int64))
+    return UserClusters(labels=relabel[raw_labels], centroids=centres[order], sizes=sizes[order].astype(np.int64),
+                        agreement=None if agreement is None else agreement[order])
 
 
 def pair_from_index(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ Every bad record goes through the caller's `SkipLog` (fail: a `DataError` naming
 record; skip: counted by reason). Reasons reported here:
 
     items:        missing_item_id, duplicate_item, empty_text, missing_category,
-                  missing_image, corrupt_image
+                  missing_image, corrupt_image, bad_attributes
     interactions: interaction_missing_field, interaction_unknown_item
 
 Items are checked in input order; a later row repeating an earlier item_id is a
@@ -31,6 +31,9 @@ from rcml_core.data.records import SkipLog
 from rcml_core.errors import DataError
 
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "text", "image_path", "category", "profile_category")
+# Optional: a dict of item attributes (e.g. {"colour": "Teal"}) that only the relation clustering reads;
+# it is never written to the dataset (the model sees the title and the image).
+ATTRIBUTES_COLUMN = "attributes"
 INTERACTION_COLUMNS: tuple[str, ...] = ("user_id", "item_id")
 
 
@@ -78,7 +81,8 @@ def validate_items(
     check_image: Callable[[Path], tuple[str, str] | None] = image_problem,
     workers: int | None = None,
 ) -> pd.DataFrame:
-    """Return the valid items (columns ITEM_COLUMNS, str values, input order, fresh RangeIndex).
+    """Return the valid items (columns ITEM_COLUMNS, str values, input order, fresh RangeIndex; plus
+    ATTRIBUTES_COLUMN as dicts when the input has it: a missing value is an empty dict).
 
     Each invalid row is reported through `skips` with `where` = "item <id> (items row <n>)",
     in row order. Images are decoded by `workers` threads (default: CPU count; Pillow
@@ -90,6 +94,7 @@ def validate_items(
     keep: list[int] = []
     paths = [None if _blank(p) else Path(str(p)) for p in items["image_path"]]
     records = items[list(ITEM_COLUMNS)].itertuples(index=False, name=None)
+    attributes = items[ATTRIBUTES_COLUMN].tolist() if ATTRIBUTES_COLUMN in items else [{}] * len(items)
     pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
     try:
         problems = pool.map(lambda p: None if p is None else check_image(p), paths)  # ordered, computed ahead
@@ -118,11 +123,19 @@ def validate_items(
             if problem is not None:
                 skips.bad(problem[0], where, problem[1])
                 continue
+            attrs = attributes[row_no]
+            if not (isinstance(attrs, dict) or _blank(attrs)) or (
+                isinstance(attrs, dict) and not all(isinstance(k, str) for k in attrs)
+            ):
+                skips.bad("bad_attributes", where, f"attributes must be a dict of name -> value, got {attrs!r:.80}")
+                continue
             keep.append(row_no)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    valid = items.iloc[keep][list(ITEM_COLUMNS)].reset_index(drop=True)
-    return valid.astype({c: str for c in ITEM_COLUMNS})
+    valid = items.iloc[keep][list(ITEM_COLUMNS)].reset_index(drop=True).astype({c: str for c in ITEM_COLUMNS})
+    if ATTRIBUTES_COLUMN in items:
+        valid[ATTRIBUTES_COLUMN] = [a if isinstance(a, dict) else {} for a in (attributes[k] for k in keep)]
+    return valid
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ Retrieval metrics (relation-guided retrieval, 21-way) are keyed
   In a table over seeds the key itself is the mean over seeds and `_ci_lo/_ci_hi` is the pooled
   interval (each query's outcome averaged over seeds, then bootstrapped over pairs).
 - Counts: `{split}/{prefix}n_queries` queries and `{split}/{prefix}n_pairs` distinct unordered item pairs
-  {A, B} among them (the bootstrap's clusters); `{split}/n_seeds` in tables over seeds.
+  {A, B} among them (the bootstrap's clusters); `{split}/n_seeds` in tables over seeds;
+  `{split}/ref_<scorer>_depth`: the category depth a reference scorer reads, chosen on val.
 
 Other tasks: `{split}/rtype_top1_{sim}`, `{split}/rtype_top3_{sim}`, `{split}/rtype_random_top3`,
 `{split}/n_rtype_pairs` (relation-type prediction) and `{split}/validity_acc`, `{split}/n_validity`
@@ -69,6 +70,7 @@ STD = "_std"
 N_QUERIES = "n_queries"
 N_PAIRS = "n_pairs"
 N_SEEDS = "n_seeds"
+DEPTH = "depth"  # a reference scorer's category depth, chosen on val (rcml_core.eval.reference)
 
 # The other two tasks: `{split}/{name}` (relation type per similarity type: `{split}/rtype_top3_{sim}`).
 RTYPE_TOP1 = "rtype_top1"
@@ -111,7 +113,7 @@ def is_interval_or_spread(key: str) -> bool:
 def is_count(key: str) -> bool:
     """True for counts (`n_queries`, `free_n_pairs`, `n_validity`, ...): the same on every seed."""
     last = key.rsplit("/", 1)[-1]
-    return last.startswith("n_") or last.endswith((N_QUERIES, N_PAIRS, N_SEEDS))
+    return last.startswith("n_") or last.endswith((N_QUERIES, N_PAIRS, N_SEEDS, DEPTH))
 
 
 def reference_prefix(name: str) -> str:

@@ -156,6 +156,7 @@ ALIASES: dict[str, str] = {
     "patience": "train.early_stopping_patience",
     "device": "train.device",
     "intra_fraction": "sampler.intra_fraction",
+    "category_groups": "sampler.category_groups",
     "no_inter_edges": "ablation.no_inter_edges",
     "no_intra_loss": "ablation.no_intra_loss",
     "no_edge_text": "ablation.no_edge_text",

@@ -8,6 +8,12 @@ Without inter edges (the `no_inter_edges` ablation, the CLIP baseline) an epoch 
 the same number of pairs, all intra (every item about equally often), so every variant
 gets the same compute per epoch.
 
+With `category_groups` > 0, an epoch's shuffled pairs are laid out in runs of `category_groups` pairs
+whose targets share a category (the first two levels of the category path, e.g. "Baby > Feeding"),
+and the runs are shuffled: a batch then holds B / category_groups categories, so most of a row's
+in-batch negatives are of its positive's category and only what sets items apart within a
+category (colour, material, ...) separates them. Every pair is still seen once per epoch.
+
 Each batch carries its false-negative mask: column s is excluded from row r's
 denominator when target j_s is the same item as the positive j_r, is the anchor i_r
 itself, or is related to i_r under any relation of the training graph (the paper's
@@ -23,7 +29,7 @@ hangs until the collective times out.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +45,10 @@ class SamplerConfig:
     use_inter_edges: bool = True  # False: the `no_inter_edges` ablation (CLIP-style pairs only)
     mask_related: bool = True  # exclude graph-related targets from the negatives
     drop_last: bool = True
+    category_groups: int = 0  # > 0: batches of runs of this many same-category targets (hard negatives)
 
     def __post_init__(self) -> None:
+        check_range("sampler.category_groups", self.category_groups, 0, None)
         # Without inter edges the epoch is every training item once as an intra pair,
         # and intra_fraction does not apply.
         check_range("sampler.intra_fraction", self.intra_fraction, 0.0, 1.0, high_open=True)
@@ -140,6 +148,29 @@ def false_negative_mask(src: np.ndarray, dst: np.ndarray, related: RelatedPairs 
     return mask
 
 
+def category_keys(categories: Iterable[str]) -> np.ndarray:
+    """(N,) int64 code of each item's category at the path's first two levels ("Baby > Feeding > Cups" ->
+    "Baby > Feeding"); a one-level path is its own key."""
+    prefix = [" > ".join(str(c).split(" > ")[:2]) for c in categories]
+    return np.unique(prefix, return_inverse=True)[1].astype(np.int64)
+
+
+def grouped_order(keys: np.ndarray, run: int, rng: np.random.Generator, order: np.ndarray) -> np.ndarray:
+    """`order` rearranged into runs of `run` positions with equal keys, runs in random order.
+
+    keys: (P,) the group key of each position of `order` (already shuffled). Positions are stably
+    sorted by key (so each key's positions keep their random order), cut into runs of `run` within
+    each key (a key's last run may be shorter), and the runs are shuffled. (P,) -> (P,), a permutation.
+    """
+    by_key = np.argsort(keys, kind="stable")  # (P,)
+    sorted_keys = keys[by_key]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])  # first position of each key
+    rank = np.arange(len(keys)) - np.repeat(starts, np.diff(np.r_[starts, len(keys)]))  # position within its key
+    run_id = np.unique(sorted_keys * (len(keys) + 1) + rank // run, return_inverse=True)[1]  # (P,)
+    run_order = rng.permutation(int(run_id.max()) + 1 if len(keys) else 0)
+    return order[by_key[np.argsort(run_order[run_id], kind="stable")]]
+
+
 class PairSampler:
     """Deterministic, shardable epochs of relation-pair batches over one split."""
 
@@ -166,6 +197,7 @@ class PairSampler:
         self.edge_dst = edges["dst_idx"].to_numpy(dtype=np.int64)
         self.edge_rel = edges["relation_id"].to_numpy(dtype=np.int64)
         self.related = RelatedPairs(self.edge_src, self.edge_dst, dataset.n_items) if config.mask_related else None
+        self.group_key = category_keys(dataset.items["category"]) if config.category_groups else None  # (N,)
         # An epoch has the same number of pairs with or without inter edges (every edge once plus the
         # intra share), so that ablations and the CLIP baseline get the same compute per epoch.
         f = config.intra_fraction
@@ -204,6 +236,8 @@ class PairSampler:
         dst = np.concatenate([dst, intra])
         rel = np.concatenate([rel, np.full(len(intra), INTRA_RELATION_ID, dtype=np.int64)])
         order = rng.permutation(len(src))
+        if self.group_key is not None:
+            order = grouped_order(self.group_key[dst[order]], self.config.category_groups, rng, order)
         return src[order], dst[order], rel[order]
 
     def _intra_items(self, rng: np.random.Generator) -> np.ndarray:

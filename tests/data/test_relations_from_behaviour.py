@@ -134,3 +134,65 @@ def test_a_heavy_user_contributes_at_most_the_pair_cap_as_a_seeded_sample() -> N
     assert (a["relation_id"] == 1).sum() == 25 and (a["relation_id"] == 2).sum() == 3
     assert a.equals(b) and not a.equals(c)
     assert (a["src"] < a["dst"]).all() and not a.duplicated(["src", "dst", "relation_id"]).any()
+
+
+def test_attribute_agreement_is_one_when_every_pair_agrees_and_zero_at_chance() -> None:
+    from rcml_core.data.relations import attribute_agreement
+
+    # user 0: red red red (all 3 pairs agree); user 1: red blue (no pair agrees); user 2: one known value
+    users = np.array([0, 0, 0, 1, 1, 2, 2])
+    values = np.array(["red", "red", "red", "red", "blue", "blue", None], dtype=object)
+    a = attribute_agreement(users, 3, values)
+    expected = (4 / 6) ** 2 + (2 / 6) ** 2  # chance that two of the 6 known values are equal: p_red^2 + p_blue^2
+    np.testing.assert_allclose(a, [1.0, (0.0 - expected) / (1 - expected), 0.0])
+
+
+def test_profiles_on_attributes_hold_one_agreement_column_per_attribute() -> None:
+    inter = _interactions({"u1": ["a", "b", "c"], "u2": ["a", "d"]})
+    cats = pd.Series({"a": "X", "b": "X", "c": "Y", "d": "Y"})
+    attrs = pd.DataFrame({"colour": ["red", "red", "red", "blue"], "brand": ["p", "q", "r", "p"]},
+                         index=["a", "b", "c", "d"])
+    p = user_profiles(inter, cats, item_attributes=attrs)
+    assert p.attributes == ("colour", "brand") and p.agreement.shape == (2, 2)
+    assert p.agreement[0, 0] == 1.0 and p.agreement[0, 1] < 0  # u1 keeps to red, never repeats a brand
+    assert p.features(2.0).shape == (2, 4)
+    np.testing.assert_allclose(p.features(2.0)[:, 2:], 2.0 * p.agreement)
+
+
+def test_clusters_fitted_on_a_subset_keep_its_labels_and_assign_the_rest_to_the_nearest_centre() -> None:
+    inter = _random_profiles(1, n_users=150)
+    cats = pd.Series({i: i.split("-")[0] for i in inter["item_id"].unique()})
+    everyone = user_profiles(inter, cats)
+    fit_users = set(everyone.user_ids[::2])
+    subset = user_profiles(inter[inter["user_id"].isin(fit_users)], cats, categories=everyone.categories)
+    fitted = cluster_users(everyone, 4, seed=0, fit_on=subset)
+    alone = cluster_users(subset, 4, seed=0)
+    position = pd.Index(everyone.user_ids).get_indexer(subset.user_ids)
+    # the fitted users' partition is the one KMeans found on them alone (labels may be renumbered by size)
+    pairs = set(zip(alone.labels, fitted.labels[position]))
+    assert len(pairs) == 4 and len({a for a, _ in pairs}) == 4
+    for k in range(4):  # centroids describe the fitted members only
+        np.testing.assert_allclose(fitted.centroids[k], subset.shares[fitted.labels[position] == k].mean(axis=0))
+    others = np.setdiff1d(np.arange(len(everyone.user_ids)), position)
+    distances = ((everyone.shares[others, None, :] - fitted.centroids[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(fitted.labels[others], distances.argmin(axis=1))
+    assert fitted.sizes.sum() == len(everyone.user_ids)
+
+
+def test_behaviour_descriptions_lead_with_the_attribute_kept_to_then_the_main_categories() -> None:
+    from rcml_core.data.relation_text import describe_behaviour
+
+    w = np.array([0.40, 0.25, 0.20, 0.10, 0.03, 0.02])
+    attrs = ["colour", "material", "brand"]
+    assert describe_behaviour(w, np.array([0.8, 0.1, 0.0]), CATS, attrs) == (
+        "Co-purchased by people who keep to one colour, mostly buying Feeding, Nursery, and Diapering."
+    )
+    assert describe_behaviour(w, np.array([0.5, 0.9, 0.0]), CATS, attrs, verb="Co-read") == (
+        "Co-read by people who keep to one material and one colour, mostly buying Feeding, Nursery, and Diapering."
+    )
+    assert describe_behaviour(w, np.array([0.1, 0.2, 0.3]), CATS, attrs) == (
+        "Co-purchased by people who mostly buy Feeding, Nursery, and Diapering, whatever the colour, material, "
+        "or brand."
+    )
+    texts = describe_clusters(np.array([w, w]), CATS, agreement=np.array([[0.8, 0, 0], [0.8, 0, 0]]), attributes=attrs)
+    assert len(set(texts)) == 2  # identical wording is disambiguated as before

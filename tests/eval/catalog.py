@@ -21,14 +21,16 @@ EDGES = [(0, 2, 1, "train"), (1, 2, 1, "train"), (0, 3, 2, "train"), (3, 4, 1, "
          (6, 9, 1, "val"), (8, 9, 2, "val")]
 
 
-def dataset(queries: list[tuple[int, int, list[int]]], edges=EDGES) -> RelationalDataset:
-    """The catalog with val retrieval queries given as (src, relation, [positive, negatives...])."""
+def dataset(queries: list[tuple[int, int, list[int]]], edges=EDGES, items=None) -> RelationalDataset:
+    """The catalog (or `items`: [(category, split)]) with val retrieval queries given as
+    (src, relation, [positive, negatives...])."""
+    items_spec = ITEMS if items is None else items
     items = pd.DataFrame({
-        "item_id": [f"i{k:02d}" for k in range(len(ITEMS))],
-        "text": [f"item {k}" for k in range(len(ITEMS))],
-        "image": [f"images/i{k:02d}.png" for k in range(len(ITEMS))],
-        "category": [c for c, _ in ITEMS],
-        "split": [s for _, s in ITEMS],
+        "item_id": [f"i{k:02d}" for k in range(len(items_spec))],
+        "text": [f"item {k}" for k in range(len(items_spec))],
+        "image": [f"images/i{k:02d}.png" for k in range(len(items_spec))],
+        "category": [c for c, _ in items_spec],
+        "split": [s for _, s in items_spec],
     })
     relations = pd.DataFrame({"relation_id": np.arange(3, dtype=np.int32),
                               "text": [INTRA_RELATION_TEXT, "relation one", "relation two"],

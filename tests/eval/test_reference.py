@@ -82,3 +82,32 @@ def test_every_reference_metric_carries_an_interval_over_pairs_and_the_counts() 
         assert result.metrics[f"val/ref_{scorer}_n_queries"] == 3
         assert result.metrics[f"val/ref_{scorer}_n_pairs"] == 2
         assert len(result.outcomes[f"ref_{scorer}_"]) == 3
+
+
+def _leafy_catalog():
+    """A (X>a) and its positive P (X>q, a leaf no train edge touches) against six X>b negatives; the one
+    train edge under relation 1 joins X>a and X>b. Read from the leaves, every negative outranks P; read
+    from the top level, all seven tie."""
+    items = [("X > a", "val"), ("X > q", "val")] + [("X > b", "val")] * 6 + [("X > a", "train"), ("X > b", "train")]
+    return dataset([(0, 1, [1, 2, 3, 4, 5, 6, 7])], [(8, 9, 1, "train")], items)
+
+
+def test_each_scorer_reads_the_category_depth_that_scores_best_on_the_val_queries() -> None:
+    ds = _leafy_catalog()
+    chosen = fit_reference(ds)
+    assert chosen.depth["catrel"] == 1  # the top level: 5/7 expected Hit@5 against 0 from the leaves
+    finest = fit_reference(ds, select_on=None)
+    assert finest.depth == {} and finest.max_depth == 2
+    m = reference_result(ds, ds.retrieval["val"], chosen).metrics
+    assert m["val/ref_catrel_hit@5"] == pytest.approx(5 / 7) and m["val/ref_catrel_depth"] == 1
+    assert reference_result(ds, ds.retrieval["val"], finest).metrics["val/ref_catrel_hit@5"] == 0.0
+
+
+def test_a_same_category_edge_counts_once_from_each_end() -> None:
+    # From X>a under relation 1, one edge joins two X>a items and one joins X>a and X>b: the partner is in
+    # X>a two times out of three (either end of the same-category edge can be the query), so X>a outranks X>b.
+    items = [("X > a", "val"), ("X > a", "val"), ("X > b", "val"),
+             ("X > a", "train"), ("X > a", "train"), ("X > a", "train"), ("X > b", "train")]
+    ds = dataset([(0, 1, [1, 2])], [(3, 4, 1, "train"), (5, 6, 1, "train")], items)
+    assert reference_result(ds, ds.retrieval["val"], fit_reference(ds, select_on=None)).metrics[
+        "val/ref_catrel_hit@1"] == 1.0

@@ -119,6 +119,32 @@ def test_relation_conditioning_changes_the_embedding_when_beta_below_one(backbon
     assert not torch.allclose(z.text[0], z.text[1], atol=1e-4)
 
 
+def _inter_embeddings(model: RCMLModel, feats, rels):
+    """Every item conditioned on inter relation 1 (an evaluation query's rows are all inter)."""
+    idx = torch.arange(len(TITLES))
+    return model.condition(feats, rels, idx, torch.ones_like(idx), torch.zeros_like(idx, dtype=torch.bool))
+
+
+def test_beta_changes_inter_row_embeddings_in_logit_mode_and_not_in_prob_mode(backbone) -> None:
+    """Where beta acts (docs/method.md): in "logit" mode (eq. 5 literally) beta scales the relation logits of
+    inter rows too, so every evaluation embedding moves with beta; in "prob" mode an inter row's attention
+    is softmax(q) whatever beta is, and only the intra training rows see beta."""
+    feats = rels = None
+    out = {}
+    for mode in ("prob", "logit"):
+        for beta in (0.0, 0.5, 1.0):
+            model = RCMLModel(backbone, RCMLConfig(beta=beta, summary_mix=mode))
+            if feats is None:  # same weights for every (mode, beta): beta is not a parameter
+                _, _, feats, rels = _encode(model)
+            out[mode, beta] = _inter_embeddings(model, feats, rels)
+    for beta in (0.5, 1.0):
+        assert torch.equal(out["prob", beta].text, out["prob", 0.0].text)
+        assert torch.equal(out["prob", beta].image, out["prob", 0.0].image)
+        assert (out["logit", beta].text - out["logit", 0.0].text).abs().max() > 1e-3
+        assert (out["logit", beta].image - out["logit", 0.0].image).abs().max() > 1e-3
+    assert torch.allclose(out["logit", 0.0].text, out["prob", 0.0].text, atol=1e-6)  # beta = 0: the modes agree
+
+
 def test_relation_swap_similarities_condition_both_sides_on_each_option(backbone) -> None:
     model = RCMLModel(backbone, RCMLConfig(beta=0.6))
     _, _, feats, rels = _encode(model)

@@ -26,7 +26,7 @@ def beta_home(tmp_path_factory, local_ray) -> Path:
 def test_every_trial_has_exactly_one_finished_child_run_with_per_epoch_metrics(beta_home: Path) -> None:
     record = read_sweep(beta_home, "beta_sweep")
     assert record.parent.info.status == "FINISHED"
-    assert len(record.children) == len(beta_sweep.BETAS)  # 6 betas x 1 seed
+    assert len(record.children) == len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # 6 betas x 2 modes x 1 seed
     assert len({c.data.tags["rcml.trial_id"] for c in record.children}) == len(record.children)
     for child in record.children:
         assert child.info.status == "FINISHED"
@@ -36,16 +36,18 @@ def test_every_trial_has_exactly_one_finished_child_run_with_per_epoch_metrics(b
         # recorded by the trial through the sweep's tracking relay
         assert {a.path for a in record.client.list_artifacts(child.info.run_id)} >= {"metrics.json", "config.json"}
         assert child.data.tags["status"] == "finished"
-    assert sorted(float(c.data.params["model.beta"]) for c in record.children) == sorted(beta_sweep.BETAS)
+    configurations = sorted((c.data.params["model.summary_mix"], float(c.data.params["model.beta"]))
+                            for c in record.children)
+    assert configurations == sorted((m, b) for m in beta_sweep.SUMMARY_MIXES for b in beta_sweep.BETAS)
 
 
-def test_the_selected_beta_is_the_argmax_of_validation_hit5(beta_home: Path) -> None:
+def test_the_selected_mode_and_beta_are_the_argmax_of_validation_hit5(beta_home: Path) -> None:
     record = read_sweep(beta_home, "beta_sweep")
-    best_by_beta = {float(c.data.params["model.beta"]): max(v for _, v in record.history(c, "val/hit_at_5"))
-                    for c in record.children}
+    best = {(c.data.params["model.summary_mix"], float(c.data.params["model.beta"])):
+            max(v for _, v in record.history(c, "val/hit_at_5")) for c in record.children}
     selected = json.loads(record.parent.data.tags["rcml.selected"])
-    assert best_by_beta[selected["beta"]] == max(best_by_beta.values())
-    assert record.parent.data.metrics["selected/val/hit_at_5_mean"] == pytest.approx(max(best_by_beta.values()))
+    assert best[selected["summary_mix"], selected["beta"]] == max(best.values())
+    assert record.parent.data.metrics["selected/val/hit_at_5_mean"] == pytest.approx(max(best.values()))
     assert 0.0 <= record.parent.data.metrics["selected/test/hit_at_5"] <= 1.0
 
 

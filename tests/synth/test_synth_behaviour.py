@@ -14,7 +14,7 @@ from rcml_core.data.synth import simulate_world, synth_preset
 
 @pytest.fixture(scope="module")
 def world():
-    return simulate_world(synth_preset("small", n_items=1000, n_users=3000))
+    return simulate_world(synth_preset("legacy-small", n_items=1000, n_users=3000))
 
 
 def test_item_popularity_is_heavy_tailed(world) -> None:

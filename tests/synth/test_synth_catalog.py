@@ -1,4 +1,5 @@
-"""Items: titles that read like listings and name their attributes; images that show them."""
+"""Items of the legacy "profiles" generator: titles that read like listings and name their attributes;
+images that show them. (The default "missions" catalog: test_missions_catalog.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rcml_core.data.synth.render import encode_png, render_image
 
 @pytest.fixture(scope="module")
 def world():
-    return simulate_world(synth_preset("tiny"))
+    return simulate_world(synth_preset("legacy-tiny"))
 
 
 def _object_pixels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def test_unknown_override_field_is_a_config_error_naming_it() -> None:
         ("popularity_exponent", float("nan"), r"synth\.popularity_exponent must be a number"),
         ("user_concentration", 0.0, r"synth\.user_concentration must be in \(0\.0, "),
         ("profile_max_categories", 1, r"synth\.profile_max_categories must be in \[2, 10\]"),
-        ("mean_purchases", 100.0, r"synth\.mean_purchases must be in \[2\.0, 60\.0\]"),
+        ("mean_purchases", 100.0, r"synth\.mean_purchases must be in \[3\.0, 60\.0\]"),
         ("image_size", True, r"synth\.image_size must be an integer"),
         ("split_fractions", (0.5, 0.2, 0.2), r"synth\.split_fractions .* summing to 1"),
         ("name", " ", r"synth\.name must be a non-empty string"),

@@ -81,6 +81,22 @@ def test_without_inter_edges_an_epoch_has_as_many_pairs_as_with_them() -> None:
     assert counts.max() - counts.min() <= 1  # every item about equally often
 
 
+def test_category_groups_lay_out_runs_of_same_category_targets_and_keep_every_pair_once() -> None:
+    from rcml_core.train.sampler import category_keys, grouped_order
+
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 5, size=203)
+    perm = rng.permutation(203)
+    order = grouped_order(keys[perm], 8, np.random.default_rng(1), perm)
+    assert sorted(order.tolist()) == list(range(203))  # a permutation: every pair once
+    laid_out = keys[order]
+    changes = int((laid_out[1:] != laid_out[:-1]).sum())
+    runs = sum(-(-int((keys == k).sum()) // 8) for k in np.unique(keys))  # ceil(n_k / 8) runs per key
+    assert changes <= runs - 1  # targets change category only between runs (shuffled: ~160 changes)
+    assert category_keys(["Baby > Feeding > Cups", "Baby > Feeding > Bibs", "Baby > Bath", "Books"]).tolist() == [
+        1, 1, 0, 2]
+
+
 @pytest.mark.parametrize("hub_factor", [16, 0])  # 0: every row item takes the hub path (binary search)
 def test_the_neighbour_walk_equals_the_pairwise_graph_test(hub_factor, monkeypatch) -> None:
     import rcml_core.train.sampler as sampler_module

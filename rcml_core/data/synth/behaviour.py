@@ -85,7 +85,7 @@ def sample_profiles(config: SynthConfig, n_categories: int, n_styles: int, rng: 
     return Profiles(category_pref, style_pref, prevalence, primary, tuple(focus))
 
 
-def _dirichlet_rows(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def dirichlet_rows(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One Dirichlet draw per row of alpha (N, K) via normalised gammas; (N, K), rows sum to 1."""
     g = rng.standard_gamma(alpha)  # (N, K)
     g = np.maximum(g, 1e-12)  # tiny alphas can underflow to 0; keep every row drawable
@@ -96,16 +96,20 @@ def sample_users(config: SynthConfig, profiles: Profiles, rng: np.random.Generat
     """Users as noisy copies of their profile, with heavy-tailed purchase counts."""
     n = config.n_users
     profile = rng.choice(len(profiles), size=n, p=profiles.prevalence).astype(np.int64)  # (U,)
-    category_pref = _dirichlet_rows(config.user_concentration * profiles.category_pref[profile], rng)  # (U, C)
-    style_pref = _dirichlet_rows(config.user_concentration * profiles.style_pref[profile], rng)  # (U, S)
+    category_pref = dirichlet_rows(config.user_concentration * profiles.category_pref[profile], rng)  # (U, C)
+    style_pref = dirichlet_rows(config.user_concentration * profiles.style_pref[profile], rng)  # (U, S)
+    return Users(profile, category_pref, style_pref, purchase_counts(config, n, rng))
+
+
+def purchase_counts(config: SynthConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) int64 heavy-tailed purchase counts: log-normal with mean `mean_purchases`, clipped."""
     sigma = config.purchases_sigma
     mu = np.log(config.mean_purchases) - sigma**2 / 2  # so that the untruncated mean is mean_purchases
     counts = np.rint(rng.lognormal(mu, sigma, size=n)).astype(np.int64)  # (U,)
-    counts = np.clip(counts, config.min_purchases, config.max_purchases)
-    return Users(profile, category_pref, style_pref, counts)
+    return np.clip(counts, config.min_purchases, config.max_purchases)
 
 
-def _sample_rows(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sample_rows(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One index per row of unnormalised weights (N, K) by inverse CDF; (N,) int64."""
     cdf = np.cumsum(weights, axis=1)  # (N, K)
     u = rng.random(weights.shape[0]) * cdf[:, -1]  # (N,)
@@ -122,7 +126,7 @@ def simulate_purchases(
     """
     n_categories = users.category_pref.shape[1]
     buyer = np.repeat(np.arange(len(users)), users.n_purchases)  # (N,) user of each purchase
-    category = _sample_rows(users.category_pref[buyer], rng)  # (N,)
+    category = sample_rows(users.category_pref[buyer], rng)  # (N,)
     item = np.zeros_like(buyer)
     item_category = items["category_idx"].to_numpy()
     item_style = items["style_idx"].to_numpy()
@@ -133,13 +137,22 @@ def simulate_purchases(
         for start in range(0, len(rows), _ROWS_PER_CHUNK):
             chunk = rows[start : start + _ROWS_PER_CHUNK]
             affinity = users.style_pref[buyer[chunk]][:, item_style[members]]  # (n, M)
-            item[chunk] = members[_sample_rows(affinity * popularity[members], rng)]
+            item[chunk] = members[sample_rows(affinity * popularity[members], rng)]
 
+    return purchase_log(config, buyer, item, users.n_purchases, rng)
+
+
+def purchase_log(config: SynthConfig, buyer: np.ndarray, item: np.ndarray, n_purchases: np.ndarray,
+                 rng: np.random.Generator) -> pd.DataFrame:
+    """(user_idx, item_idx, timestamp) rows, one per distinct (user, item), time-ordered per user.
+
+    buyer, item: (N,) purchases grouped by user in user order; n_purchases: (U,) rows per user.
+    Each user starts at a uniform time within two years; gaps between purchases are exponential.
+    """
     gaps = rng.exponential(config.mean_days_between_purchases * _SECONDS_PER_DAY, size=len(buyer))  # (N,)
-    first = np.concatenate([[0], np.cumsum(users.n_purchases)[:-1]])  # (U,) row of each user's first purchase
-    elapsed = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first] - gaps[first], users.n_purchases)  # (N,)
-    start = rng.uniform(0.0, _ACTIVITY_SPAN_DAYS * _SECONDS_PER_DAY, size=len(users))  # (U,)
-    timestamp = (EPOCH_START + np.repeat(start, users.n_purchases) + elapsed).astype(np.int64)
-
+    first = np.concatenate([[0], np.cumsum(n_purchases)[:-1]])  # (U,) row of each user's first purchase
+    elapsed = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first] - gaps[first], n_purchases)  # (N,)
+    start = rng.uniform(0.0, _ACTIVITY_SPAN_DAYS * _SECONDS_PER_DAY, size=len(n_purchases))  # (U,)
+    timestamp = (EPOCH_START + np.repeat(start, n_purchases) + elapsed).astype(np.int64)
     purchases = pd.DataFrame({"user_idx": buyer, "item_idx": item, "timestamp": timestamp})
     return purchases.drop_duplicates(["user_idx", "item_idx"], keep="first").reset_index(drop=True)

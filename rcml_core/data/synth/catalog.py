@@ -32,7 +32,7 @@ _P_MATERIAL = 0.85
 _P_QUALIFIER = 0.5
 
 
-def _category_sizes(n_items: int, n_categories: int, rng: np.random.Generator) -> np.ndarray:
+def category_sizes(n_items: int, n_categories: int, rng: np.random.Generator) -> np.ndarray:
     """(C,) item counts per category: uneven (Dirichlet shares), at least 2 each, summing to n_items."""
     shares = rng.dirichlet(np.full(n_categories, 8.0))  # (C,)
     sizes = 2 + np.floor(shares * (n_items - 2 * n_categories)).astype(np.int64)
@@ -41,7 +41,7 @@ def _category_sizes(n_items: int, n_categories: int, rng: np.random.Generator) -
     return sizes
 
 
-def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+def zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """(n,) popularity weights rank^-exponent, ranks shuffled over the n items."""
     ranks = rng.permutation(n) + 1  # (n,) 1..n
     return ranks.astype(np.float64) ** -exponent
@@ -72,11 +72,11 @@ def sample_items(config: SynthConfig, domain: Domain, rng: np.random.Generator) 
     path "Domain > Category > Sub", `profile_category` the level users' tastes are over.
     """
     n_cat, n_style, n_colour = len(domain.categories), len(domain.styles), len(domain.colours)
-    sizes = _category_sizes(config.n_items, n_cat, rng)  # (C,)
+    sizes = category_sizes(config.n_items, n_cat, rng)  # (C,)
     style_share = rng.dirichlet(np.full(n_style, 6.0), size=n_cat)  # (C, S): brands' presence per category
     rows: list[dict] = []
     for c, category in enumerate(domain.categories):
-        popularity = _zipf_weights(int(sizes[c]), config.popularity_exponent, rng)  # (n_c,)
+        popularity = zipf_weights(int(sizes[c]), config.popularity_exponent, rng)  # (n_c,)
         styles = rng.choice(n_style, size=int(sizes[c]), p=style_share[c])  # (n_c,)
         colours = rng.integers(n_colour, size=int(sizes[c]))  # (n_c,)
         for k in range(int(sizes[c])):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from rcml_core.errors import ConfigError
 
-PRESET_NAMES: tuple[str, ...] = ("tiny", "small", "default")
+GENERATORS: tuple[str, ...] = ("missions", "profiles")
+CLUSTER_FITS: tuple[str, ...] = ("train", "all")
 
 
 def _check_range(
@@ -40,6 +41,11 @@ class SynthConfig:
 
     name: str = "synth-baby"
     seed: int = 0
+    # "missions" (default): shoppers keep to one attribute (colour, pattern, material, age range or brand)
+    # within a group of categories; relations come from clustering their behaviour (mission_catalog.py,
+    # missions.py). "profiles": the generator before 2026-12-06, users drawn from category/style profiles
+    # (catalog.py, behaviour.py); the legacy-* presets rebuild its datasets.
+    generator: str = "missions"
     # --- catalog -------------------------------------------------------------------
     n_items: int = 3000
     popularity_exponent: float = 1.0  # Zipf s: item of popularity rank r gets weight r^-s in its category
@@ -52,23 +58,36 @@ class SynthConfig:
     style_concentration: float = 0.6  # Dirichlet alpha of a profile's style preference (small = sparse)
     style_leak: float = 0.1  # share of a profile's style mass spread over all styles
     user_concentration: float = 25.0  # per-user Dirichlet concentration around the profile (large = little noise)
-    mean_purchases: float = 6.0  # mean of the log-normal purchase count per user
+    mean_purchases: float = 8.0  # mean of the log-normal purchase count per user
     purchases_sigma: float = 0.8  # log-space spread of purchase counts (heavy tail)
-    min_purchases: int = 2
+    min_purchases: int = 3
     max_purchases: int = 60
     mean_days_between_purchases: float = 20.0
+    # --- missions (generator "missions") --------------------------------------------
+    n_missions: int = 10  # latent shopping missions; pairs of them share a category group
+    mission_categories: int = 7  # categories a mission's shoppers buy from
+    mission_leak: float = 0.03  # share of a mission's category mass spread over all categories
+    match_probability: float = 0.9  # chance a purchase keeps to the shopper's attribute value
+    browser_fraction: float = 0.05  # shoppers on no mission (random categories, no attribute kept)
+    mission_concentration: float = 6.0  # Dirichlet alpha of a mission's weights over its categories (large = even)
+    behaviour_weight: float = 2.0  # BuildConfig.behaviour_weight: attribute agreement vs category shares
     # --- images --------------------------------------------------------------------
     image_size: int = 64  # square RGB PNG side in pixels
     noise_sigma: float = 6.0  # per-pixel Gaussian noise, in 0..255 intensity units
     # --- dataset shape (passed to build_dataset's BuildConfig; recorded here so that
     # `source["params"]` alone regenerates the dataset) --------------------------------
     n_clusters: int = 10  # user clusters = inter relation types (paper: 10 for Amazon)
+    cluster_fit: str = "train"  # BuildConfig.cluster_fit: fit the user clusters on train purchases ("all": legacy)
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test, item-disjoint
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError(f"synth.name must be a non-empty string, got {self.name!r}")
         _check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"synth.generator must be one of {GENERATORS}, got {self.generator!r}")
+        if self.cluster_fit not in CLUSTER_FITS:
+            raise ConfigError(f"synth.cluster_fit must be one of {CLUSTER_FITS}, got {self.cluster_fit!r}")
         _check_range("n_items", self.n_items, 20, 1_000_000, integer=True)
         _check_range("popularity_exponent", self.popularity_exponent, 0.0, 3.0)
         _check_range("n_users", self.n_users, 10, 10_000_000, integer=True)
@@ -86,6 +105,13 @@ class SynthConfig:
         _check_range("mean_purchases", self.mean_purchases, float(self.min_purchases), float(self.max_purchases))
         _check_range("purchases_sigma", self.purchases_sigma, 0.0, 3.0)
         _check_range("mean_days_between_purchases", self.mean_days_between_purchases, 0.0, 3650.0)
+        _check_range("n_missions", self.n_missions, 1, 256, integer=True)
+        _check_range("mission_categories", self.mission_categories, 1, n_categories, integer=True)
+        _check_range("mission_leak", self.mission_leak, 0.0, 0.5)
+        _check_range("match_probability", self.match_probability, 0.0, 1.0)
+        _check_range("browser_fraction", self.browser_fraction, 0.0, 1.0)
+        _check_range("mission_concentration", self.mission_concentration, 0.0, 1000.0, lo_open=True)
+        _check_range("behaviour_weight", self.behaviour_weight, 0.0, 100.0, lo_open=True)
         _check_range("image_size", self.image_size, 16, 512, integer=True)
         _check_range("noise_sigma", self.noise_sigma, 0.0, 64.0)
         _check_range("n_clusters", self.n_clusters, 1, 256, integer=True)
@@ -105,7 +131,7 @@ class SynthConfig:
         return dataclasses.asdict(self)
 
 
-_PRESETS: dict[str, dict] = {
+_SIZES: dict[str, dict] = {
     # ~150 items: generate + build in well under 2 s; what tests use.
     # Eval splits get 20% each so val/test hold enough items for 21-way retrieval.
     "tiny": {"n_items": 150, "n_users": 300, "n_profiles": 12, "split_fractions": (0.6, 0.2, 0.2)},
@@ -114,6 +140,10 @@ _PRESETS: dict[str, dict] = {
     # a few thousand items, tens of thousands of edges: the embedded default.
     "default": {},
 }
+# The generator before 2026-12-06 (datasets and results of that time): its processes and clustering.
+_LEGACY = {"generator": "profiles", "cluster_fit": "all", "mean_purchases": 6.0, "min_purchases": 2}
+_PRESETS: dict[str, dict] = {**_SIZES, **{f"legacy-{name}": {**sizes, **_LEGACY} for name, sizes in _SIZES.items()}}
+PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
 
 
 def synth_preset(preset: str = "default", **overrides: object) -> SynthConfig:

@@ -14,6 +14,7 @@ from rcml_core.data.build import BuildConfig, build_dataset
 from rcml_core.data.records import SkipLog
 from rcml_core.data.schema import Manifest
 from rcml_core.data.store import check_destination
+from rcml_core.data.synth.attributes import ATTRIBUTES
 from rcml_core.data.synth.config import SynthConfig
 from rcml_core.data.synth.world import public_interactions, public_items, simulate_world, write_images
 
@@ -26,10 +27,13 @@ def synth_source(config: SynthConfig) -> dict:
 
 
 def synth_build_config(config: SynthConfig) -> BuildConfig:
-    """BuildConfig for a synthetic catalog: the config's name, seed, clusters and splits;
-    the evaluation protocol (20 negatives, eval set sizes) at its defaults."""
+    """BuildConfig for a synthetic catalog: the config's name, seed, clusters, cluster fit and splits;
+    users of the missions generator are clustered on their attribute agreement too (the catalog's
+    metadata states the attributes, as Amazon's `details` do); the evaluation protocol (20 negatives,
+    eval set sizes) at its defaults."""
     return BuildConfig(
-        name=config.name, n_clusters=config.n_clusters, split_fractions=config.split_fractions, seed=config.seed
+        name=config.name, n_clusters=config.n_clusters, split_fractions=config.split_fractions, seed=config.seed,
+        cluster_fit=config.cluster_fit, behaviour_weight=config.behaviour_weight, behaviour_attributes=ATTRIBUTES if config.generator == "missions" else (),
     )
 
 

@@ -173,6 +173,18 @@ MOTIFS: dict[str, MotifFn] = {
 }
 
 
+_BOLD = 5.0  # pattern repeats across the image side (the object spans ~60 % of it)
+_PATTERNS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    # (x, y) in [0, 1) -> whiten in [0, 1]: how far each object pixel is lightened toward white
+    "solid": lambda x, y: np.zeros_like(x),
+    "bold_stripes": lambda x, y: np.where((y * _BOLD * 2).astype(np.int64) % 2 == 1, 0.6, 0.0),
+    "bold_dots": lambda x, y: np.where(((x * _BOLD) % 1 - 0.5) ** 2 + ((y * _BOLD) % 1 - 0.5) ** 2 < 0.09, 0.65, 0.0),
+    "checks": lambda x, y: np.where(((x * _BOLD).astype(np.int64) + (y * _BOLD).astype(np.int64)) % 2 == 1, 0.6, 0.0),
+    "zigzag": lambda x, y: np.where(np.abs(((y * _BOLD * 2 + 2 * np.abs((x * _BOLD * 2) % 2 - 1)) % 2) - 1) < 0.35,
+                                    0.6, 0.0),
+}
+
+
 def _texture(name: str, side: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Surface pattern of a style: (gain, whiten), each (side, side) float32.
 
@@ -194,8 +206,10 @@ def _texture(name: str, side: int, rng: np.random.Generator) -> tuple[np.ndarray
     elif name == "dots":  # playful: polka dots
         r2 = (x % period - period / 2) ** 2 + (y % period - period / 2) ** 2
         whiten = np.where(r2 < (0.22 * period) ** 2, 0.5, 0.0).astype(np.float32)
+    elif name in _PATTERNS:  # the missions store's patterns: coarse and high-contrast, legible at 32 px
+        whiten = _PATTERNS[name](x / side, y / side).astype(np.float32)
     else:
-        raise ValueError(f"unknown texture {name!r}; known: speckle, gloss, stripes, hatch, dots")
+        raise ValueError(f"unknown texture {name!r}; known: speckle, gloss, stripes, hatch, dots, {', '.join(_PATTERNS)}")
     return gain, whiten
 
 

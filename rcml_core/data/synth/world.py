@@ -1,10 +1,12 @@
-"""One simulated store: catalog + latent profiles + users + purchases, and its public view.
+"""One simulated store: catalog + latent behaviour + users + purchases, and its public view.
 
-`simulate_world` runs the whole generative process and keeps its internal state
-(tests inspect it). `public_items` / `public_interactions` / `write_images` turn it into
-exactly what a real source provides to `build_dataset`: item titles, category paths,
-image files, and a (user, item, timestamp) purchase log. Latent profiles, styles,
-popularity and per-user preferences stay behind.
+`simulate_world` runs the whole generative process of the configured generator ("missions":
+mission_catalog.py + missions.py; "profiles", the legacy one: catalog.py + behaviour.py) and keeps
+its internal state (tests inspect it). `public_items` / `public_interactions` / `write_images` turn
+it into exactly what a real source provides to `build_dataset`: item titles, category paths,
+image files, the catalog's attribute metadata (missions: colour, pattern, material, age range,
+brand, which only the builder's user clustering reads), and a (user, item, timestamp) purchase
+log. Missions, profiles, popularity and per-user preferences stay behind.
 
 Each part of the process draws from its own random stream, so e.g. changing the number
 of users leaves the catalog (titles and images) unchanged.
@@ -19,8 +21,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rcml_core.data.synth.attributes import ATTRIBUTES, MISSION_DOMAIN
 from rcml_core.data.synth.behaviour import Profiles, Users, sample_profiles, sample_users, simulate_purchases
 from rcml_core.data.synth.catalog import sample_items
+from rcml_core.data.synth.mission_catalog import sample_mission_items
+from rcml_core.data.synth.missions import Missions, Shoppers, sample_missions, sample_shoppers, simulate_mission_purchases
 from rcml_core.data.synth.config import SynthConfig
 from rcml_core.data.synth.render import encode_png, render_image
 from rcml_core.data.synth.vocab import BABY_DOMAIN, Domain
@@ -39,23 +44,37 @@ class SynthWorld:
 
     config: SynthConfig
     domain: Domain
-    items: pd.DataFrame  # catalog.PUBLIC_ITEM_COLUMNS + catalog.LATENT_ITEM_COLUMNS; row = item_idx
-    profiles: Profiles  # latent
-    users: Users  # latent preferences; row = user_idx
+    items: pd.DataFrame  # public columns + the generator's latent ones; row = item_idx
+    users: Users | Shoppers  # latent per-user state; row = user_idx
     purchases: pd.DataFrame  # user_idx, item_idx, timestamp
+    profiles: Profiles | None = None  # generator "profiles": the latent preference profiles
+    missions: Missions | None = None  # generator "missions": the latent missions
 
     def user_id(self, user_idx: np.ndarray) -> np.ndarray:
         width = max(6, len(str(len(self.users))))
         return np.array([f"U{u:0{width}d}" for u in user_idx], dtype=object)
 
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Attribute names the catalog's metadata states (what the builder may cluster users on)."""
+        return ATTRIBUTES if "attributes" in self.items else ()
+
 
 def simulate_world(config: SynthConfig, domain: Domain = BABY_DOMAIN) -> SynthWorld:
-    """Run the generative process (catalog, profiles, users, purchases); deterministic in config."""
+    """Run the generative process (catalog, behaviour, users, purchases); deterministic in config."""
+    if config.generator == "missions":
+        if domain is not BABY_DOMAIN:
+            raise ValueError("the missions generator has one domain (attributes.MISSION_DOMAIN)")
+        items = sample_mission_items(config, MISSION_DOMAIN, _rng(config, _STREAM_CATALOG))
+        missions = sample_missions(config, MISSION_DOMAIN, _rng(config, _STREAM_PROFILES))
+        shoppers = sample_shoppers(config, missions, items, _rng(config, _STREAM_USERS))
+        purchases = simulate_mission_purchases(config, shoppers, missions, items, _rng(config, _STREAM_PURCHASES))
+        return SynthWorld(config, domain, items, shoppers, purchases, missions=missions)
     items = sample_items(config, domain, _rng(config, _STREAM_CATALOG))
     profiles = sample_profiles(config, len(domain.categories), len(domain.styles), _rng(config, _STREAM_PROFILES))
     users = sample_users(config, profiles, _rng(config, _STREAM_USERS))
     purchases = simulate_purchases(config, users, items, _rng(config, _STREAM_PURCHASES))
-    return SynthWorld(config, domain, items, profiles, users, purchases)
+    return SynthWorld(config, domain, items, users, purchases, profiles=profiles)
 
 
 def write_images(world: SynthWorld, image_dir: Path, progress: bool = False) -> list[Path]:
@@ -72,10 +91,11 @@ def write_images(world: SynthWorld, image_dir: Path, progress: bool = False) -> 
 
 
 def public_items(world: SynthWorld, image_paths: list[Path]) -> pd.DataFrame:
-    """What a real catalog provides: item_id, text, image_path, category, profile_category."""
+    """What a real catalog provides: item_id, text, image_path, category, profile_category (and the
+    attributes metadata when the generator states it)."""
     if len(image_paths) != len(world.items):
         raise ValueError(f"{len(image_paths)} image paths for {len(world.items)} items")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "item_id": world.items["item_id"].to_numpy(),
             "text": world.items["text"].to_numpy(),
@@ -84,6 +104,9 @@ def public_items(world: SynthWorld, image_paths: list[Path]) -> pd.DataFrame:
             "profile_category": world.items["profile_category"].to_numpy(),
         }
     )
+    if world.attributes:
+        frame["attributes"] = [dict(a) for a in world.items["attributes"]]
+    return frame
 
 
 def public_interactions(world: SynthWorld) -> pd.DataFrame:
