@@ -110,7 +110,7 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     data = Path(settings.data).resolve() if settings.data else embedded_data(home, settings.smoke_test)
     base = [f"data={data}", *settings.budget(), *settings.overrides]
     seeds = settings.run_seeds
-    validate_study(study, settings.preset, base, seeds)
+    validate_study(study, settings.preset, base, seeds, num_workers=settings.resources.num_workers)
     epochs = budget_epochs(base, settings.preset)
     target = resolve_tracking(home)
     check_reachable(target)

@@ -39,7 +39,11 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                                   "(default: the project folder; $RCML_HOME)")
     p.add_argument("--storage", help="Ray storage for trials and checkpoints (default: <home>/ray_results; "
                                      "s3://, gs:// or a shared path on a multi-node cluster)")
-    p.add_argument("--num-workers", type=int, default=1, help="Ray Train workers (DDP) per trial")
+    p.add_argument("--num-workers", type=int, default=1,
+                   help="Ray Train workers (DDP) per trial. batch_size is the global batch: the relation pairs of one "
+                        "optimisation step, whatever --num-workers is; each of N data-parallel workers holds "
+                        "batch_size / N of them (it must divide evenly) and scores them against all batch_size "
+                        "candidates, so a trial trains the same objective on one worker or on many")
     p.add_argument("--worker-group", action="store_true",
                    help="run one-worker trials on a Ray Train worker group too (default: inside the trial's actor, "
                         "Ray Train local mode, which saves the worker group's start-up)")

@@ -1,4 +1,4 @@
-"""Batch conditioning: the (B, B) pair similarities from cached token features (DESIGN §2 Cost).
+"""Batch conditioning: the (B, B) pair similarities from cached token features (costs below).
 
 Pure functions. Inputs are one modality's TokenFeatures of the U unique items, `query` (R, d) and
 `value_map` (d, d) with the attention parameters folded in (RCMLModel does the folding):
@@ -13,9 +13,14 @@ Two exact strategies for PairSimilarities, picked by `table_is_cheaper` (both ar
   gram   per row r, the attention of all B candidates under e_r, (B, B, n), and the Gram-form cosine
          (attention.conditioned_cosine): never forms (B, B, d). ~ U n d^2 + 3 B^2 n d + B^2 n^2:
          the right choice when nearly every row carries its own relation text.
+
+Data parallel (`step_pair_similarities`): the table strategy, each rank's candidates gathered from
+every rank, so that a rank's rows are scored against the whole step's batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -86,41 +91,62 @@ READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
 def table_pair_similarities(
     z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
 ) -> PairSimilarities:
-    """(B, B) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s].
+    """(B, C) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s].
 
-    No (B, B, d) tensor is formed. Two readouts, same numbers:
+    src, rel (B,) are the rows, dst (C,) the candidates (C = B for a batch's own targets). No (B, C, d)
+    tensor is formed. Two readouts, same numbers:
       dense    one GEMM of every anchor against every (relation, item) entry, (2B, 2RU), then one
                gather of each row's relation and targets: 4 B R U d multiply-adds, few operations.
-      grouped  rows grouped by relation, one (2B_e, 2B) GEMM per relation: 4 B^2 d multiply-adds
+      grouped  rows grouped by relation, one (2B_e, 2C) GEMM per relation: 4 B C d multiply-adds
                plus a launch overhead per relation; wins for large batches.
     """
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
     r, u, d = z_text.shape
-    b = src.shape[0]
+    b, c = src.shape[0], dst.shape[0]
     if readout == "auto":
-        readout = "dense" if b * r * u * d <= b * b * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
+        readout = "dense" if b * r * u * d <= b * c * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
     tables = torch.stack([z_text, z_image])  # (2, R, U, d)
     if readout == "dense":
         flat = tables.view(2, r * u, d)  # entry e * U + k is item k under relation e
         anchors = flat.index_select(1, rel * u + src)  # (2, B, d): [x, r] = z_x[rel_r, src_r]
         every = anchors.reshape(2 * b, d) @ flat.reshape(2 * r * u, d).T  # (2B, 2RU)
         every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
-        own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> (rel_r, dst_s)
-        sims = every.gather(3, own).permute(1, 0, 2, 3)  # (B, 2, 2, B) = [r, x, y, s]
+        own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, c)  # [x, r, y, s] -> (rel_r, dst_s)
+        sims = every.gather(3, own).permute(1, 0, 2, 3)  # (B, 2, 2, C) = [r, x, y, s]
     else:
         order = torch.argsort(rel, stable=True)  # rows grouped by relation
         used, counts = torch.unique_consecutive(rel[order], return_counts=True)
         flat = tables.view(2, r * u, d)  # entry e * U + k; index_select's backward adds rows (index_add),
         anchors = flat.index_select(1, rel[order] * u + src[order])  # far cheaper than indexing's index_put
-        candidates = flat.index_select(1, (used[:, None] * u + dst[None, :]).flatten()).view(2, -1, b, d)
+        candidates = flat.index_select(1, (used[:, None] * u + dst[None, :]).flatten()).view(2, -1, c, d)
         anchors = anchors.transpose(0, 1).reshape(b, 2, d)  # (B, 2, d) rows grouped by relation: [r, x]
-        candidates = candidates.transpose(0, 1).reshape(-1, 2 * b, d)  # (R_u, 2B, d): [e, y * B + s]
+        candidates = candidates.transpose(0, 1).reshape(-1, 2 * c, d)  # (R_u, 2C, d): [e, y * C + s]
         # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
         groups = zip(torch.split(anchors, counts.tolist()), candidates.unbind(0))
-        blocks = [a.reshape(-1, d) @ c.T for a, c in groups]  # (2 B_e, 2B) each: [r * 2 + x, y * B + s]
-        sims = torch.cat(blocks).view(b, 2, 2, b).index_select(0, torch.argsort(order))  # (B, 2, 2, B) row order
+        blocks = [a.reshape(-1, d) @ cand.T for a, cand in groups]  # (2 B_e, 2C) each: [r * 2 + x, y * C + s]
+        sims = torch.cat(blocks).view(b, 2, 2, c).index_select(0, torch.argsort(order))  # (B, 2, 2, C) row order
     return PairSimilarities(ti=sims[:, 0, 1], it=sims[:, 1, 0], tt=sims[:, 0, 0], ii=sims[:, 1, 1])
+
+
+def step_pair_similarities(
+    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, gather: Callable[[Tensor], Tensor]
+) -> PairSimilarities:
+    """(B, C) cosines of this rank's rows against the whole data-parallel step's candidates.
+
+    z (R, U, d): this rank's items under every relation of the step; src, dst, rel (B,) its rows.
+    `gather` (rcml_core.distributed.gather_with_grad) concatenates every rank's (B, ...) candidates in rank
+    order, so column s is the step's row s: [r, s] = z_x[rel_r, src_r] . z_y^{rank of s}[rel_r, dst_s].
+    Each rank conditions its own candidates under every relation of the step, (2, R, B, d), because a row on
+    any rank may need them under its relation.
+    """
+    u = z_text.shape[1]
+    tables = torch.stack([z_text, z_image])  # (2, R, U, d)
+    own = tables.index_select(2, dst).permute(2, 0, 1, 3)  # (B, 2, R, d): candidate-major for the gather
+    step = gather(own).permute(1, 2, 0, 3)  # (2, R, C, d): every rank's candidates, rank order
+    merged = torch.cat([tables, step], dim=2)  # (2, R, U + C, d): anchors read from U, candidates from C
+    columns = u + torch.arange(step.shape[2], device=dst.device)  # (C,)
+    return table_pair_similarities(merged[0], merged[1], src, columns, rel)
 
 
 def gram_pair_similarities(
