@@ -112,7 +112,8 @@ class NodeWatch:
 
 
 def _ray_status(head: Head) -> str:
-    out = subprocess.run([RAY, "status", "--address", head.gcs], env=head.env, capture_output=True, text=True,
+    """`ray status` as the README runs it: the address from RAY_ADDRESS."""
+    out = subprocess.run([RAY, "status"], env=dict(head.env, RAY_ADDRESS=head.gcs), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
@@ -140,7 +141,7 @@ def test_a_sweep_submitted_to_the_autoscaling_cluster_runs_every_trial_on_worker
         started = time.time()
         job = subprocess.Popen(
             [RAY, "job", "submit", "--", "python", "sweeps/beta_sweep.py", "--smoke-test", "--cpu",
-             "--worker-resource", "rcml_worker", "--max-concurrent", "3"],
+             "--worker-resource", "rcml_worker", "--max-concurrent", "2"],
             cwd=ROOT, env=dict(head.env, RAY_ADDRESS=head.gcs), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         status_busy = None
