@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -41,7 +42,7 @@ class Head:
     dashboard: str  # http://127.0.0.1:<port>
     root: Path  # the test's temp folder (RAY_TMPDIR of the head and its nodes)
     home: Path  # RCML_HOME of the sweep jobs
-    env: dict[str, str]  # a client's environment (loopback, token auth)
+    env: dict[str, str]  # a client's environment (loopback, the cluster's token)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,12 @@ def autoscaling_head():
     config["provider"]["gcs_address"] = f"127.0.0.1:{gcs_port}"  # where the fake worker nodes find the head
     (root / "autoscaling.yaml").write_text(yaml.safe_dump(config))
     venv_bin = str(Path(sys.executable).parent)  # as with the virtual environment activated
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_TMPDIR")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_ADDRESS", "RAY_TMPDIR", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")}
+    # Token authentication (Ray's default for new clusters) with a token of this test's own, given to the head,
+    # its nodes and every client: nothing depends on ~/.ray/auth_token existing, or is written there.
     env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RCML_HOME=str(home), RAY_TMPDIR=str(root),
+               RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
     head_env = dict(env, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
     log = (root / "head.log").open("w")
@@ -74,8 +79,7 @@ def autoscaling_head():
             assert head.poll() is None, (root / "head.log").read_text()[-4000:]
             assert time.monotonic() < deadline, "the Ray head did not come up"
             time.sleep(1)
-        yield Head(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", root, home,
-                   dict(env, RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "token")))
+        yield Head(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", root, home, env)
     finally:
         stop_head(head, str(root))
         log.close()
@@ -163,11 +167,11 @@ def test_a_sweep_submitted_to_the_autoscaling_cluster_runs_every_trial_on_worker
     samples = watch.samples()
     timeline = [(s["t"] - started, len(s["workers"])) for s in samples]
     workers_seen = {k: v for s in samples for k, v in s["workers"].items()}
-    changes = [(round(t), n) for k, (t, n) in enumerate(timeline) if k == 0 or n != timeline[k - 1][1]]
+    changes = [(round(t), n + 1) for k, (t, n) in enumerate(timeline) if k == 0 or n != timeline[k - 1][1]]
     with capsys.disabled():  # in the CI log even when the test passes
         print(f"\nautoscaling sweep: job {job_done:.0f} s, the head alone again at {timeline[-1][0]:.0f} s; "
-              f"alive worker nodes over time (s, count): {changes}; at most {max(n for _, n in timeline)} at "
-              f"once, {len(workers_seen)} started")
+              f"alive nodes, head included, over time (s since submit, nodes): {changes}; at most "
+              f"{max(n for _, n in timeline)} worker node(s) at once, {len(workers_seen)} started")
 
     # (a) at least two worker nodes were alive at once, seen by Ray's state API and `ray status`
     assert max(n for _, n in timeline) >= 2, changes
