@@ -1,17 +1,42 @@
-"""What a sweep prints when it ends: the results table, the selection, test metrics, where to look."""
+"""What a sweep prints when it ends: the results table, the selection, test metrics, where to look.
+
+Validation table: per configuration, AVG Hit@5 as `mean ± std [pooled 95% CI]` over its seeds and
+the mean per similarity type; under it, on the same val queries, the training-free score and the
+model-free reference scorers. Test: the selected configuration, every scorer on the same test
+queries (rcml_core.eval.tables), each cell `mean ± std over seeds [pooled 95% CI]`.
+"""
 
 from __future__ import annotations
 
 import math
 
 from cluster.launcher import SweepResult
-from rcml_core.eval.similarity import SIMILARITIES
+from rcml_core.eval import keys as metric_keys
+from rcml_core.eval.tables import counts_line, render, retrieval_rows
 
-TEST_KEYS = ("test/hit@1", "test/hit@5", "test/hit@10", "test/mrr", "test/rtype_top3_avg", "test/validity_acc")
+TEST_KEYS = (f"test/{metric_keys.RTYPE_TOP3}_avg", f"test/{metric_keys.VALIDITY_ACC}")
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.4f} ± {0.0 if math.isnan(std) else std:.4f}"
+def _pm(mean: float, std: float | None, lo: float = math.nan, hi: float = math.nan) -> str:
+    """`mean ± std [lo, hi]`; without std (a single value, e.g. a model-free scorer) `mean [lo, hi]`."""
+    text = f"{mean:.4f}" + ("" if std is None else f" ± {0.0 if math.isnan(std) else std:.4f}")
+    return text + (f" [{lo:.3f}, {hi:.3f}]" if not (math.isnan(lo) or math.isnan(hi)) else "")
+
+
+def _baseline_lines(baselines: dict[str, float], width: int) -> list[str]:
+    lines = []
+    for prefix in (metric_keys.FREE, *metric_keys.REFERENCES):
+        sim = None if prefix in metric_keys.REFERENCES else "avg"
+        key = metric_keys.metric_key("val", metric_keys.PRIMARY_METRIC, sim, prefix)
+        if key not in baselines:
+            continue
+        lo, hi = (baselines.get(k, math.nan) for k in metric_keys.ci_keys(key))
+        std = baselines.get(metric_keys.std_key(key))
+        sims = "  ".join("      " if sim is None else
+                         f"{baselines.get(metric_keys.metric_key('val', metric_keys.PRIMARY_METRIC, s, prefix), math.nan):6.3f}"
+                         for s in metric_keys.SIMILARITIES if s != "avg")
+        lines.append(f"{metric_keys.LABELS[prefix]:>{width}}  {_pm(baselines[key], std, lo, hi):>33}  {sims}".rstrip())
+    return lines
 
 
 def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
@@ -20,14 +45,23 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         return lines + result.lines
     s = result.summary
     keys = [k for k in keys if k in s]
-    head = "  ".join(f"{k:>14}" for k in keys) + f"  {'val hit@5 AVG':>17}  " + "  ".join(
-        f"{sim.upper():>6}" for sim in SIMILARITIES if sim != "avg") + "  seeds"
+    width = max([len(k) for k in keys] + [14])
+    labels = [metric_keys.LABELS[p] for p in (metric_keys.FREE, *metric_keys.REFERENCES)]
+    axes_width = max(len("  ".join(f"{k:>{width}}" for k in keys)), *(len(label) for label in labels))
+    head = ("  ".join(f"{k:>{width}}" for k in keys)).rjust(axes_width) + f"  {'val hit@5 AVG [pooled CI]':>33}  " + \
+        "  ".join(f"{sim.upper():>6}" for sim in metric_keys.SIMILARITIES if sim != "avg") + "  seeds"
     lines.append(head)
     for _, row in s.iterrows():
-        cells = "  ".join(f"{str(row[k]):>14}" for k in keys)
-        sims = "  ".join(f"{row[f'val/hit@5_{sim}_mean']:6.3f}" for sim in SIMILARITIES if sim != "avg")
+        cells = ("  ".join(f"{str(row[k]):>{width}}" for k in keys)).rjust(axes_width)
+        sims = "  ".join(f"{row[f'val/hit@5_{sim}_mean']:6.3f}" for sim in metric_keys.SIMILARITIES if sim != "avg")
         failed = f" ({int(row['failed'])} failed)" if row.get("failed", 0) else ""
-        lines.append(f"{cells}  {_pm(row['best_val_mean'], row['best_val_std']):>17}  {sims}  {int(row['n'])}{failed}")
+        avg = _pm(row["best_val_mean"], row["best_val_std"], row.get("best_val_ci_lo", math.nan),
+                  row.get("best_val_ci_hi", math.nan))
+        lines.append(f"{cells}  {avg:>33}  {sims}  {int(row['n'])}{failed}")
+    lines += _baseline_lines(result.val_baselines, axes_width)
+    if "n_queries" in s and s["n_queries"].notna().any():
+        lines.append(f"  (val: {int(s['n_queries'].max())} queries over {int(s['n_pairs'].max())} distinct pairs; "
+                     "CI: 95% bootstrap over pairs, seeds pooled per query)")
     errors = result.trials[result.trials["status"] == "ERROR"]
     for _, row in errors.iterrows():
         lines.append(f"  failed trial {row['trial_id']}: {row['error']}")
@@ -36,9 +70,13 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"selected: {', '.join(f'{k}={v}' for k, v in sel.config.items())} "
                      f"(val hit@5 {_pm(sel.mean, sel.std)} over {sel.n} seed(s))")
         test = result.test
+        lines.append(f"test: {counts_line(test, 'test')}")
+        lines += ["  " + line for line in render(retrieval_rows(test, "test", labels={"": "selected"},
+                                                                rank_metrics=("hit@5", "mrr")))]
         shown = [f"{k.split('/', 1)[1]} {_pm(test[k], test.get(k + '_std', float('nan')))}" for k in TEST_KEYS
                  if k in test]
-        lines.append(f"test ({int(test.get('test/n_queries', 0))} queries, {sel.n} seed(s)): " + ", ".join(shown))
+        if shown:
+            lines.append("  " + ", ".join(shown))
     lines += result.lines
     if result.model_version:
         lines.append(f"registered model: {result.model_version}")

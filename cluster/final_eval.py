@@ -1,24 +1,39 @@
 """Test evaluation of the selected configuration, on the cluster.
 
 Each of its trials' best checkpoint (`best/` inside the trial's latest Ray Train
-checkpoint) is evaluated on the test split as a Ray task with a worker's resources
-(a GPU when trials used one), all seeds in parallel. Every metric of the paper's three
-tasks comes back (rcml_core.train.loop.evaluate_checkpoint).
+checkpoint) is evaluated as a Ray task with a worker's resources (a GPU when trials used
+one), all seeds in parallel. Each task returns a `SelectedEvaluation`: the test split's
+`EvalResult` (every metric of the paper's three tasks with intervals, the reference
+scorers, the training-free score on the run's untrained backbone, and the per-query
+outcomes, so the launcher can pool the seeds) and the training-free score on the val
+selection queries (for the val tables, beside the reference scorers).
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.fs
 import ray
+import torch
 from ray.train import Checkpoint
 
 from cluster.resources import TrialPlan
-from rcml_core.train.loop import evaluate_checkpoint
+from rcml_core.eval.evaluate import first_queries
+from rcml_core.eval.results import EvalResult
+from rcml_core.eval.training_free import training_free_result, untrained_backbone
+from rcml_core.train.loop import evaluate_run
+from rcml_core.train.session import BACKBONE_DIR, exact_fp32, load_checkpoint_session
 
 BEST = "best"
+
+
+@dataclass(frozen=True)
+class SelectedEvaluation:
+    test: EvalResult  # the evaluated split: every task, reference scorers, training-free score, outcomes
+    val_free: EvalResult  # the training-free score on the val selection queries (empty without val queries)
 
 
 def storage_filesystem(storage_path: str) -> pyarrow.fs.FileSystem:
@@ -36,17 +51,34 @@ def fetch_best_checkpoint(checkpoint_path: str, storage_path: str, dest: Path) -
     return dest
 
 
-def _evaluate(checkpoint_path: str, storage_path: str, split: str, use_gpu: bool) -> dict[str, float]:
+def evaluate_best(best: Path, split: str, val_queries: int | None,
+                  device: str | torch.device = "auto") -> SelectedEvaluation:
+    """A local `best/` checkpoint folder on `split`, and the training-free score on val's first `val_queries`."""
+    session = load_checkpoint_session(best, device=device)
+    config = session.config
+    with exact_fp32(session.device):  # the towers' bf16 (on CUDA) stays; scores in fp32
+        test = evaluate_run(session, split, best / BACKBONE_DIR)
+        val_free = EvalResult("val")
+        if "val" in session.dataset.retrieval:
+            backbone = untrained_backbone(config.effective_backbone, best / BACKBONE_DIR)
+            val_free = training_free_result(backbone, session.dataset,
+                                            first_queries(session.dataset.retrieval["val"], val_queries),
+                                            session.device, config.eval.batch_size, session.inputs)
+    return SelectedEvaluation(test, val_free)
+
+
+def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: int | None,
+              use_gpu: bool) -> SelectedEvaluation:
     from cluster.worker import plan_device
 
     checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
     with checkpoint.as_directory() as local:  # the device the task was granted, as the trials' (cluster.worker)
-        return evaluate_checkpoint(Path(local) / BEST, split=split, device=plan_device(use_gpu, on_worker_group=False))
+        return evaluate_best(Path(local) / BEST, split, val_queries, plan_device(use_gpu, on_worker_group=False))
 
 
-def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,
-                    split: str = "test") -> list[dict[str, float]]:
-    """Metrics of each checkpoint on `split`, computed in parallel Ray tasks."""
+def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan, split: str = "test",
+                    val_queries: int | None = None) -> list[SelectedEvaluation]:
+    """Each checkpoint on `split` (and the training-free score on val), computed in parallel Ray tasks."""
     task = ray.remote(_evaluate).options(num_cpus=plan.cpus_per_worker,
                                          num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
-    return ray.get([task.remote(path, storage_path, split, plan.use_gpu) for path in checkpoint_paths])
+    return ray.get([task.remote(path, storage_path, split, val_queries, plan.use_gpu) for path in checkpoint_paths])

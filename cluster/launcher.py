@@ -12,9 +12,13 @@ Steps, in order, so that every user error surfaces before any expensive work:
 5. run the Tuner: grid studies through Tune's grid search (no early stopping), search
    studies through OptunaSearch (TPE, persistent Optuna storage) with ASHA on
    `val/hit@5` per epoch; `resume` restores the Tuner, so finished trials are not rerun;
-6. summarise trials per configuration, select the best by mean validation Hit@5 over
-   seeds, evaluate the selected configuration's checkpoints on test, register the best
-   checkpoint as `rcml-<study>`, write the report, end the parent run FINISHED.
+6. summarise trials per configuration (mean and std over seeds, and the interval pooled over
+   seeds from each trial's per-query val outcomes), select the best by mean validation
+   Hit@5 over seeds, evaluate the selected configuration's checkpoints on test (every metric
+   with its interval, the training-free score on the untrained backbone), score the
+   model-free reference scorers on the same val and test queries, register the best
+   checkpoint as `rcml-<study>`, write the report (docs/evaluation.md), end the parent run
+   FINISHED.
 
 Interrupted (Ctrl+C or SIGTERM): Tune saves its state, running child runs and the parent
 end KILLED, and the printed command resumes the sweep.
@@ -23,8 +27,8 @@ end KILLED, and the printed command resumes the sweep.
 from __future__ import annotations
 
 import json
-import math
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +52,9 @@ from cluster.sweep_settings import (
 )
 from cluster.tuner import build_tuner, sigterm_as_interrupt
 from rcml_core.errors import RCMLError
+from rcml_core.eval import keys
+from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
+from rcml_core.train.run_config import resolve_run_config
 from tracking import cost, reports
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
@@ -76,23 +83,17 @@ class SweepResult:
     trials: pd.DataFrame
     summary: pd.DataFrame
     selection: Selection | None
-    test: dict[str, float]  # mean over the selected configuration's seeds
+    # The selected configuration on test over its seeds (rcml_core.eval.results.seed_table): each metric's mean,
+    # `_std` over seeds, pooled `_ci_lo/_ci_hi`, counts; the model, free_ and ref_ scorers on the same queries.
+    test: dict[str, float]
     model_version: str | None
     interrupted: bool
     report_dir: Path | None
     tracking: TrackingTarget | None = None
     lines: list[str] = field(default_factory=list)
-
-
-def _mean_std(rows: list[dict[str, float]]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key in rows[0]:
-        values = [r[key] for r in rows if key in r and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
-        if values:
-            out[key] = sum(values) / len(values)
-            out[f"{key}_std"] = (sum((v - out[key]) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
-                if len(values) > 1 else 0.0
-    return out
+    # The scorers that need no sweep trial, on the val selection queries: ref_* and free_* (over the seeds).
+    val_baselines: dict[str, float] = field(default_factory=dict)
+    test_results: list[EvalResult] = field(default_factory=list)  # per selected seed, with per-query outcomes
 
 
 def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = None,
@@ -192,17 +193,22 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                            lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
                                   f"{sweep_name}"])
     trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
-    summary = summarize(trials, axes)
+    summary = summarize(trials, axes, _selection_outcomes(trials, client))
     selection = select(trials, summary, axes)
-    test_rows = _test_metrics(selection, storage, plan)
-    test = _mean_std(test_rows)
-    for (_, row), metrics in zip(selection.trials.iterrows(), test_rows):
+    run_config = resolve_run_config(settings.preset, overrides=base)
+    val_queries = run_config.eval.max_val_queries  # the queries validation selected on
+    evaluations = _test_metrics(selection, storage, plan, val_queries)
+    test_results = [e.test for e in evaluations]
+    test = seed_table(test_results)
+    val_baselines = _val_baselines(run_config.data, val_queries, [e.val_free for e in evaluations])
+    for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
-            MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in metrics.items()},
+            MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
                                                              step=int(row["epochs"]))
     parent_tracker = MlflowTracker(client, parent)
     parent_tracker.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
                                 **{f"selected/{k}": v for k, v in test.items()},
+                                **{f"baselines/{k}": v for k, v in val_baselines.items()},
                                 "trials/failed": float((trials["status"] == "ERROR").sum()),
                                 "trials/total": float(len(trials))}, step=0)
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
@@ -212,27 +218,70 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
+    built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, test))
     written = built.write(report_dir)
     (report_dir / "selection.json").write_text(json.dumps(
         {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,
-         "seeds": selection.n, "test": test, "best_trial": selection.best_trial_id}, indent=2, default=str))
+         "seeds": selection.n, "test": test, "val_baselines": val_baselines, "best_trial": selection.best_trial_id},
+        indent=2, default=str))
     for path in [*written, report_dir / "selection.json"]:
         parent_tracker.log_artifact(path, artifact_path="report")
     version = None
     if settings.register:
-        version = _register(study, selection, test_rows[0], storage, report_dir, handle, client, parent)
+        version = _register(study, selection, test_results[0].metrics, storage, report_dir, handle, client, parent)
     end_run(client, parent, FINISHED)
     return SweepResult(sweep_name, parent, trials, summary, selection, test, version, False, report_dir,
-                       lines=built.lines)
+                       lines=built.lines, val_baselines=val_baselines, test_results=test_results)
 
 
-def _test_metrics(selection: Selection, storage: str, plan: TrialPlan) -> list[dict[str, float]]:
+def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queries: int | None) -> list:
+    """Each selected seed's `cluster.final_eval.SelectedEvaluation` (test, and the training-free score on val)."""
     from cluster.final_eval import evaluate_trials
 
     paths_ = selection.trials["checkpoint_path"].tolist()
     if any(p is None for p in paths_):
         raise RCMLError("a selected trial reported no checkpoint; cannot evaluate it on test")
-    return evaluate_trials(paths_, storage, plan, split="test")
+    return evaluate_trials(paths_, storage, plan, split="test", val_queries=val_queries)
+
+
+def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str, QueryOutcomes]:
+    """trial id -> its best checkpoint's per-query val outcomes on the selection queries, which each run
+    records at its end (rcml_core.train.loop: outcomes/selection-val.npz). A trial stopped before its end
+    (ASHA, failure) has none and is left out of its configuration's pooled interval."""
+    from rcml_core.train.loop import OUTCOMES_DIR, SELECTION_OUTCOMES
+
+    out: dict[str, QueryOutcomes] = {}
+    with tempfile.TemporaryDirectory(prefix="rcml-outcomes-") as folder:
+        for _, row in trials[trials["best_val"].notna()].iterrows():
+            if not row.get("run_id"):
+                continue
+            try:
+                dest = Path(folder) / str(row["trial_id"])
+                dest.mkdir()
+                path = client.download_artifacts(row["run_id"], f"{OUTCOMES_DIR}/{SELECTION_OUTCOMES}", str(dest))
+                out[row["trial_id"]] = EvalResult.load(path).outcomes[keys.MODEL]
+            except Exception:  # noqa: BLE001 - no such artifact (the run did not reach its end): not pooled
+                continue
+    return out
+
+
+def _val_baselines(data: str, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
+    """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
+    the val selection queries: the floor beside the sweep's val table."""
+    from rcml_core.data.io import load_dataset
+    from rcml_core.eval.evaluate import first_queries
+    from rcml_core.eval.reference import reference_result
+
+    dataset = load_dataset(data)
+    if "val" not in dataset.retrieval:
+        return {}
+    out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics
+    free = [r for r in free if r.outcomes]
+    if free:
+        table = seed_table(free)
+        table[keys.count_key("val", keys.N_SEEDS, keys.FREE)] = table.pop(f"val/{keys.N_SEEDS}")
+        out.update(table)
+    return out
 
 
 def _register(study, selection, test_metrics, storage, report_dir, handle, client, parent) -> str:
@@ -240,7 +289,8 @@ def _register(study, selection, test_metrics, storage, report_dir, handle, clien
 
     best = selection.trials.iloc[0]
     local = fetch_best_checkpoint(best["checkpoint_path"], storage, report_dir / "model" / "checkpoint")
-    version = register_model(handle.uri, best["run_id"] or parent, local, study.name, test_metrics,
+    shown = {k: v for k, v in test_metrics.items() if not keys.is_interval_or_spread(k)}  # version tags: values only
+    version = register_model(handle.uri, best["run_id"] or parent, local, study.name, shown,
                              {"rcml.sweep": handle.sweep_name, "rcml.trial_id": best["trial_id"],
                               "rcml.config": json.dumps(selection.config, default=str)})
     client.set_tag(parent, "rcml.registered_model", f"{model_name(study.name)}/{version.version}")

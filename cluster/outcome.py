@@ -1,16 +1,18 @@
 """From Tune's record of a sweep to a table of trials, a summary per configuration and the selection.
 
 One row per trial: its config, status, error, the best `val/hit@5` it reached (epoch 0
-included) with the epoch and the per-similarity Hit@5 of that epoch, how many epochs it
-ran and its latest checkpoint. Configurations are the study's axes: their trials (one
-per seed) are averaged, and the selected configuration is the one with the highest mean
-validation Hit@5 (DESIGN §5). Failed trials are listed and never selected.
+included) with the epoch and the per-similarity Hit@5 of that epoch (each with that epoch's
+95 % interval over query pairs), how many epochs it ran and its latest checkpoint.
+Configurations are the study's axes: their trials (one per seed) give mean and std over
+seeds and, from the trials' per-query val outcomes (saved by each run at its end), the
+pooled interval (docs/evaluation.md); the selected configuration is the one with the highest
+mean validation Hit@5. Failed trials are listed and never selected.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +20,14 @@ import numpy as np
 import pandas as pd
 
 from rcml_core.errors import RCMLError
-from rcml_core.eval.similarity import SIMILARITIES
+from rcml_core.eval import keys
+from rcml_core.eval.results import QueryOutcomes, pool_seeds
 
-SELECTION_METRIC = "val/hit@5"
-SIM_METRICS = tuple(f"val/hit@5_{s}" for s in SIMILARITIES)
+SELECTION_METRIC = keys.SELECTION_KEY
+SIM_METRICS = tuple(keys.metric_key("val", keys.PRIMARY_METRIC, s) for s in keys.SIMILARITIES)
+# The best epoch's interval and counts, carried into the trials table beside its Hit@5.
+EPOCH_EXTRAS = (*(k for m in (SELECTION_METRIC, *SIM_METRICS) for k in keys.ci_keys(m)),
+                keys.count_key("val", keys.N_QUERIES), keys.count_key("val", keys.N_PAIRS))
 CHECKPOINT_KEY = "checkpoint_path"  # a Ray Train run's checkpoint, as TuneReportCallback forwards it
 TUNE_CHECKPOINT_KEY = "checkpoint_dir_name"  # a trial's own Tune checkpoint, relative to the trial's folder
 
@@ -52,7 +58,7 @@ def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.Da
         h = history.dropna(subset=[SELECTION_METRIC]).sort_values("epoch", kind="stable")
         best = h.loc[h[SELECTION_METRIC].idxmax()]  # first maximum: the earliest epoch wins ties
         row.update(best_val=float(best[SELECTION_METRIC]), best_epoch=int(best["epoch"]), epochs=int(h["epoch"].max()))
-        row.update({m: float(best[m]) for m in SIM_METRICS if m in best})
+        row.update({m: float(best[m]) for m in (*SIM_METRICS, *EPOCH_EXTRAS) if m in best})
         if CHECKPOINT_KEY in h and h[CHECKPOINT_KEY].notna().any():
             row["checkpoint_path"] = str(h[CHECKPOINT_KEY].dropna().iloc[-1])
         elif trial_path is not None and TUNE_CHECKPOINT_KEY in h and h[TUNE_CHECKPOINT_KEY].notna().any():
@@ -79,22 +85,50 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
     return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table
 
 
-def summarize(trials: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
-    """Per configuration: mean, std and count over its successful trials of val Hit@5 (AVG and per type)."""
+def summarize(trials: pd.DataFrame, axes: Sequence[str],
+              outcomes: Mapping[str, QueryOutcomes] | None = None) -> pd.DataFrame:
+    """Per configuration: mean, std and count over its successful trials of val Hit@5 (AVG and per type),
+    and, where `outcomes` (trial id -> its best checkpoint's per-query val outcomes) has its trials, the
+    pooled 95 % interval: `best_val_ci_lo/hi`, `val/hit@5_<sim>_ci_lo/hi`, `n_queries`, `n_pairs` and
+    `n_pooled` (how many of its seeds were pooled; NaN columns where none)."""
     ok = trials[trials["best_val"].notna()]
     if ok.empty:
         return pd.DataFrame()
-    keys = [a for a in axes if a in ok] or ["trial_id"]
+    keys_ = [a for a in axes if a in ok] or ["trial_id"]
     metrics = ["best_val", *[m for m in SIM_METRICS if m in ok]]
-    grouped = ok.groupby(keys, sort=False, dropna=False)
+    grouped = ok.groupby(keys_, sort=False, dropna=False)
     summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{m}_{stat}" for m, stat in summary.columns]
     summary["n"] = grouped.size()
     failed = trials[trials["best_val"].isna()]
     summary["failed"] = 0
-    if not failed.empty and all(k in failed for k in keys):
-        summary["failed"] = failed.groupby(keys, dropna=False).size().reindex(summary.index, fill_value=0)
-    return summary.reset_index()
+    if not failed.empty and all(k in failed for k in keys_):
+        summary["failed"] = failed.groupby(keys_, dropna=False).size().reindex(summary.index, fill_value=0)
+    outcomes = outcomes or {}
+    # the groups in the order agg() put them (both follow the group numbering of `grouped`)
+    pooled = pd.DataFrame([pooled_interval([outcomes[t] for t in group["trial_id"] if t in outcomes])
+                           for _, group in grouped], index=summary.index)
+    return pd.concat([summary, pooled], axis=1).reset_index()
+
+
+def pooled_interval(outcomes: Sequence[QueryOutcomes]) -> dict[str, float]:
+    """The pooled val interval of one configuration's seeds (summary columns; NaN without outcomes)."""
+    columns = {"best_val": keys.metric_key("val", keys.PRIMARY_METRIC)}
+    columns.update({m: m for m in SIM_METRICS})
+    out = {f"{c}_{suffix}": math.nan for c in columns for suffix in ("ci_lo", "ci_hi")}
+    out.update(n_queries=math.nan, n_pairs=math.nan, n_pooled=float(len(outcomes)))
+    if not outcomes:
+        return out
+    try:
+        report = pool_seeds(outcomes).report("val")
+    except ValueError:  # seeds evaluated on different queries: no pooled interval
+        return out
+    for column, key in columns.items():
+        lo, hi = keys.ci_keys(key)
+        out[f"{column}_ci_lo"], out[f"{column}_ci_hi"] = report.get(lo, math.nan), report.get(hi, math.nan)
+    out["n_queries"] = report[keys.count_key("val", keys.N_QUERIES)]
+    out["n_pairs"] = report[keys.count_key("val", keys.N_PAIRS)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -112,9 +146,9 @@ def select(trials: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]) -> 
     if summary.empty:
         raise RCMLError("no trial of the sweep produced a validation result; nothing to select "
                         f"(trial errors: {sorted(set(trials['error'].dropna()))[:3]})")
-    keys = [a for a in axes if a in summary] or ["trial_id"]
+    axes_ = [a for a in axes if a in summary] or ["trial_id"]
     best = summary.iloc[int(np.nanargmax(summary["best_val_mean"].to_numpy()))]
-    config = {k: best[k] for k in keys}
+    config = {k: best[k] for k in axes_}
     mask = np.ones(len(trials), dtype=bool)
     for k, v in config.items():
         mask &= (trials[k] == v).to_numpy()

@@ -1,4 +1,10 @@
-"""`rcml eval --checkpoint PATH --data DIR --split test`: every metric of a saved checkpoint."""
+"""`rcml eval --checkpoint PATH --data DIR --split test`: every metric of a saved checkpoint.
+
+Prints one table on the split's fixed retrieval queries: the model under its own protocol (and, for the
+CLIP baseline, its other protocol), the training-free score on the untrained backbone and the model-free
+reference scorers, each Hit@k / MRR with its 95 % bootstrap interval over distinct query pairs
+(docs/evaluation.md); then relation-type prediction and relation validity.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rcml_core.eval.similarity import SIMILARITIES
+
+METHOD_LABELS = {"rcml": "RCML", "clip": "CLIP-concat (baseline)", "clip_plain": "CLIP fine-tuned (baseline)"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,25 +23,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=["val", "test"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", type=Path, help="write the metrics as JSON to this file")
+    p.add_argument("--outcomes", type=Path, help="also write the per-query outcomes (.npz, EvalResult.save)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rcml_core.eval import keys
+    from rcml_core.eval.tables import counts_line, render, retrieval_rows
+    from rcml_core.train.checkpoint import read_checkpoint_config
     from rcml_core.train.loop import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, split=args.split, data=args.data, device=args.device)
-    s = args.split
-    print(f"{'similarity':<10} {'hit@1':>7} {'hit@5':>7} {'hit@10':>7} {'mrr':>7} {'rtype@3':>8}")
-    for sim in SIMILARITIES:
-        row = [metrics.get(f"{s}/{k}_{sim}", float("nan")) for k in ("hit@1", "hit@5", "hit@10", "mrr", "rtype_top3")]
-        print(f"{sim.upper():<10} " + " ".join(f"{v:>7.4f}" for v in row[:4]) + f" {row[4]:>8.4f}")
-    print(f"queries {int(metrics[f'{s}/n_queries'])}; relation-type pairs {int(metrics.get(f'{s}/n_rtype_pairs', 0))} "
-          f"(chance top-3 {metrics.get(f'{s}/rtype_random_top3', float('nan')):.3f}); validity accuracy "
-          f"{metrics.get(f'{s}/validity_acc', float('nan')):.4f} on {int(metrics.get(f'{s}/n_validity', 0))}")
-    if f"{s}/free_hit@5" in metrics:
-        print(f"training-free score (zA.zr)(zB.zr): hit@5 AVG {metrics[f'{s}/free_hit@5']:.4f}")
+    method = str(read_checkpoint_config(args.checkpoint).get("method", "rcml"))
+    result = evaluate_checkpoint(args.checkpoint, split=args.split, data=args.data, device=args.device)
+    metrics, s = result.metrics, args.split
+    print(f"{s}: {counts_line(metrics, s)}")
+    for line in render(retrieval_rows(metrics, s, labels={"": METHOD_LABELS.get(method, method)})):
+        print(line)
+    rtype = "  ".join(f"{sim.upper()} {metrics[f'{s}/{keys.RTYPE_TOP3}_{sim}']:.4f}" for sim in keys.SIMILARITIES
+                      if f"{s}/{keys.RTYPE_TOP3}_{sim}" in metrics)
+    nan = float("nan")
+    print(f"relation type top-3 on {int(metrics.get(f'{s}/{keys.N_RTYPE_PAIRS}', 0))} pairs "
+          f"(chance {metrics.get(f'{s}/{keys.RTYPE_CHANCE_TOP3}', nan):.3f}): {rtype or '-'}")
+    print(f"relation validity accuracy {metrics.get(f'{s}/{keys.VALIDITY_ACC}', nan):.4f} "
+          f"on {int(metrics.get(f'{s}/{keys.N_VALIDITY}', 0))} instances")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(metrics, indent=2, sort_keys=True))
         print(f"metrics written to {args.out}")
+    if args.outcomes:
+        print(f"per-query outcomes written to {result.save(args.outcomes)}")
     return 0

@@ -1,7 +1,15 @@
 """The sweeps' figures (matplotlib, headless) and tables, from a per-configuration summary.
 
 `summary` is cluster.outcome.summarize's table: one row per configuration with
-`best_val_mean/std` (AVG Hit@5) and `val/hit@5_<sim>_mean/std` for each similarity type.
+`best_val_mean/std` (AVG Hit@5) and `val/hit@5_<sim>_mean/std` for each similarity type, and
+the interval pooled over the configuration's seeds, `best_val_ci_lo/hi` and
+`val/hit@5_<sim>_ci_lo/hi` (NaN where no trial left per-query outcomes).
+
+Tables:
+- `hit5_table`: configurations x similarity types, `mean ± std [pooled 95% CI]`, with the
+  reference scorers and the training-free score on the same val queries as extra rows;
+- `metrics_table`: a flat metrics dict (rcml_core.eval.keys) as one numeric row per scorer,
+  similarity type and metric (mean, std over seeds, interval, counts).
 
 - `beta_curve`: paper Figure 5, validation Hit@5 against beta, one line per similarity type;
 - `ablation_bars`: paper Figure 4, Hit@5 per ablation setting and similarity type, with the
@@ -21,7 +29,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rcml_core.eval.similarity import SIMILARITIES  # noqa: E402
+from rcml_core.eval.keys import (  # noqa: E402
+    FREE,
+    N_PAIRS,
+    N_QUERIES,
+    N_SEEDS,
+    PREFIXES,
+    PRIMARY_METRIC,
+    RANK_METRICS,
+    REFERENCES,
+    SIMILARITIES,
+    ci_keys,
+    count_key,
+    metric_key,
+    std_key,
+)
+from rcml_core.eval.keys import LABELS as SCORER_LABELS  # noqa: E402
 
 LABELS = {"tt": "TT", "ii": "II", "ti": "TI", "it": "IT", "avg": "AVG"}
 
@@ -30,15 +53,80 @@ def _col(sim: str, stat: str) -> str:
     return f"best_val_{stat}" if sim == "avg" else f"val/hit@5_{sim}_{stat}"
 
 
-def hit5_table(summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Configurations x similarity types: 'mean ± std' strings plus the numeric AVG mean and n."""
-    out = summary[list(keys)].copy()
+def _cell(mean: float, std: float | None, lo: float | None, hi: float | None) -> str:
+    text = f"{mean:.4f}"
+    if std is not None and np.isfinite(std):
+        text += f" ± {std:.4f}"
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        text += f" [{lo:.4f}, {hi:.4f}]"
+    return text
+
+
+def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Configurations x similarity types: 'mean ± std [pooled CI]' strings plus the numeric AVG mean, the seed
+    count n, how many seeds were pooled and the queries / distinct pairs the interval resampled.
+
+    baselines: flat val metrics of the scorers that need no trial (reference scorers, the training-free score,
+    rcml_core.eval.keys names), appended as rows labelled in the first axis column.
+    """
+    keys_ = list(keys_)
+    out = summary[keys_].copy()
     for sim in SIMILARITIES:
         mean, std = summary[_col(sim, "mean")], summary[_col(sim, "std")].fillna(0.0)
-        out[f"hit@5 {LABELS[sim]}"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(mean, std)]
+        lo = summary.get(_col(sim, "ci_lo"), pd.Series(np.nan, index=summary.index))
+        hi = summary.get(_col(sim, "ci_hi"), pd.Series(np.nan, index=summary.index))
+        out[f"hit@5 {LABELS[sim]}"] = [_cell(*v) for v in zip(mean, std, lo, hi)]
     out["avg_mean"] = summary["best_val_mean"]
     out["n"] = summary["n"]
-    return out
+    for column in ("n_pooled", "n_queries", "n_pairs"):
+        if column in summary:
+            out[column] = summary[column]
+    rows = [out]
+    for prefix, label in _baseline_rows(baselines or {}):
+        row = {k: "" for k in keys_}
+        if keys_:
+            row[keys_[0]] = label
+        for sim in SIMILARITIES:
+            key = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else sim, prefix)
+            lo, hi = ci_keys(key)
+            b = baselines or {}
+            row[f"hit@5 {LABELS[sim]}"] = _cell(b[key], b.get(std_key(key)), b.get(lo), b.get(hi))
+        avg = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else "avg", prefix)
+        row.update(avg_mean=(baselines or {})[avg], n=(baselines or {}).get(count_key("val", N_SEEDS, prefix), np.nan),
+                   n_queries=(baselines or {}).get(count_key("val", N_QUERIES, prefix), np.nan),
+                   n_pairs=(baselines or {}).get(count_key("val", N_PAIRS, prefix), np.nan))
+        rows.append(pd.DataFrame([row]))
+    return pd.concat(rows, ignore_index=True) if len(rows) > 1 else out
+
+
+def _baseline_rows(baselines: Mapping[str, float]) -> list[tuple[str, str]]:
+    present = []
+    for prefix in (FREE, *REFERENCES):
+        sim = None if prefix in REFERENCES else "avg"
+        if metric_key("val", PRIMARY_METRIC, sim, prefix) in baselines:
+            present.append((prefix, SCORER_LABELS[prefix]))
+    return present
+
+
+def metrics_table(metrics: Mapping[str, float], split: str) -> pd.DataFrame:
+    """One numeric row per (scorer, similarity type, Hit@k / MRR): mean, std over seeds, interval, counts."""
+    rows = []
+    for prefix in PREFIXES:
+        sims: Sequence[str | None] = [None] if prefix in REFERENCES else SIMILARITIES
+        for sim in sims:
+            for metric in RANK_METRICS:
+                key = metric_key(split, metric, sim, prefix)
+                if key not in metrics:
+                    continue
+                lo, hi = ci_keys(key)
+                rows.append({"split": split, "scorer": SCORER_LABELS[prefix], "prefix": prefix, "sim": sim or "",
+                             "metric": metric, "mean": metrics[key], "std": metrics.get(std_key(key), np.nan),
+                             "ci_lo": metrics.get(lo, np.nan), "ci_hi": metrics.get(hi, np.nan),
+                             "n_queries": metrics.get(count_key(split, N_QUERIES, prefix), np.nan),
+                             "n_pairs": metrics.get(count_key(split, N_PAIRS, prefix), np.nan),
+                             "n_seeds": metrics.get(count_key(split, N_SEEDS, prefix),
+                                                    metrics.get(f"{split}/{N_SEEDS}", np.nan))})
+    return pd.DataFrame(rows)
 
 
 def beta_curve(summary: pd.DataFrame, title: str = "Validation Hit@5 against beta") -> Figure:

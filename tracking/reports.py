@@ -2,7 +2,10 @@
 
 A `Report` is built from the per-configuration summary and the trials table
 (cluster.outcome) by the study's report function, written to the sweep's report folder
-and logged as artifacts of the parent run.
+and logged as artifacts of the parent run. Every sweep's report also gets
+`evaluation_report` (docs/evaluation.md): the Hit@5 table with pooled intervals and the
+reference scorers and training-free score as rows on the same val queries, the selected
+configuration's test metrics beside those scorers, and the floor ratio.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rcml_core.eval import keys as metric_keys
 from tracking import figures
 
 
@@ -48,6 +52,45 @@ def base_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) ->
     if not summary.empty:
         report.tables["hit5_by_configuration"] = figures.hit5_table(summary, keys)
     return report
+
+
+def evaluation_report(summary: pd.DataFrame, keys: list[str], val_baselines: Mapping[str, float],
+                      test: Mapping[str, float]) -> Report:
+    """What the launcher adds to every sweep's report (and overrides the plain Hit@5 table with).
+
+    val_baselines: the reference scorers and the training-free score on the val selection queries;
+    test: the selected configuration on test over its seeds (rcml_core.eval.results.seed_table).
+    """
+    report = Report()
+    if not summary.empty:
+        report.tables["hit5_by_configuration"] = figures.hit5_table(summary, keys, val_baselines)
+    if test:
+        report.tables["test_selected"] = figures.metrics_table(test, "test")
+        report.lines += floor_lines(test, "test")
+    if val_baselines:
+        report.tables["val_baselines"] = figures.metrics_table(val_baselines, "val")
+    return report
+
+
+def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
+    """The model's Hit@5 AVG against the best reference scorer and the training-free score on the same queries."""
+    key = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg")
+    if key not in metrics:
+        return []
+    model = metrics[key]
+    refs = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p)]
+            for p in metric_keys.REFERENCES if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p) in metrics}
+    lines = []
+    if refs:
+        best = max(refs, key=refs.get)
+        ratio = refs[best] / model if model else float("nan")
+        name = metric_keys.LABELS[best].removeprefix("reference: ")
+        lines.append(f"  {split} hit@5 AVG: selected {model:.4f}; best reference scorer ({name}) {refs[best]:.4f}; "
+                     f"best reference / model = {ratio:.2f}")
+    free = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", metric_keys.FREE)
+    if free in metrics:
+        lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): {metrics[free]:.4f}")
+    return lines
 
 
 def beta_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:

@@ -7,8 +7,12 @@ items under relation r". The answer depends on the model:
   conditions the cached tokens with the relation-guided attention (eq. 4-6).
 - `ConcatEmbedder`: the CLIP baseline of paper 4.3.1: the relation text is appended
   to the item's title and the text tower runs on that; the image embedding is CLIP's.
-- `PlainEmbedder`: CLIP's embeddings, ignoring the relation (training-free baseline,
-  validity features of baselines).
+- `PlainEmbedder`: CLIP's embeddings, ignoring the relation ("CLIP fine-tuned" for `method=clip`,
+  the training-free score on the untrained backbone, validity features of baselines).
+
+For `method=clip` these are the embeddings the baseline was trained on: the relation attention is
+frozen at W_V = W_o = I there (rcml_core.model.rcml), so the training-time z of an intra row is
+normalize(h) exactly, the summary token PlainEmbedder and ConcatEmbedder read.
 
 All of them also give `relation_vector(r)`: the unit CLIP embedding of the relation text.
 """
@@ -166,6 +170,13 @@ class PlainEmbedder:
         plain = model.clip_embeddings(feats)
         self.text, self.image = plain.text.float(), plain.image.float()
         self.relations = clip_text_embeddings(model, inputs, inputs.relation_texts, batch_size, device)
+
+    def plain_view(self) -> PlainEmbedder:
+        """A PlainEmbedder sharing these embeddings (no backbone pass): for a ConcatEmbedder, the same
+        items' CLIP embeddings with the relation ignored."""
+        view = PlainEmbedder.__new__(PlainEmbedder)
+        view.pool, view.text, view.image, view.relations = self.pool, self.text, self.image, self.relations
+        return view
 
     def embed(self, items: np.ndarray, relation: int) -> tuple[Tensor, Tensor]:
         rows = torch.as_tensor(self.pool.rows(items), device=self.text.device)

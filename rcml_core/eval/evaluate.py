@@ -1,19 +1,33 @@
-"""Evaluate a model on one split: the paper's three tasks, RCML or baseline protocol."""
+"""Evaluate a model on one split: the paper's three tasks under the model's protocol, with intervals.
+
+Protocols (the `method` of the run, docs/evaluation.md):
+- "rcml": items conditioned on each query's relation (RCMLEmbedder);
+- "clip": the paper's CLIP baseline, the relation text appended to each title (ConcatEmbedder); its own
+  embeddings with the relation ignored are reported beside it under `plain_` (PlainEmbedder);
+- "clip_plain": the same baseline evaluated (and so selected) on its own embeddings; the concatenated
+  protocol is reported beside it under `concat_`.
+
+Every Hit@k / MRR comes with its 95 % cluster-bootstrap interval over distinct query pairs and the
+query / pair counts (rcml_core.eval.results); the per-query outcomes travel in the `EvalResult`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from rcml_core.data.schema import RelationalDataset, RetrievalSet
-from rcml_core.eval.embedders import ConcatEmbedder, PlainEmbedder, RCMLEmbedder
+from rcml_core.eval import keys
+from rcml_core.eval.embedders import ConcatEmbedder, Embedder, PlainEmbedder, RCMLEmbedder
+from rcml_core.eval.reference import reference_result
+from rcml_core.eval.results import EvalResult
 from rcml_core.eval.tasks import (
     relation_type_report,
     relation_type_scores,
-    retrieval_report,
+    retrieval_outcomes,
     retrieval_scores,
     validity_report,
 )
@@ -21,6 +35,7 @@ from rcml_core.model.rcml import RCMLModel
 from rcml_core.train.inputs import ModelInputs
 
 TASKS: tuple[str, ...] = ("retrieval", "relation_type", "validity")
+PROTOCOLS: tuple[str, ...] = ("rcml", "clip", "clip_plain")
 
 
 def first_queries(queries: RetrievalSet, n: int | None) -> RetrievalSet:
@@ -30,7 +45,67 @@ def first_queries(queries: RetrievalSet, n: int | None) -> RetrievalSet:
     return replace(queries, src=queries.src[:n], relation=queries.relation[:n], candidates=queries.candidates[:n])
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    tasks: tuple[str, ...] = TASKS
+    batch_size: int = 256  # items per backbone call
+    max_queries: int | None = None  # the fixed retrieval set's first N (per-epoch validation)
+    probe_c: float = 1.0  # inverse L2 strength of the validity probe
+    seed: int = 0  # the validity probe's seed
+    reference: bool = False  # also the model-free reference scorers (rcml_core.eval.reference)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown evaluation tasks {sorted(unknown)}; known: {TASKS}")
+
+
 @torch.no_grad()
+def evaluate_split(model: RCMLModel, inputs: ModelInputs, dataset: RelationalDataset, split: str, method: str,
+                   device: torch.device, options: EvalOptions = EvalOptions()) -> EvalResult:
+    """Metrics (keyed `{split}/...`, rcml_core.eval.keys) and per-query outcomes of `model` on `split`."""
+    if method not in PROTOCOLS:
+        raise ValueError(f"unknown method {method!r}; known: {PROTOCOLS}")
+    was_training = model.training
+    model.eval()
+    items = dataset.item_indices(split)
+    bs = options.batch_size
+    if method == "rcml":
+        main: Embedder = RCMLEmbedder(model, inputs, items, bs, device)
+        relational, plain, side = main, None, {}
+    else:
+        concat = ConcatEmbedder(model, inputs, items, bs, device)
+        plain = concat.plain_view()  # the same item pass: CLIP's own embeddings
+        main, side = (concat, {keys.PLAIN: plain}) if method == "clip" else (plain, {keys.CONCAT: concat})
+        relational = concat  # relation-type prediction needs the relation: the concatenated protocol
+    result = EvalResult(split)
+    queries = first_queries(dataset.retrieval[split], options.max_queries) if split in dataset.retrieval else None
+    if "retrieval" in options.tasks and queries is not None:
+        for prefix, embedder in {keys.MODEL: main, **side}.items():
+            outcomes = retrieval_outcomes(retrieval_scores(embedder, queries), queries, dataset.n_items)
+            result = result.merged(EvalResult(split, outcomes.report(split, prefix), {prefix: outcomes}))
+    metrics = dict(result.metrics)
+    prefix = f"{split}/"
+    if "relation_type" in options.tasks and split in dataset.relation_type:
+        pairs = dataset.relation_type[split]
+        inter = dataset.inter_relation_ids
+        scores = relation_type_scores(relational, pairs, inter)
+        metrics.update(relation_type_report(scores, pairs.true[:, inter], prefix))
+    if "validity" in options.tasks and split in dataset.validity and "train" in dataset.validity:
+        probe_cls = RCMLEmbedder if method == "rcml" else PlainEmbedder
+        train_set = dataset.validity["train"]
+        train_items = np.unique(np.concatenate([train_set.src, train_set.dst]))
+        train_embedder = probe_cls(model, inputs, train_items, bs, device)
+        eval_embedder = main if plain is None else plain
+        metrics.update(validity_report(train_embedder, train_set, eval_embedder, dataset.validity[split], prefix,
+                                       options.probe_c, options.seed))
+    result = EvalResult(split, metrics, result.outcomes)
+    if options.reference and queries is not None:
+        result = result.merged(reference_result(dataset, queries))
+    model.train(was_training)
+    return result
+
+
 def evaluate(
     model: RCMLModel,
     inputs: ModelInputs,
@@ -43,42 +118,8 @@ def evaluate(
     max_queries: int | None = None,
     probe_c: float = 1.0,
     seed: int = 0,
-    training_free: bool = False,
+    reference: bool = False,
 ) -> dict[str, float]:
-    """Metrics of `model` on `split`, keyed `{split}/...`.
-
-    method "rcml": items conditioned on each relation (RCML protocol).
-    method "clip": the baseline protocol (title + relation text through the text tower).
-    training_free: also the training-free score (zA.zr)(zB.zr) on the plain embeddings, keyed `{split}/free_...`.
-    """
-    unknown = set(tasks) - set(TASKS)
-    if unknown:
-        raise ValueError(f"unknown evaluation tasks {sorted(unknown)}; known: {TASKS}")
-    was_training = model.training
-    model.eval()
-    prefix = f"{split}/"
-    embedder_cls = RCMLEmbedder if method == "rcml" else ConcatEmbedder
-    items = dataset.item_indices(split)
-    embedder = embedder_cls(model, inputs, items, batch_size, device)
-    metrics: dict[str, float] = {}
-    if "retrieval" in tasks:
-        queries = first_queries(dataset.retrieval[split], max_queries)
-        metrics.update(retrieval_report(retrieval_scores(embedder, queries), prefix))
-    if "relation_type" in tasks and split in dataset.relation_type:
-        pairs = dataset.relation_type[split]
-        inter = dataset.inter_relation_ids
-        scores = relation_type_scores(embedder, pairs, inter)
-        metrics.update(relation_type_report(scores, pairs.true[:, inter], prefix))
-    if "validity" in tasks and split in dataset.validity and "train" in dataset.validity:
-        probe_cls = RCMLEmbedder if method == "rcml" else PlainEmbedder
-        train_set = dataset.validity["train"]
-        train_items = np.unique(np.concatenate([train_set.src, train_set.dst]))
-        train_embedder = probe_cls(model, inputs, train_items, batch_size, device)
-        eval_embedder = embedder if method == "rcml" else PlainEmbedder(model, inputs, items, batch_size, device)
-        metrics.update(validity_report(train_embedder, train_set, eval_embedder, dataset.validity[split], prefix, probe_c, seed))
-    if training_free:
-        plain = PlainEmbedder(model, inputs, items, batch_size, device)
-        queries = first_queries(dataset.retrieval[split], max_queries)
-        metrics.update(retrieval_report(retrieval_scores(plain, queries, training_free=True), f"{prefix}free_"))
-    model.train(was_training)
-    return metrics
+    """The flat metrics of `evaluate_split` (what per-epoch validation logs), intervals included."""
+    options = EvalOptions(tuple(tasks), batch_size, max_queries, probe_c, seed, reference)
+    return evaluate_split(model, inputs, dataset, split, method, device, options).metrics

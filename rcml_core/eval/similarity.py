@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SIMILARITIES: tuple[str, ...] = ("tt", "ii", "ti", "it", "avg")
+from rcml_core.eval.keys import SIMILARITIES
+
+__all__ = ["SIMILARITIES", "average_embedding", "candidate_scores", "pair_scores", "relation_projection_scores"]
 
 
 def average_embedding(text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

@@ -16,12 +16,15 @@ import torch
 
 from rcml_core.data.schema import RelationTypeSet, RetrievalSet, ValiditySet
 from rcml_core.eval.embedders import Embedder
+from rcml_core.eval import keys
+from rcml_core.eval.keys import outcome_name
 from rcml_core.eval.metrics import (
-    HIT_KS,
     binary_accuracy,
-    retrieval_metrics,
+    positive_ranks,
+    rank_outcomes,
     topk_accuracy,
 )
+from rcml_core.eval.results import QueryOutcomes, pair_clusters
 from rcml_core.eval.similarity import (
     SIMILARITIES,
     candidate_scores,
@@ -66,18 +69,14 @@ def retrieval_scores(embedder: Embedder, queries: RetrievalSet, training_free: b
     return {s: v.double().cpu().numpy() for s, v in scores.items()}
 
 
-def retrieval_report(scores: dict[str, np.ndarray], prefix: str) -> dict[str, float]:
-    """Flat metrics: `{prefix}hit@5_tt`, ..., and `{prefix}hit@5` etc. for AVG (the selection metric)."""
-    out: dict[str, float] = {}
+def retrieval_outcomes(scores: dict[str, np.ndarray], queries: RetrievalSet, n_items: int) -> QueryOutcomes:
+    """Per-query Hit@k and reciprocal rank of each similarity type (ties counted against the positive),
+    named `hit@5_tt`, ..., `mrr_avg`, with each query's cluster (its unordered pair {A, B})."""
+    values: dict[str, np.ndarray] = {}
     for sim, s in scores.items():
-        m = retrieval_metrics(s, HIT_KS)
-        n = m.pop("n_queries")
-        for k, v in m.items():
-            out[f"{prefix}{k}_{sim}"] = v
-            if sim == "avg":
-                out[f"{prefix}{k}"] = v
-        out[f"{prefix}n_queries"] = n
-    return out
+        for metric, v in rank_outcomes(positive_ranks(s)).items():
+            values[outcome_name(metric, sim)] = v
+    return QueryOutcomes(pair=pair_clusters(queries.src, queries.candidates[:, 0], n_items), values=values)
 
 
 def relation_type_scores(embedder: Embedder, pairs: RelationTypeSet, relation_ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -96,13 +95,13 @@ def relation_type_scores(embedder: Embedder, pairs: RelationTypeSet, relation_id
 
 def relation_type_report(scores: dict[str, np.ndarray], true: np.ndarray, prefix: str) -> dict[str, float]:
     n_rel = true.shape[1]
-    out = {f"{prefix}rtype_top1_{s}": topk_accuracy(v, true, 1) for s, v in scores.items()}
-    out.update({f"{prefix}rtype_top3_{s}": topk_accuracy(v, true, 3) for s, v in scores.items()})
+    out = {f"{prefix}{keys.RTYPE_TOP1}_{s}": topk_accuracy(v, true, 1) for s, v in scores.items()}
+    out.update({f"{prefix}{keys.RTYPE_TOP3}_{s}": topk_accuracy(v, true, 3) for s, v in scores.items()})
     # Chance level of Top-3 with the pairs' actual number of true relations.
     k_true = true.sum(axis=1)
     chance = 1.0 - np.array([_miss_probability(n_rel, int(k), 3) for k in k_true])
-    out[f"{prefix}rtype_random_top3"] = float(chance.mean()) if len(chance) else float("nan")
-    out[f"{prefix}n_rtype_pairs"] = float(len(true))
+    out[f"{prefix}{keys.RTYPE_CHANCE_TOP3}"] = float(chance.mean()) if len(chance) else float("nan")
+    out[f"{prefix}{keys.N_RTYPE_PAIRS}"] = float(len(true))
     return out
 
 
@@ -142,6 +141,6 @@ def validity_report(train_embedder: Embedder, train: ValiditySet, eval_embedder:
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
     probe.fit(x_train, train.label)
     return {
-        f"{prefix}validity_acc": binary_accuracy(probe.predict(x_test), test.label),
-        f"{prefix}n_validity": float(len(test)),
+        f"{prefix}{keys.VALIDITY_ACC}": binary_accuracy(probe.predict(x_test), test.label),
+        f"{prefix}{keys.N_VALIDITY}": float(len(test)),
     }

@@ -10,6 +10,14 @@
 Initialisation: W_V = W_o = I and the token features are CLIP's own projections, so with beta = 1 in
 "prob" mode an intra row's z is exactly CLIP's normalised text_embeds / image_embeds.
 
+The CLIP baseline (`method=clip`) trains on intra rows at beta = 1 in "prob" mode, where the attention is
+the one-hot summary token and z = normalize(h W_V^T W_o). Its relation attention is frozen
+(`freeze_attention`): with W_V = W_o = I kept, the trained z is normalize(h), the backbone's own
+embedding, which is exactly what its evaluation reads (PlainEmbedder, ConcatEmbedder, clip_embeddings,
+the validity features), as in the paper's baseline. Left trainable, W_V^T W_o would drift from I and the
+baseline would be scored on an embedding it was not trained on.
+
+
 Precision: only the backbone's towers may run in bf16 (`set_encoder_autocast`, encoders.py); they return
 fp32 features, and the conditioning, the similarities and the loss run in fp32 with autocast off, even
 under a caller's autocast. bf16 cosines move in steps of 2^-8, a logit step of 0.039 at tau = 0.1.
@@ -19,6 +27,7 @@ Trainable parameters (`trainable_parameter_names`):
   frozen_backbone: attention.w_q, attention.w_k, attention.w_v, attention.w_o,
                    clip.text_projection.weight, clip.visual_projection.weight;
                    clip.text_model and clip.vision_model (incl. the vision post_layernorm) are frozen.
+  freeze_attention: attention.w_q, w_k, w_v, w_o are left out (the CLIP baseline).
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ class RCMLConfig:
     summary_mix: str = "prob"  # "prob" (exactly CLIP at beta = 1) | "logit" (eq. 5 literally)
     frozen_backbone: bool = False  # train only the attention module and the two projections
     init_seed: int = 0  # seed of the random W_Q, W_K
+    freeze_attention: bool = False  # keep W_Q, W_K, W_V, W_o at init (the CLIP baseline: z = normalize(h))
 
     def __post_init__(self) -> None:
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0.0 <= self.beta <= 1.0:
@@ -71,6 +81,8 @@ class RCMLConfig:
             raise ConfigError(f"model.frozen_backbone must be true or false, got {self.frozen_backbone!r}")
         if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
             raise ConfigError(f"model.init_seed must be an integer >= 0, got {self.init_seed!r}")
+        if not isinstance(self.freeze_attention, bool):
+            raise ConfigError(f"model.freeze_attention must be true or false, got {self.freeze_attention!r}")
 
 
 _Method = TypeVar("_Method", bound=Callable)
@@ -123,6 +135,8 @@ class RCMLModel(nn.Module):
         if config.frozen_backbone:
             self.clip.text_model.requires_grad_(False)
             self.clip.vision_model.requires_grad_(False)
+        if config.freeze_attention:  # the CLIP baseline: see the module docstring
+            self.attention.requires_grad_(False)
 
     def set_encoder_autocast(self, dtype: torch.dtype | None) -> None:
         """Run the backbone's towers under autocast to `dtype` (bf16 on CUDA by default); None: fp32."""

@@ -29,7 +29,9 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from rcml_core.errors import ConfigError, DivergedError
-from rcml_core.eval.evaluate import evaluate
+from rcml_core.eval.evaluate import TASKS, EvalOptions, evaluate, evaluate_split
+from rcml_core.eval.results import EvalResult
+from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.loss import LossConfig, LossOutput
 from rcml_core.model.batch import PairBatch
 from rcml_core.model.backbone import save_backbone
@@ -51,6 +53,8 @@ from rcml_core.train.session import BACKBONE_DIR, RunSession, build_session, exa
 from rcml_core.train.tracker import NoopTracker, Tracker
 
 SELECTION_METRIC = "val/hit@5"
+OUTCOMES_DIR = "outcomes"  # per-query outcomes of the final evaluation, beside metrics.json (and an MLflow artifact)
+SELECTION_OUTCOMES = "selection-val.npz"  # val retrieval outcomes of the best checkpoint on the selection queries
 # Config sections that may change when a run is resumed (how long to train, where to log).
 _RESUMABLE_CHANGES = ("train", "out_dir", "eval")
 
@@ -256,18 +260,32 @@ class _Trainer:
         return self.finish(status, final_splits)
 
     def finish(self, status: str, final_splits: tuple[str, ...]) -> TrainResult:
+        """Evaluate the best checkpoint (all tasks, intervals, reference scorers and the training-free score
+        on the untrained backbone) on `final_splits`, and save per-query outcomes beside metrics.json:
+        `outcomes/<split>.npz` per final split and `outcomes/selection-val.npz`, the val retrieval outcomes on
+        the selection queries, from which a sweep pools a configuration's interval over its seeds."""
         best = self.ckpt_dir / "best"
         final: dict[str, dict[str, float]] = {}
         if self.dist.is_main:
             load_model_weights(best, self.model)
+            outcomes_dir = self.run_dir / OUTCOMES_DIR
+            results: dict[str, EvalResult] = {}
             for split in final_splits:
                 with exact_fp32(self.device):
-                    final[split] = evaluate(
-                        self.model, self.session.inputs, self.session.dataset, split, self.config.method,
-                        self.device, batch_size=self.config.eval.batch_size, probe_c=self.config.eval.validity_probe_c,
-                        seed=self.config.seed, training_free=True,
-                    )
+                    results[split] = evaluate_run(self.session, split, self.run_dir / BACKBONE_DIR)
+                final[split] = results[split].metrics
                 self.tracker.log_metrics({f"final/{k}": v for k, v in final[split].items()}, step=self.state.epoch)
+                results[split].save(outcomes_dir / f"{split}.npz")
+            cap = self.config.eval.max_val_queries
+            if "val" in results and cap is None:
+                selection = results["val"]
+            else:  # the queries validation selected on: the model's retrieval outcomes only (one more validation)
+                with exact_fp32(self.device):
+                    selection = evaluate_split(self.model, self.session.inputs, self.session.dataset, "val",
+                                               self.config.method, self.device,
+                                               EvalOptions(tasks=("retrieval",), batch_size=self.config.eval.batch_size,
+                                                           max_queries=cap))
+            selection.save(outcomes_dir / SELECTION_OUTCOMES)
             report = {
                 "status": status,
                 "best_epoch": self.state.best_epoch,
@@ -282,6 +300,7 @@ class _Trainer:
             path.write_text(json.dumps(report, indent=2, default=_json_default))
             self.tracker.log_artifact(path)
             self.tracker.log_artifact(self.run_dir / "config.json")
+            self.tracker.log_artifact(outcomes_dir)
             self.tracker.set_tags({"status": status, "best_epoch": str(self.state.best_epoch)})
         final = _broadcast(final, self.dist)
         return TrainResult(self.run_dir, best, self.state.best_epoch, self.state.history, final, status)
@@ -313,14 +332,26 @@ def train(
         raise
 
 
-def evaluate_checkpoint(checkpoint: Path | str, split: str = "test", data: Path | str | None = None,
-                        device: str | torch.device = "auto", training_free: bool = True) -> dict[str, float]:
-    """Every metric of a saved checkpoint on one split (its own method's protocol)."""
-    session = load_checkpoint_session(checkpoint, data=data, device=device)
+def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True,
+                 tasks: tuple[str, ...] = TASKS) -> EvalResult:
+    """`tasks` of the run's protocol on `split` with intervals, the reference scorers, and (unless
+    training_free=False) the training-free score on the run's untrained backbone (rebuilt from `backbone_dir`)."""
     config = session.config
+    options = EvalOptions(tasks=tasks, batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c,
+                          seed=config.seed, reference=True)
+    result = evaluate_split(session.model, session.inputs, session.dataset, split, config.method, session.device,
+                            options)
+    if training_free and split in session.dataset.retrieval:
+        backbone = untrained_backbone(config.effective_backbone, backbone_dir)
+        result = result.merged(training_free_result(backbone, session.dataset, session.dataset.retrieval[split],
+                                                    session.device, config.eval.batch_size, session.inputs))
+    return result
+
+
+def evaluate_checkpoint(checkpoint: Path | str, split: str = "test", data: Path | str | None = None,
+                        device: str | torch.device = "auto", training_free: bool = True) -> EvalResult:
+    """Every metric of a saved checkpoint on one split (its own method's protocol), with per-query outcomes:
+    `evaluate_run` on the checkpoint's session (`.metrics` is the flat dict)."""
+    session = load_checkpoint_session(checkpoint, data=data, device=device)
     with exact_fp32(session.device):
-        return evaluate(
-            session.model, session.inputs, session.dataset, split, config.method, session.device,
-            batch_size=config.eval.batch_size, probe_c=config.eval.validity_probe_c, seed=config.seed,
-            training_free=training_free,
-        )
+        return evaluate_run(session, split, Path(checkpoint) / BACKBONE_DIR, training_free=training_free)

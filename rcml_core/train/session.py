@@ -96,8 +96,15 @@ class RunSession:
 
 
 def tokenizer_corpus(dataset: RelationalDataset, config: RunConfig) -> list[str]:
-    """Texts the tiny preset's tokenizer is built from: titles, relation texts (both modes)."""
-    return dataset.items["text"].tolist() + relation_texts(dataset, config.neutral_edge_text) + [NEUTRAL_RELATION_TEXT]
+    """Texts the tiny preset's tokenizer is built from: TRAIN titles, the relation texts and the neutral text.
+
+    Val/test titles are left out so that nothing about held-out items shapes the vocabulary; their
+    words unseen in train map to the tokenizer's [UNK] token (rcml_core.model.tokenizer). The relation
+    texts are the same for every split.
+    """
+    items = dataset.items
+    titles = items.loc[items["split"] == "train", "text"].tolist()
+    return titles + relation_texts(dataset, config.neutral_edge_text) + [NEUTRAL_RELATION_TEXT]
 
 
 def build_session(config: RunConfig, backbone_dir: Path | None = None, local_rank: int = 0,

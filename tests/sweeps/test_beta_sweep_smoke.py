@@ -75,3 +75,22 @@ def test_the_selected_model_is_registered_and_embeds_items_under_a_new_relation(
     out = model.predict(frame)
     z = np.stack(out["z_avg"].to_numpy())
     assert z.shape[0] == 3 and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbers(beta_home: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    metrics = record.parent.data.metrics
+    for key in ("selected/test/hit_at_5", "selected/test/hit_at_5_ci_lo", "selected/test/hit_at_5_ci_hi",
+                "selected/test/free_hit_at_5", "selected/test/ref_catrel_hit_at_5", "selected/test/n_pairs",
+                "baselines/val/ref_cat_hit_at_5_ci_hi", "baselines/val/free_hit_at_5"):
+        assert key in metrics, key
+    assert metrics["selected/test/hit_at_5_ci_lo"] <= metrics["selected/test/hit_at_5"] \
+        <= metrics["selected/test/hit_at_5_ci_hi"]
+    for child in record.children:  # every finished trial left its per-query val outcomes for pooling
+        assert {a.path for a in record.client.list_artifacts(child.info.run_id, "outcomes")} >= \
+            {"outcomes/selection-val.npz"}
+    report = beta_home / "reports" / record.parent.data.tags["mlflow.runName"]
+    table = pd.read_csv(report / "hit5_by_configuration.csv")
+    assert (table["n_pooled"].dropna() == 1).sum() == len(beta_sweep.BETAS)  # one seed pooled per beta
+    assert table["beta"].astype(str).str.startswith("reference: category pair | relation").any()
+    assert {"test_selected.csv", "val_baselines.csv"} <= {p.name for p in report.iterdir()}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from cluster.outcome import select, summarize, trial_row
 from rcml_core.errors import RCMLError
+from rcml_core.eval.results import QueryOutcomes, pool_seeds
+
+SIMS = ("tt", "ii", "ti", "it", "avg")
 
 
 def history(values: list[float]) -> pd.DataFrame:
@@ -74,3 +78,34 @@ def test_without_any_successful_trial_nothing_is_selected() -> None:
     trials = pd.DataFrame([trial_row("x", "ERROR", {"beta": 0.1, "seed": 0}, None, "boom")])
     with pytest.raises(RCMLError, match="nothing to select"):
         select(trials, summarize(trials, ["beta"]), ["beta"])
+
+
+# ---- intervals: the best epoch's own, and the one pooled over a configuration's seeds -------------------
+
+
+def test_a_trial_row_carries_its_best_epochs_interval_and_counts() -> None:
+    h = history([0.3, 0.5])
+    h["val/hit@5_ci_lo"], h["val/hit@5_ci_hi"] = [0.2, 0.4], [0.4, 0.6]
+    h["val/n_queries"], h["val/n_pairs"] = 20.0, 9.0
+    row = trial_row("t", "TERMINATED", {"beta": 0.2}, h, None)
+    assert (row["val/hit@5_ci_lo"], row["val/hit@5_ci_hi"]) == (0.4, 0.6)
+    assert row["val/n_queries"] == 20 and row["val/n_pairs"] == 9
+
+
+def _val_outcomes(hits: list[float]) -> QueryOutcomes:
+    h = np.array(hits, dtype=float)
+    return QueryOutcomes(pair=np.array([1, 1, 2, 3, 4, 4]), values={f"hit@5_{s}": h for s in SIMS})
+
+
+def test_a_configurations_pooled_interval_resamples_pairs_of_its_seeds_averaged_per_query() -> None:
+    trials = _trials()
+    outcomes = {"a0": _val_outcomes([1, 1, 0, 1, 0, 0]), "a1": _val_outcomes([1, 0, 0, 1, 1, 1]),
+                "b0": _val_outcomes([1, 1, 1, 1, 0, 0])}  # b1 stopped before its end: no outcomes
+    summary = summarize(trials, ["beta"], outcomes).set_index("beta")
+    pooled = pool_seeds([outcomes["a0"], outcomes["a1"]]).report("val")
+    assert summary.loc[0.0, "best_val_ci_lo"] == pooled["val/hit@5_ci_lo"]
+    assert summary.loc[0.0, "val/hit@5_tt_ci_hi"] == pooled["val/hit@5_tt_ci_hi"]
+    assert summary.loc[0.0, "n_pooled"] == 2 and summary.loc[0.6, "n_pooled"] == 1
+    assert summary.loc[0.0, "n_queries"] == 6 and summary.loc[0.0, "n_pairs"] == 4
+    assert math.isnan(summary.loc[1.0, "best_val_ci_lo"]) and summary.loc[1.0, "n_pooled"] == 0
+    assert summary.loc[0.0, "best_val_mean"] == pytest.approx(0.55)  # the mean over seeds is unchanged

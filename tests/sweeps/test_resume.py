@@ -62,6 +62,8 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     finished = {c.data.tags["rcml.trial_id"]: (c.info.run_id, c.info.end_time)
                 for c in before.children if c.info.status == "FINISHED"}
     assert len(finished) >= 2
+    epochs_logged = {c.data.tags["rcml.trial_id"]: _epoch_log(before, c) for c in before.children
+                     if c.info.status == "FINISHED"}
 
     resumed = subprocess.run([sys.executable, str(ROOT / "sweeps" / "beta_sweep.py"), "--resume", "--home",
                               str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -71,6 +73,16 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     trial_ids = [c.data.tags["rcml.trial_id"] for c in after.children]
     assert len(trial_ids) == len(set(trial_ids)) == len(beta_sweep.BETAS)  # one run per trial, no duplicates
     assert all(c.info.status == "FINISHED" for c in after.children)
-    for child in after.children:  # finished trials were not rerun: same run, same end time
-        if child.data.tags["rcml.trial_id"] in finished:
-            assert (child.info.run_id, child.info.end_time) == finished[child.data.tags["rcml.trial_id"]]
+    registered = after.parent.data.tags["rcml.selected_trial"]
+    for child in after.children:  # finished trials were not rerun: same run, no epoch logged again
+        trial_id = child.data.tags["rcml.trial_id"]
+        if trial_id in finished:
+            assert child.info.run_id == finished[trial_id][0]
+            assert _epoch_log(after, child) == epochs_logged[trial_id]
+            if trial_id != registered:  # the selected trial's run also receives the registered model at the end
+                assert child.info.end_time == finished[trial_id][1]
+
+
+def _epoch_log(record, run) -> list[tuple[int, int]]:
+    """(epoch, time logged) of each validation the run recorded."""
+    return [(m.step, m.timestamp) for m in record.client.get_metric_history(run.info.run_id, "val/hit_at_5")]

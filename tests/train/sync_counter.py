@@ -53,7 +53,8 @@ class SyncCounter:
 
     def record(self, what: str) -> None:
         frames = [f for f in traceback.extract_stack()
-                  if f.filename.startswith(str(ROOT)) and not f.filename.endswith("sync_counter.py")]
+                  if f.filename.startswith(str(ROOT)) and not f.filename.endswith("sync_counter.py")
+                  and "site-packages" not in f.filename]  # a virtualenv inside the checkout (CI's .venv) is not ours
         where = f"{Path(frames[-1].filename).relative_to(ROOT)}:{frames[-1].lineno}" if frames else "?"
         self.syncs.append(Sync(what, where))
 

@@ -35,7 +35,7 @@ def test_best_is_weights_only_and_last_keeps_the_optimiser(run: Path) -> None:
 
 
 def test_best_evaluates_but_refuses_to_resume_an_optimiser(run: Path) -> None:
-    assert "val/hit@5" in evaluate_checkpoint(run / "best", split="val", device="cpu", training_free=False)
+    assert "val/hit@5" in evaluate_checkpoint(run / "best", split="val", device="cpu", training_free=False).metrics
     session = load_checkpoint_session(run / "best", device="cpu")
     optimizer = build_optimizer(session.model, session.config.optim)
     with pytest.raises(RCMLError, match="holds weights only .* resume from the run's `last`"):
