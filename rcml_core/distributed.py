@@ -32,9 +32,10 @@ def world_size() -> int:
 class _GatherRows(torch.autograd.Function):
     """all_gather along dim 0; backward: the gathered gradient summed over the ranks, this rank's slice.
 
-    Not torch.distributed.nn.functional.all_gather: on gloo its backward scatters into buffers shaped like
-    the incoming gradients, which are strided views here (a permute and a cat), and returned wrong values
-    (a 2-rank test on CPU).
+    Not torch.distributed.nn.functional.all_gather: on gloo its backward scatters (dist.scatter) into
+    buffers laid out like the incoming gradients, which are strided here (a permute and a cat), and gloo's
+    scatter writes strided outputs wrongly (pytorch/pytorch#192920). A 2-rank CPU check gave gradients off
+    by up to 7.7 with it, 5e-7 with contiguous incoming gradients, and 5e-7 with this function.
     """
 
     @staticmethod

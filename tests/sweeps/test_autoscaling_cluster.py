@@ -92,9 +92,9 @@ class NodeWatch:
 
     def __init__(self, head: Head) -> None:
         self.file = head.root / f"nodes-{time.time_ns()}.jsonl"
+        self.log = (head.root / "watch.log").open("a")
         self.process = subprocess.Popen([sys.executable, "-m", "tests.sweeps.ray_head", head.dashboard, str(self.file),
-                                         "2"], cwd=ROOT, env=head.env, stdout=subprocess.DEVNULL,
-                                        stderr=(head.root / "watch.log").open("a"))
+                                         "2"], cwd=ROOT, env=head.env, stdout=subprocess.DEVNULL, stderr=self.log)
 
     def samples(self) -> list[dict]:
         if not self.file.exists():
@@ -113,6 +113,7 @@ class NodeWatch:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.log.close()
 
 
 def _ray_status(head: Head) -> str:
@@ -143,18 +144,19 @@ def test_a_sweep_submitted_to_the_autoscaling_cluster_runs_every_trial_on_worker
     watch = NodeWatch(head)
     try:
         started = time.time()
-        job = subprocess.Popen(
-            [RAY, "job", "submit", "--", "python", "sweeps/beta_sweep.py", "--smoke-test", "--cpu",
-             "--worker-resource", "rcml_worker", "--max-concurrent", "2"],
-            cwd=ROOT, env=dict(head.env, RAY_ADDRESS=head.gcs), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+        job_log = head.root / "job.log"  # a file, not a pipe: the job's output could fill a pipe and stall it
+        with job_log.open("w") as out:
+            job = subprocess.Popen(
+                [RAY, "job", "submit", "--", "python", "sweeps/beta_sweep.py", "--smoke-test", "--cpu",
+                 "--worker-resource", "rcml_worker", "--max-concurrent", "2"],
+                cwd=ROOT, env=dict(head.env, RAY_ADDRESS=head.gcs), stdout=out, stderr=subprocess.STDOUT)
         status_busy = None
         while job.poll() is None:
             assert time.time() - started < 600, "the sweep job did not end within 10 minutes"
             if status_busy is None and len(watch.latest() or {}) >= 2:
                 status_busy = _ray_status(head)
             time.sleep(2)
-        output = job.stdout.read()
+        output = job_log.read_text()
         assert job.returncode == 0 and "succeeded" in output, output[-5000:]
         job_done = time.time() - started
         # after the idle timeout the autoscaler removes the worker nodes: the head alone again
