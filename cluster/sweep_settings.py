@@ -9,6 +9,7 @@ settings a sweep was started with are written into its Tune experiment folder, s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class SweepSettings:
     max_failures: int = 0  # retries of a failed trial from its latest checkpoint (Tune in-trial, else Ray Train)
     asha: bool | None = None  # None: on for search studies, off for grids
     register: bool = True
+    node_prices: Mapping[str, float] = field(default_factory=dict)  # node type -> USD per hour (tracking/cost.py)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

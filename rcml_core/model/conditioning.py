@@ -14,9 +14,14 @@ Two exact strategies for PairSimilarities, picked by `table_is_cheaper` (both ar
   gram   per row r, the attention of all B candidates under e_r, (B, B, n), and the Gram-form cosine
          (attention.conditioned_cosine): never forms (B, B, d). ~ U n d^2 + 3 B^2 n d + B^2 n^2:
          the right choice when nearly every row carries its own relation text.
+
+Data parallel (`step_pair_similarities`): the table strategy, each rank's candidates gathered from
+every rank, so that a rank's rows are scored against the whole step's batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -102,7 +107,7 @@ READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
 def table_pair_similarities(
     z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
 ) -> PairSimilarities:
-    """(B, B) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s]
+    """(B, C) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s]
     (stacked_pair_similarities on the two tables stacked item-major)."""
     return stacked_pair_similarities(torch.stack([z_text, z_image]).transpose(1, 2), src, dst, rel, readout)
 
@@ -110,10 +115,11 @@ def table_pair_similarities(
 def stacked_pair_similarities(
     tables: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
 ) -> PairSimilarities:
-    """(B, B) cosines read from item-major tables (2, U, R, d) (stacked_relation_tables):
+    """(B, C) cosines read from item-major tables (2, U, R, d) (stacked_relation_tables):
     [r, s] = z_x[src_r, rel_r] . z_y[dst_s, rel_r].
 
-    No (B, B, d) tensor is formed. Two readouts, same numbers:
+    src, rel (B,) are the rows, dst (C,) the candidates (C = B for a batch's own targets). No (B, C, d)
+    tensor is formed. Two readouts, same numbers:
       dense    one GEMM of every anchor against every (item, relation) entry, (2B, 2UR), then one
                gather of each row's relation and targets: 4 B R U d multiply-adds, few operations.
       grouped  rows grouped by relation, one (2B_e, 2B) GEMM per relation: 4 B^2 d multiply-adds
@@ -124,30 +130,50 @@ def stacked_pair_similarities(
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
     _, u, r, d = tables.shape
-    b = src.shape[0]
+    b, c = src.shape[0], dst.shape[0]
     if readout == "auto":
-        readout = "dense" if b * r * u * d <= b * b * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
+        readout = "dense" if b * r * u * d <= b * c * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
     flat = tables.reshape(2, u * r, d)  # entry k * R + e is item k under relation e; index_select's backward
     if readout == "dense":  # adds rows (index_add), far cheaper than indexing's index_put
         anchors = flat.index_select(1, src * r + rel)  # (2, B, d): [x, row] = z_x[src_row, rel_row]
         every = anchors.reshape(2 * b, d) @ flat.reshape(2 * u * r, d).T  # (2B, 2UR)
         every = every.view(2, b, 2, u * r)  # [x, row, y, k * R + e]
-        own = (dst[None, :] * r + rel[:, None])[None, :, None, :].expand(2, b, 2, b)  # [x, row, y, s]: dst_s, rel_row
-        sims = every.gather(3, own).transpose(1, 2)  # (2, 2, B, B) = [x, y, row, s]
+        own = (dst[None, :] * r + rel[:, None])[None, :, None, :].expand(2, b, 2, c)  # [x, row, y, s]: dst_s, rel_row
+        sims = every.gather(3, own).transpose(1, 2)  # (2, 2, B, C) = [x, y, row, s]
     else:
         order = torch.argsort(rel, stable=True)  # rows grouped by relation
         used, counts = torch.unique_consecutive(rel[order], return_counts=True)
         anchors = flat.index_select(1, src[order] * r + rel[order])  # (2, B, d) rows grouped by relation
-        candidates = flat.index_select(1, (dst[None, :] * r + used[:, None]).flatten()).view(2, -1, b, d)
+        candidates = flat.index_select(1, (dst[None, :] * r + used[:, None]).flatten()).view(2, -1, c, d)
         anchors = anchors.transpose(0, 1).reshape(b, 2, d)  # (B, 2, d): [row, x]
-        candidates = candidates.transpose(0, 1).reshape(-1, 2 * b, d)  # (R_u, 2B, d): [e, y * B + s]
+        candidates = candidates.transpose(0, 1).reshape(-1, 2 * c, d)  # (R_u, 2C, d): [e, y * C + s]
         # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
         groups = zip(torch.split(anchors, counts.tolist()), candidates.unbind(0))
-        blocks = [a.reshape(-1, d) @ c.T for a, c in groups]  # (2 B_e, 2B) each: [row * 2 + x, y * B + s]
-        sims = torch.cat(blocks).view(b, 2, 2, b).index_select(0, torch.argsort(order))  # [row, x, y, s]
-        sims = sims.permute(1, 2, 0, 3)  # (2, 2, B, B) = [x, y, row, s]
+        blocks = [a.reshape(-1, d) @ cand.T for a, cand in groups]  # (2 B_e, 2C) each: [row * 2 + x, y * C + s]
+        sims = torch.cat(blocks).view(b, 2, 2, c).index_select(0, torch.argsort(order))  # [row, x, y, s]
+        sims = sims.permute(1, 2, 0, 3)  # (2, 2, B, C) = [x, y, row, s]
     (tt, ti), (it, ii) = (pair.unbind(0) for pair in sims.unbind(0))
     return PairSimilarities(ti=ti, it=it, tt=tt, ii=ii)
+
+
+def step_pair_similarities(
+    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, gather: Callable[[Tensor], Tensor]
+) -> PairSimilarities:
+    """(B, C) cosines of this rank's rows against the whole data-parallel step's candidates.
+
+    z (R, U, d): this rank's items under every relation of the step; src, dst, rel (B,) its rows.
+    `gather` (rcml_core.distributed.gather_with_grad) concatenates every rank's (B, ...) candidates in rank
+    order, so column s is the step's row s: [r, s] = z_x[rel_r, src_r] . z_y^{rank of s}[rel_r, dst_s].
+    Each rank conditions its own candidates under every relation of the step, (2, B, R, d), because a row on
+    any rank may need them under its relation.
+    """
+    tables = torch.stack([z_text, z_image]).transpose(1, 2)  # (2, U, R, d) item-major
+    u = tables.shape[1]
+    own = tables.index_select(1, dst).transpose(0, 1)  # (B, 2, R, d): candidate-major for the gather
+    step = gather(own).transpose(0, 1)  # (2, C, R, d): every rank's candidates, rank order
+    merged = torch.cat([tables, step], dim=1)  # (2, U + C, R, d): anchors read from U, candidates from C
+    columns = u + torch.arange(step.shape[1], device=dst.device)  # (C,)
+    return stacked_pair_similarities(merged, src, columns, rel)
 
 
 def gram_pair_similarities(
