@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from rcml_core.data.synth import simulate_world, synth_preset
 from rcml_core.data.synth.world import public_interactions, write_images
@@ -33,8 +34,10 @@ def test_different_seeds_give_different_catalogs_purchases_and_images(tmp_path) 
     assert all(x.read_bytes() != y.read_bytes() for x, y in zip(img_a, img_b, strict=True))
 
 
-def test_catalog_does_not_change_with_the_number_of_users() -> None:
-    few = simulate_world(synth_preset("tiny", n_users=50))
-    many = simulate_world(synth_preset("tiny", n_users=500))
+@pytest.mark.parametrize("preset", ["tiny", "legacy-tiny"])
+def test_catalog_and_latent_preferences_do_not_change_with_the_number_of_users(preset: str) -> None:
+    few = simulate_world(synth_preset(preset, n_users=50))
+    many = simulate_world(synth_preset(preset, n_users=500))
     pd.testing.assert_frame_equal(_public_items(few), _public_items(many))
-    np.testing.assert_array_equal(few.profiles.category_pref, many.profiles.category_pref)
+    latent = [w.missions if w.missions is not None else w.profiles for w in (few, many)]  # by generator
+    np.testing.assert_array_equal(latent[0].category_pref, latent[1].category_pref)
