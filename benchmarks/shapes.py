@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 from collections.abc import Callable, Iterable, Sequence
@@ -32,9 +33,13 @@ VIT_B32 = {
 
 
 def machine() -> dict:
+    """What the numbers were measured on, and when: CPU model, cores, torch and its threads, the GPU, the
+    date and the load average when asked (other processes sharing the cores show there)."""
     info = {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
+        "date": datetime.date.today().isoformat(),
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -120,17 +125,3 @@ def tiny_session(data, device: str = "cpu", overrides: Sequence[str] = ()):
 
     config = resolve_run_config("tiny", overrides=[f"data={data}", f"train.device={device}", *overrides])
     return build_session(config)
-
-
-def median_s(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    import statistics
-    import time
-
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)

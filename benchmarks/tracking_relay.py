@@ -9,7 +9,9 @@ of the loop's per-step train metrics (6 keys), as a trial's rank 0 makes every `
   relay:   `RelayTracker(relay, run)` in this process, the relay actor on this node;
   callers: K Ray tasks (num_cpus=0), each with its own child run, writing through the one relay at once:
            the relay's throughput in writes/s and the time per write each caller sees.
-Prints JSON with the machine; ratios are relay / direct.
+Direct and relayed writes alternate, one of each per round (benchmarks.measure; Ray is up for both), so
+the ratio relay / direct is the median per-round ratio with its 95 % bootstrap CI. Prints JSON with the
+machine.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.measure import MeasureConfig, describe, ratio_summary, run_rounds, variant_summary
 from benchmarks.shapes import machine
 
 STEP_METRICS = ("total", "inter", "intra", "attention_entropy", "grad_norm", "lr")
@@ -74,13 +77,23 @@ def measure(writes: int = 200, callers: Sequence[int] = (1, 2, 4)) -> dict:
     handle = SweepTracking(target.uri, experiment, start_parent_run(client, experiment, "relay", {}), "relay")
 
     direct_run = start_trial_run(handle, "direct", "direct", client=client)
-    direct = _time_writes(MlflowTracker(client, direct_run, while_running=True), writes)
+    direct_tracker = MlflowTracker(client, direct_run, while_running=True)
 
     connect(num_cpus=2)
     relay = start_relay(handle)
     try:
         relay_run = open_trial_run(relay, "relay", "relay")  # waits for the relay's start-up, not timed
-        through = _time_writes(RelayTracker(relay, relay_run), writes)
+        relay_tracker = RelayTracker(relay, relay_run)
+        step = {"i": 0}
+
+        def setup(i: int) -> None:
+            step["i"] = i
+
+        config = MeasureConfig(rounds=writes, warmup=0)
+        rounds = run_rounds({"direct": lambda: direct_tracker.log_metrics(_metrics(step["i"]), step=step["i"]),
+                             "relay": lambda: relay_tracker.log_metrics(_metrics(step["i"]), step=step["i"])},
+                            config, setup=setup).samples
+        direct, through = rounds["direct"], rounds["relay"]
         concurrent = {}
         for k in callers:
             runs = [open_trial_run(relay, f"caller-{k}-{i}", f"caller {i}") for i in range(k)]
@@ -91,16 +104,16 @@ def measure(writes: int = 200, callers: Sequence[int] = (1, 2, 4)) -> dict:
     recorded = len(client.get_metric_history(relay_run, "train/total_step"))
     if recorded != writes:
         raise RuntimeError(f"the relay recorded {recorded} of {writes} writes")
-    direct_ms, relay_ms = statistics.median(direct) * 1e3, statistics.median(through) * 1e3
     return {
         "benchmark": "tracking_relay",
         "machine": machine(),
         "store": "sqlite (local file)",
         "writes": writes,
         "keys_per_write": len(STEP_METRICS),
-        "direct_ms_per_write_median": round(direct_ms, 2),
-        "relay_ms_per_write_median": round(relay_ms, 2),
-        "ratio": round(relay_ms / direct_ms, 3),
+        "measure": describe(config),
+        "direct_ms_per_write": variant_summary(direct, digits=2),
+        "relay_ms_per_write": variant_summary(through, digits=2),
+        "ratio": ratio_summary(through, direct, (), config),
         "callers": concurrent,
     }
 

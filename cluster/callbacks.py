@@ -10,15 +10,23 @@
 - A trial errors (the trial ends its run FAILED with the root cause when it can), errors before
   its run existed, or its actor died (OOM, node lost): the run is created if needed and ended
   FAILED with Tune's error.
+
+`UsageCallback` (placed before it): Tune starting a trial and ending it bound the time the trial held
+its resources; its cost metrics (tracking/cost.py) are logged on its child run before the run ends.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ray.tune import Callback
 
 from cluster.outcome import error_line
+from cluster.resources import TrialPlan
+from tracking import cost
+from tracking.mlflow_tracker import MlflowTracker
 from tracking.sweep_runs import (
     FAILED,
     FINISHED,
@@ -69,6 +77,36 @@ class TrialRunsCallback(Callback):
         else:
             run_id = run.info.run_id
         end_run(client, run_id, FAILED, {TAG_FAILURE: _error_line(trial)})
+
+
+class UsageCallback(Callback):
+    """Logs each trial's cost metrics (tracking.cost) on its child run when the trial ends."""
+
+    def __init__(self, tracking: SweepTracking, plan: TrialPlan, prices: Mapping[str, float]) -> None:
+        self.tracking = tracking
+        self.held = cost.Held(cpus=plan.trial_cpus, gpus=plan.trial_gpus)
+        self.prices = dict(prices)
+        self.started: dict[str, float] = {}
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.started[trial.trial_id] = time.time()
+
+    def _record(self, trial) -> None:
+        started = self.started.pop(trial.trial_id, None)
+        if started is None:  # ended without starting in this driver (restored as done)
+            return
+        client = self.tracking.client()
+        run = find_trial_run(self.tracking, trial.trial_id, client)
+        if run is None:  # failed before opening its run: TrialRunsCallback creates it, without a node
+            return
+        usage = cost.trial_usage(self.held, started, time.time(), run.data.tags, self.prices)
+        MlflowTracker(client, run.info.run_id).log_metrics(usage, step=0)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._record(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._record(trial)
 
 
 def _short(value) -> str:

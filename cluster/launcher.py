@@ -41,6 +41,7 @@ from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
 from cluster.study import SEED, Study, validate_study
+from cluster.storage import require_shared_storage
 from cluster.sweep_settings import (
     SweepSettings,
     budget_epochs,
@@ -54,7 +55,7 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
 from rcml_core.runtime.run_config import resolve_run_config
-from tracking import reports
+from tracking import cost, reports
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
 from tracking.store import TrackingTarget, check_reachable, resolve_tracking
@@ -111,7 +112,7 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     data = Path(settings.data).resolve() if settings.data else embedded_data(home, settings.smoke_test)
     base = [f"data={data}", *settings.budget(), *settings.overrides]
     seeds = settings.run_seeds
-    validate_study(study, settings.preset, base, seeds)
+    validate_study(study, settings.preset, base, seeds, num_workers=settings.resources.num_workers)
     epochs = budget_epochs(base, settings.preset)
     target = resolve_tracking(home)
     check_reachable(target)
@@ -121,6 +122,7 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
         raise RCMLError(f"--data {data}: not a dataset folder (no manifest.json); build one with `rcml data ...`")
 
     cluster = connect(settings.address)
+    require_shared_storage(storage, cluster)
     plan = plan_trials(settings.resources, cluster, study.n_trials(len(seeds)))
     client = MlflowClient(target.uri)
     experiment_id = get_or_create_experiment(client, f"rcml-{study.name}", target)
@@ -153,7 +155,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     from ray.tune import ExperimentAnalysis
 
     from cluster import final_eval
-    from cluster.callbacks import ProgressCallback, TrialRunsCallback
+    from cluster.callbacks import ProgressCallback, TrialRunsCallback, UsageCallback
     from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
 
@@ -166,8 +168,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), plan.trial_resources)
     restore = bool(settings.resume) and tune.Tuner.can_restore(paths.experiment_path(storage, sweep_name))
     tuner = build_tuner(study, trainable, settings, sweep_name, storage, home, plan, epochs,
-                        [TrialRunsCallback(handle, epochs), ProgressCallback(list(study.axes), study.n_trials(len(
-                            settings.run_seeds)))], restore)
+                        [UsageCallback(handle, plan, settings.node_prices), TrialRunsCallback(handle, epochs),
+                         ProgressCallback(list(study.axes), study.n_trials(len(settings.run_seeds)))], restore)
     try:
         with sigterm_as_interrupt() as signals:
             tuner.fit()
@@ -211,7 +213,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                                 "trials/total": float(len(trials))}, step=0)
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
                              "rcml.selected_trial": selection.best_trial_id})
-    built = (report or reports.base_report)(summary, trials, axes)
+    usage = cost.summarize_costs(cost.trial_costs(client, trials), axes, selection.config)
+    parent_tracker.log_metrics(usage.totals, step=0)
+    built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, test))

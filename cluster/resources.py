@@ -24,6 +24,12 @@ Which device: a cluster started here uses its GPUs when it has any. A cluster jo
 --gpu (GPU trials; the autoscaler starts GPU nodes for them) or --cpu: the default would otherwise
 train on the head's CPUs, and the autoscaler would never add a GPU node.
 
+Where: `worker_resource` names a custom resource (`--worker-resource rcml_worker`) that every
+training process asks one unit of (the trial's actor when it trains in it, else each Ray Train
+worker). Declared only by the worker node types of a cluster config, it keeps training off the
+head; an autoscaler adds a node of such a type for every pending trial. A cluster started here has
+no custom resources: asking for one there is an error, not a trial that waits forever.
+
 Concurrency defaults to what fits the cluster's current resources; pass
 `max_concurrent_trials` on an autoscaling cluster, where GPU nodes appear on demand.
 """
@@ -38,6 +44,7 @@ from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
 
 GPU_WORKER_CPUS = 4.0  # CPUs per GPU worker, its trial driver's share included (a g5.xlarge: 4 vCPU, 1 GPU)
+BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory", "cpu", "gpu"})
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,14 @@ class ResourceConfig:
     driver_cpus: float = 0.1  # the per-trial Tune driver; must be > 0
     max_concurrent_trials: int | None = None  # None: as many as the cluster's resources fit
     in_trial: bool | None = None  # train inside the trial's actor (Ray Train local mode); None: when 1 worker
+    worker_resource: str | None = None  # a custom resource each training process asks 1 unit of (module docstring)
 
     def __post_init__(self) -> None:
+        name = self.worker_resource
+        if name is not None and (not isinstance(name, str) or not name or name in BUILTIN_RESOURCES
+                                 or not all(c.isalnum() or c in "_-./:" for c in name)):
+            raise ConfigError(f"resources.worker_resource must name a custom Ray resource (letters, digits, _-./:; "
+                              f"not one of {sorted(BUILTIN_RESOURCES)}), got {name!r}")
         check_range("resources.num_workers", self.num_workers, 1, None)
         if self.in_trial is not None and not isinstance(self.in_trial, bool):
             raise ConfigError(f"resources.in_trial must be true, false or unset, got {self.in_trial!r}")
@@ -83,13 +96,21 @@ class TrialPlan:
     max_concurrent_trials: int
     torch_threads: int  # intra-op threads each worker's torch uses
     in_trial: bool = False  # the one worker trains inside the trial's actor (module docstring)
+    worker_resource: str | None = None  # custom resource, 1 unit per training process
 
     @property
     def resources_per_worker(self) -> dict[str, float]:
         res = {"CPU": self.cpus_per_worker}
         if self.use_gpu:
             res["GPU"] = self.gpus_per_worker
+        if self.worker_resource:
+            res[self.worker_resource] = 1.0
         return res
+
+    @property
+    def trial_gpus(self) -> float:
+        """GPUs a trial holds while it runs (its workers')."""
+        return self.num_workers * self.gpus_per_worker if self.use_gpu else 0.0
 
     @property
     def trial_cpus(self) -> float:
@@ -103,13 +124,17 @@ class TrialPlan:
         res = {"cpu": round(self.trial_cpus, 6)}
         if self.use_gpu:
             res["gpu"] = self.gpus_per_worker
+        if self.worker_resource:
+            res[self.worker_resource] = 1.0
         return res
 
     def describe(self) -> str:
         device = f"{self.gpus_per_worker:g} GPU + " if self.use_gpu else ""
+        custom = f" + 1 {self.worker_resource}" if self.worker_resource else ""
         where = "in the trial's process" if self.in_trial else "on a Ray Train worker group"
-        return (f"{self.num_workers} worker(s) x ({device}{self.cpus_per_worker:g} CPU) + {self.driver_cpus:g} CPU "
-                f"driver per trial, {where}, up to {self.max_concurrent_trials} trial(s) at once")
+        return (f"{self.num_workers} worker(s) x ({device}{self.cpus_per_worker:g} CPU{custom}) + "
+                f"{self.driver_cpus:g} CPU driver per trial, {where}, up to {self.max_concurrent_trials} trial(s) "
+                "at once")
 
 
 def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | None = None) -> TrialPlan:
@@ -130,6 +155,13 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
     fits = fits_cpu
     if use_gpu:
         fits = min(fits, math.floor(cluster.gpus / (config.num_workers * config.gpus_per_worker) + 1e-9))
+    if config.worker_resource:
+        units = cluster.resources.get(config.worker_resource, 0.0)
+        if cluster.started_local and units < config.num_workers:
+            raise ClusterError(f"--worker-resource {config.worker_resource}: the local Ray instance has "
+                               f"{units:g} of it; it is declared by the worker node types of a cluster config "
+                               "(cluster/autoscaling_local.yaml), so join that cluster with --address")
+        fits = min(fits, math.floor(units / config.num_workers + 1e-9))
     if fits < 1:
         need = f"{plan_cpus:g} CPU" + (f" and {config.num_workers * config.gpus_per_worker:g} GPU" if use_gpu else "")
         have = f"{cluster.cpus:g} CPU and {cluster.gpus:g} GPU"
@@ -149,4 +181,5 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
         max_concurrent_trials=concurrent,
         torch_threads=max(1, math.floor(cpus + 1e-9)),
         in_trial=config.num_workers == 1 if config.in_trial is None else config.in_trial,
+        worker_resource=config.worker_resource,
     )

@@ -13,6 +13,7 @@ points) before Ray starts, so a bad key or value is a one-line error naming it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,14 +92,18 @@ def format_override(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def _check_config(study: Study, preset: str, base: Sequence[str], config: Mapping[str, Any], what: str) -> None:
+def _check_config(study: Study, preset: str, base: Sequence[str], config: Mapping[str, Any], what: str,
+                  num_workers: int = 1) -> None:
     from rcml_core.runtime.run_config import resolve_run_config  # imports the model code: driver only
 
     overrides = [format_override(k, v) for k, v in study.expand(config).items()]
     try:
-        resolve_run_config(preset, overrides=[*base, *overrides])
+        resolved = resolve_run_config(preset, overrides=[*base, *overrides])
     except ConfigError as exc:
         raise ConfigError(f"study {study.name}: {what}: {exc}") from None
+    if resolved.train.batch_size % num_workers:  # the global batch, split evenly between the DDP workers
+        raise ConfigError(f"study {study.name}: {what}: train.batch_size {resolved.train.batch_size} must be a "
+                          f"multiple of --num-workers {num_workers} (it is the global batch of a step)")
 
 
 def _search_points(study: Study, n: int) -> list[dict[str, Any]]:
@@ -119,18 +124,20 @@ def _search_points(study: Study, n: int) -> list[dict[str, Any]]:
 
 
 def validate_study(study: Study, preset: str, base_overrides: Sequence[str], seeds: Sequence[int],
-                   search_checks: int = 16) -> None:
-    """Raise ConfigError, naming the axis / value / field, unless every trial config resolves."""
+                   search_checks: int = 16, num_workers: int = 1) -> None:
+    """Raise ConfigError, naming the axis / value / field, unless every trial config resolves (and its
+    batch splits evenly over `num_workers` data-parallel workers)."""
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
     first = {axis: values[0] for axis, values in study.grid.items()}
-    _check_config(study, preset, base_overrides, {**first, SEED: seeds[0]}, "base configuration")
+    check = functools.partial(_check_config, study, preset, base_overrides, num_workers=num_workers)
+    check({**first, SEED: seeds[0]}, "base configuration")
     for seed in seeds:
-        _check_config(study, preset, base_overrides, {**first, SEED: seed}, f"seed={seed}")
+        check({**first, SEED: seed}, f"seed={seed}")
     for axis, values in study.grid.items():
         for value in values:
-            _check_config(study, preset, base_overrides, {**first, axis: value, SEED: seeds[0]}, f"{axis}={value!r}")
+            check({**first, axis: value, SEED: seeds[0]}, f"{axis}={value!r}")
     if study.is_search:
         for point in _search_points(study, search_checks):
-            _check_config(study, preset, base_overrides, {**point, SEED: seeds[0]}, f"search point {point}")
+            check({**point, SEED: seeds[0]}, f"search point {point}")
 

@@ -9,6 +9,7 @@ settings a sweep was started with are written into its Tune experiment folder, s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rcml_core.runtime.run_config import PRESETS
 
 # Training budgets of the embedded default and of --smoke-test (on top of the preset; --data runs use the preset's).
 EMBEDDED_SYNTH = "small"
-EMBEDDED_BUDGET = ("epochs=2", "max_steps_per_epoch=60")
+EMBEDDED_BUDGET = ("epochs=2", "max_steps_per_epoch=40")  # 36 trials of the beta sweep in < 4 min on 2 cores
 SMOKE_SYNTH = "tiny"
 SMOKE_BUDGET = ("epochs=1", "batch_size=16", "max_steps_per_epoch=3")
 SETTINGS_FILE = "rcml_sweep.json"
@@ -44,6 +45,7 @@ class SweepSettings:
     max_failures: int = 0  # retries of a failed trial from its latest checkpoint (Tune in-trial, else Ray Train)
     asha: bool | None = None  # None: on for search studies, off for grids
     register: bool = True
+    node_prices: Mapping[str, float] = field(default_factory=dict)  # node type -> USD per hour (tracking/cost.py)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

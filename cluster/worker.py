@@ -23,7 +23,8 @@ It turns the trial's overrides into an rcml_core training run:
   the trial with `ray.tune.report` / `ray.tune.get_checkpoint` when the loop runs inside the
   trial's actor (Ray Train local mode keeps reports to itself);
 - only rank 0 records into MLflow: a `RelayTracker` on the trial's child run, through the sweep's
-  tracking relay (cluster.tracking_relay; no MLflow import here).
+  tracking relay (cluster.tracking_relay; no MLflow import here); first the node it trains on
+  (cluster.nodes.node_tags: Ray node id, host name, node type).
 """
 
 from __future__ import annotations
@@ -160,6 +161,14 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         context = ray.train.get_context()
         rank, world, local_rank = context.get_world_rank(), context.get_world_size(), context.get_local_rank()
     config = resolve_run_config(loop_config["preset"], overrides=list(loop_config["overrides"]))
+    tracker = NoopTracker()
+    relay, run_id = loop_config.get("tracking"), loop_config.get("mlflow_run_id")
+    if rank == 0 and relay is not None and run_id is not None:
+        from cluster.tracking_relay import RelayTracker
+        from cluster.nodes import node_tags
+
+        tracker = RelayTracker(relay, run_id)
+        tracker.set_tags(node_tags())  # where the trial trains, recorded before anything can fail
     device = plan_device(bool(loop_config.get("use_gpu", False)), on_worker_group=report_to == "train")
     run_dir = Path(config.out_dir)
     send_report, latest = _report_channel(report_to)
@@ -167,13 +176,6 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         restore_run_dir(run_dir, latest)
     if world > 1 and torch_dist.is_initialized():
         torch_dist.barrier()
-
-    tracker = NoopTracker()
-    relay, run_id = loop_config.get("tracking"), loop_config.get("mlflow_run_id")
-    if rank == 0 and relay is not None and run_id is not None:
-        from cluster.tracking_relay import RelayTracker
-
-        tracker = RelayTracker(relay, run_id)
 
     final_epoch: list[tuple[int, dict[str, float], Path | None]] = []
 

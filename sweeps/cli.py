@@ -39,7 +39,11 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                                   "(default: the project folder; $RCML_HOME)")
     p.add_argument("--storage", help="Ray storage for trials and checkpoints (default: <home>/ray_results; "
                                      "s3://, gs:// or a shared path on a multi-node cluster)")
-    p.add_argument("--num-workers", type=int, default=1, help="Ray Train workers (DDP) per trial")
+    p.add_argument("--num-workers", type=int, default=1,
+                   help="Ray Train workers (DDP) per trial. batch_size is the global batch: the relation pairs of one "
+                        "optimisation step, whatever --num-workers is; each of N data-parallel workers holds "
+                        "batch_size / N of them (it must divide evenly) and scores them against all batch_size "
+                        "candidates, so a trial trains the same objective on one worker or on many")
     p.add_argument("--worker-group", action="store_true",
                    help="run one-worker trials on a Ray Train worker group too (default: inside the trial's actor, "
                         "Ray Train local mode, which saves the worker group's start-up)")
@@ -49,6 +53,13 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--cpu", dest="use_gpu", action="store_false", help="CPU workers even where GPUs exist")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="trials at once (default: what the cluster fits now; set it on autoscaling clusters)")
+    p.add_argument("--worker-resource", metavar="NAME",
+                   help="a custom Ray resource that every training process asks one unit of; declared only by the "
+                        "worker node types of a cluster config (rcml_worker in cluster/autoscaling_local.yaml), it "
+                        "keeps trials off the head")
+    p.add_argument("--node-price", action="append", default=[], metavar="TYPE=USD_PER_HOUR",
+                   help="hourly price of a node type, for the cost report (repeatable; overrides the node label "
+                        "rcml-usd-per-hour of the cluster config)")
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial, from its latest checkpoint")
     p.add_argument("--no-register", action="store_true", help="do not register the selected model in MLflow")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="rcml train overrides for every trial")
@@ -70,6 +81,7 @@ def main_for(study_name: str, description: str, build: Callable[[argparse.Namesp
     from cluster.resources import ResourceConfig
     from cluster.sweep_settings import SweepSettings
     from rcml_core.errors import RCMLError
+    from tracking.cost import parse_prices
 
     try:
         settings = SweepSettings(
@@ -80,8 +92,9 @@ def main_for(study_name: str, description: str, build: Callable[[argparse.Namesp
             resources=ResourceConfig(num_workers=args.num_workers, use_gpu=args.use_gpu,
                                      cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
                                      max_concurrent_trials=args.max_concurrent,
-                                     in_trial=False if args.worker_group else None),
-            max_failures=args.max_failures, register=not args.no_register,
+                                     in_trial=False if args.worker_group else None,
+                                     worker_resource=args.worker_resource),
+            max_failures=args.max_failures, register=not args.no_register, node_prices=parse_prices(args.node_price),
         )
         study, report, extra = build(args)
         result = run_sweep(study, settings, report=report, extra_report=extra)

@@ -31,7 +31,8 @@ class Layer:
     packages: tuple[str, ...] = ()  # package modules (their __init__) held without what is below them
 
 
-# Bottom-up. rcml_core: errors/config < data < model < runtime < eval < train; serve beside train
+# Bottom-up. rcml_core: errors/config < data < model (with loss and its data-parallel gather,
+# distributed) < runtime < eval < train; serve beside train
 # (it never imports it); data inside: format < build < sources, synth on build; runtime and
 # everything above it read datasets through data.format only.
 LAYERS: tuple[Layer, ...] = (
@@ -40,7 +41,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("data.build", ("rcml_core.data.build",), ("data.format",)),
     Layer("data.sources", ("rcml_core.data.sources",), ("data.build",)),
     Layer("data.synth", ("rcml_core.data.synth",), ("data.build",)),
-    Layer("model", ("rcml_core.model", "rcml_core.loss"), ("base",)),
+    Layer("model", ("rcml_core.model", "rcml_core.loss", "rcml_core.distributed"), ("base",)),
     Layer("runtime", ("rcml_core.runtime",), ("model", "data.format")),
     Layer("eval", ("rcml_core.eval",), ("runtime",)),
     Layer("train", ("rcml_core.train",), ("eval",)),

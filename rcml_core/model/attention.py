@@ -8,7 +8,7 @@ embeddings; query = h_E W_Q^T (R, d); keys = H W_K^T (N, n, d); values V = H W_V
     A[r, k]  = mix(q[r, k], onehot(summary_k), beta)                           eq. 5    (n,)
     z[r, k]  = L2norm(A[r, k] V[k])                                            eq. 4    (d,)
 
-"prob" mix (default, DESIGN §2): A = (1 - beta) softmax(q) + beta onehot(summary) when r's row is an
+"prob" mix (default): A = (1 - beta) softmax(q) + beta onehot(summary) when r's row is an
 intra-sample pair, softmax(q) otherwise, so beta = 1 on intra rows is exactly CLIP's pooling.
 "logit" mix: eq. 5 literally, A = softmax((1 - beta) q + beta B) with B = onehot(summary) on intra
 rows and 0 on inter rows.
@@ -113,6 +113,16 @@ def paired_pool(weights: Tensor, values: Tensor) -> Tensor:
     return torch.einsum("qt,qtd->qd", weights, values)
 
 
+def unit(x: Tensor, eps: float = COSINE_EPS) -> Tensor:
+    """x / max(||x||, eps) along the last dim (F.normalize's values up to rounding): (..., d) -> (..., d).
+
+    Computed as x * rsqrt(max(||x||^2, eps^2)), so that the backward is broadcast multiplies by a (..., 1)
+    factor; F.normalize's backward divides by the expanded norm, and on the (2, U, R, d) tables of a step
+    those divisions were a fifth of the tables' time (profiled on CPU).
+    """
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True).clamp_min(eps * eps))
+
+
 def gram(values: Tensor) -> Tensor:
     """G[k] = V[k] V[k]^T: (N, n, d) -> (N, n, n)."""
     return values @ values.transpose(-1, -2)
@@ -143,6 +153,6 @@ def conditioned_cosine(anchor: Tensor, weights: Tensor, values: Tensor, eps: flo
 
     anchor (R, d) unit vectors; weights (R, N, n) attention of item k under row r (0 at padding);
     values (N, n, d) -> (R, N). Numerator sum_t A[r,k,t] <anchor_r, V[k,t]>, squared norm A G A^T with
-    G[k] = V[k] V[k]^T (DESIGN §2 Cost); the norm is floored at eps. Differentiable everywhere.
+    G[k] = V[k] V[k]^T; the norm is floored at eps. Differentiable everywhere.
     """
     return cosine_from_parts(conditioned_dot(anchor, weights, values), conditioned_sq_norm(weights, gram(values)), eps)

@@ -1,4 +1,5 @@
-"""Batch conditioning: the (B, B) pair similarities from cached token features (DESIGN §2 Cost).
+"""Batch conditioning: the (B, B) pair similarities from cached token features (the backbone ran once per
+unique item; no (B, B, d) tensor is formed).
 
 Pure functions. Inputs are one modality's TokenFeatures of the U unique items, `query` (R, d) and
 `value_map` (d, d) with the attention parameters folded in (RCMLModel does the folding):
@@ -13,16 +14,19 @@ Two exact strategies for PairSimilarities, picked by `table_is_cheaper` (both ar
   gram   per row r, the attention of all B candidates under e_r, (B, B, n), and the Gram-form cosine
          (attention.conditioned_cosine): never forms (B, B, d). ~ U n d^2 + 3 B^2 n d + B^2 n^2:
          the right choice when nearly every row carries its own relation text.
+
+Data parallel (`step_pair_similarities`): the table strategy, each rank's candidates gathered from
+every rank, so that a rank's rows are scored against the whole step's batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rcml_core.model.attention import (
-    COSINE_EPS,
     attention_weights,
     conditioned_dot,
     conditioned_sq_norm,
@@ -33,6 +37,7 @@ from rcml_core.model.attention import (
     paired_relation_scores,
     pool,
     relation_scores,
+    unit,
 )
 from rcml_core.model.encoders import TokenFeatures
 from rcml_core.model.outputs import PairSimilarities
@@ -62,7 +67,7 @@ def relation_table(
     scores = relation_scores(query, features.tokens, features.mask)  # (R, U, n)
     weights = attention_weights(scores, features.mask, features.summary_index, beta, summary_mix, intra)
     pooled = pool(weights, features.tokens).transpose(0, 1) @ value_map  # (U, R, d) contiguous: (A H) M, cheaper
-    return F.normalize(pooled, dim=-1, eps=COSINE_EPS).transpose(0, 1)  # than A (H M) when R < n; (R, U, d) view
+    return unit(pooled).transpose(0, 1)  # than A (H M) when R < n; (R, U, d) view
 
 
 def paired_condition(
@@ -74,7 +79,23 @@ def paired_condition(
     tokens = features.tokens.index_select(0, index)  # (Q, n, d)
     scores = paired_relation_scores(query, tokens, mask)  # (Q, n)
     weights = paired_attention_weights(scores, mask, features.summary_index[index], beta, summary_mix, intra)
-    return F.normalize(paired_pool(weights, tokens) @ value_map, dim=-1, eps=COSINE_EPS)  # (Q, d)
+    return unit(paired_pool(weights, tokens) @ value_map)  # (Q, d)
+
+
+def stacked_relation_tables(
+    text: TokenFeatures, image: TokenFeatures, query: Tensor, value_map: Tensor, intra: Tensor, beta: float,
+    summary_mix: str,
+) -> Tensor:
+    """Unit z of every item under every relation in both modalities, item-major: -> (2, U, R, d), [0] text,
+    [1] image, entry [x, k, e] = z_x of item k under relation e. The same numbers as relation_table for each
+    modality; the two pooled tables share one value-map GEMM and one normalisation, and are laid out as
+    the readout reads them (no transposed copies)."""
+    pooled = []
+    for f in (text, image):
+        scores = relation_scores(query, f.tokens, f.mask)  # (R, U, n)
+        weights = attention_weights(scores, f.mask, f.summary_index, beta, summary_mix, intra)  # (R, U, n)
+        pooled.append(pool(weights, f.tokens).transpose(0, 1))  # (U, R, d), contiguous (pool is item-major)
+    return unit(torch.stack(pooled) @ value_map)  # (2, U, R, d)
 
 
 # A per-relation GEMM costs about this many multiply-adds in launch overhead (forward + backward, about
@@ -86,41 +107,73 @@ READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
 def table_pair_similarities(
     z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
 ) -> PairSimilarities:
-    """(B, B) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s].
+    """(B, C) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s]
+    (stacked_pair_similarities on the two tables stacked item-major)."""
+    return stacked_pair_similarities(torch.stack([z_text, z_image]).transpose(1, 2), src, dst, rel, readout)
 
-    No (B, B, d) tensor is formed. Two readouts, same numbers:
-      dense    one GEMM of every anchor against every (relation, item) entry, (2B, 2RU), then one
+
+def stacked_pair_similarities(
+    tables: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
+) -> PairSimilarities:
+    """(B, C) cosines read from item-major tables (2, U, R, d) (stacked_relation_tables):
+    [r, s] = z_x[src_r, rel_r] . z_y[dst_s, rel_r].
+
+    src, rel (B,) are the rows, dst (C,) the candidates (C = B for a batch's own targets). No (B, C, d)
+    tensor is formed. Two readouts, same numbers:
+      dense    one GEMM of every anchor against every (item, relation) entry, (2B, 2UR), then one
                gather of each row's relation and targets: 4 B R U d multiply-adds, few operations.
       grouped  rows grouped by relation, one (2B_e, 2B) GEMM per relation: 4 B^2 d multiply-adds
                plus a launch overhead per relation; wins for large batches.
+    The four directions are views of one (2, 2, B, B) tensor [x, y, r, s] (unbind: their backward stacks
+    the gradients instead of zero-filling a full-size tensor for each).
     """
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-    r, u, d = z_text.shape
-    b = src.shape[0]
+    _, u, r, d = tables.shape
+    b, c = src.shape[0], dst.shape[0]
     if readout == "auto":
-        readout = "dense" if b * r * u * d <= b * b * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
-    tables = torch.stack([z_text, z_image])  # (2, R, U, d)
-    if readout == "dense":
-        flat = tables.view(2, r * u, d)  # entry e * U + k is item k under relation e
-        anchors = flat.index_select(1, rel * u + src)  # (2, B, d): [x, r] = z_x[rel_r, src_r]
-        every = anchors.reshape(2 * b, d) @ flat.reshape(2 * r * u, d).T  # (2B, 2RU)
-        every = every.view(2, b, 2, r * u)  # [x, r, y, e * U + k]
-        own = (rel[:, None] * u + dst[None, :])[None, :, None, :].expand(2, b, 2, b)  # [x, r, y, s] -> (rel_r, dst_s)
-        sims = every.gather(3, own).permute(1, 0, 2, 3)  # (B, 2, 2, B) = [r, x, y, s]
+        readout = "dense" if b * r * u * d <= b * c * d + r * GROUP_OVERHEAD_MACS // 4 else "grouped"
+    flat = tables.reshape(2, u * r, d)  # entry k * R + e is item k under relation e; index_select's backward
+    if readout == "dense":  # adds rows (index_add), far cheaper than indexing's index_put
+        anchors = flat.index_select(1, src * r + rel)  # (2, B, d): [x, row] = z_x[src_row, rel_row]
+        every = anchors.reshape(2 * b, d) @ flat.reshape(2 * u * r, d).T  # (2B, 2UR)
+        every = every.view(2, b, 2, u * r)  # [x, row, y, k * R + e]
+        own = (dst[None, :] * r + rel[:, None])[None, :, None, :].expand(2, b, 2, c)  # [x, row, y, s]: dst_s, rel_row
+        sims = every.gather(3, own).transpose(1, 2)  # (2, 2, B, C) = [x, y, row, s]
     else:
         order = torch.argsort(rel, stable=True)  # rows grouped by relation
         used, counts = torch.unique_consecutive(rel[order], return_counts=True)
-        flat = tables.view(2, r * u, d)  # entry e * U + k; index_select's backward adds rows (index_add),
-        anchors = flat.index_select(1, rel[order] * u + src[order])  # far cheaper than indexing's index_put
-        candidates = flat.index_select(1, (used[:, None] * u + dst[None, :]).flatten()).view(2, -1, b, d)
-        anchors = anchors.transpose(0, 1).reshape(b, 2, d)  # (B, 2, d) rows grouped by relation: [r, x]
-        candidates = candidates.transpose(0, 1).reshape(-1, 2 * b, d)  # (R_u, 2B, d): [e, y * B + s]
+        anchors = flat.index_select(1, src[order] * r + rel[order])  # (2, B, d) rows grouped by relation
+        candidates = flat.index_select(1, (dst[None, :] * r + used[:, None]).flatten()).view(2, -1, c, d)
+        anchors = anchors.transpose(0, 1).reshape(b, 2, d)  # (B, 2, d): [row, x]
+        candidates = candidates.transpose(0, 1).reshape(-1, 2 * c, d)  # (R_u, 2C, d): [e, y * C + s]
         # split / unbind (not indexing) per group: their backward concatenates instead of zero-filling copies
         groups = zip(torch.split(anchors, counts.tolist()), candidates.unbind(0))
-        blocks = [a.reshape(-1, d) @ c.T for a, c in groups]  # (2 B_e, 2B) each: [r * 2 + x, y * B + s]
-        sims = torch.cat(blocks).view(b, 2, 2, b).index_select(0, torch.argsort(order))  # (B, 2, 2, B) row order
-    return PairSimilarities(ti=sims[:, 0, 1], it=sims[:, 1, 0], tt=sims[:, 0, 0], ii=sims[:, 1, 1])
+        blocks = [a.reshape(-1, d) @ cand.T for a, cand in groups]  # (2 B_e, 2C) each: [row * 2 + x, y * C + s]
+        sims = torch.cat(blocks).view(b, 2, 2, c).index_select(0, torch.argsort(order))  # [row, x, y, s]
+        sims = sims.permute(1, 2, 0, 3)  # (2, 2, B, C) = [x, y, row, s]
+    (tt, ti), (it, ii) = (pair.unbind(0) for pair in sims.unbind(0))
+    return PairSimilarities(ti=ti, it=it, tt=tt, ii=ii)
+
+
+def step_pair_similarities(
+    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, gather: Callable[[Tensor], Tensor]
+) -> PairSimilarities:
+    """(B, C) cosines of this rank's rows against the whole data-parallel step's candidates.
+
+    z (R, U, d): this rank's items under every relation of the step; src, dst, rel (B,) its rows.
+    `gather` (rcml_core.distributed.gather_with_grad) concatenates every rank's (B, ...) candidates in rank
+    order, so column s is the step's row s: [r, s] = z_x[rel_r, src_r] . z_y^{rank of s}[rel_r, dst_s].
+    Each rank conditions its own candidates under every relation of the step, (2, B, R, d), because a row on
+    any rank may need them under its relation.
+    """
+    tables = torch.stack([z_text, z_image]).transpose(1, 2)  # (2, U, R, d) item-major
+    u = tables.shape[1]
+    own = tables.index_select(1, dst).transpose(0, 1)  # (B, 2, R, d): candidate-major for the gather
+    step = gather(own).transpose(0, 1)  # (2, C, R, d): every rank's candidates, rank order
+    merged = torch.cat([tables, step], dim=1)  # (2, U + C, R, d): anchors read from U, candidates from C
+    columns = u + torch.arange(step.shape[1], device=dst.device)  # (C,)
+    return stacked_pair_similarities(merged, src, columns, rel)
 
 
 def gram_pair_similarities(
@@ -172,9 +225,8 @@ def pair_similarities(
     if strategy == "gram":
         return gram_pair_similarities(text, image, query, value_map, src, dst, rel, intra, beta, summary_mix)
     kinds = relation_kinds(query.shape[0], rel, intra)  # (R,)
-    z_text = relation_table(text, query, value_map, kinds, beta, summary_mix)  # (R, U, d)
-    z_image = relation_table(image, query, value_map, kinds, beta, summary_mix)
-    return table_pair_similarities(z_text, z_image, src, dst, rel)
+    tables = stacked_relation_tables(text, image, query, value_map, kinds, beta, summary_mix)  # (2, U, R, d)
+    return stacked_pair_similarities(tables, src, dst, rel)
 
 
 def swap_similarities(z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor) -> PairSimilarities:

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rcml_core.errors import ConfigError
-from rcml_core.loss import LossConfig, LossOutput, rcml_loss
+from rcml_core.distributed import combine_shares, gather_with_grad
+from rcml_core.loss import LossConfig, LossOutput, RowShare, rcml_loss
 from rcml_core.model import conditioning
 from rcml_core.model.attention import COSINE_EPS, SUMMARY_MIXES
 from rcml_core.model.backbone import Backbone
@@ -261,13 +262,24 @@ class RCMLModel(nn.Module):
     @_fp32
     def _loss_from_features(self, items: ItemFeatures, relations: Tensor, batch: PairBatch,
                             config: LossConfig) -> LossOutput:
-        sims = self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
+        shard = batch.shard
+        if shard is None:
+            sims = self.pair_similarities(items, relations, batch.src, batch.dst, batch.rel, batch.intra)
+            kinds = None
+        else:  # one rank of a data-parallel step: its rows against every rank's candidates
+            kinds = shard.relation_intra  # (R,) the step's relations, some used by other ranks' rows only
+            table = self.relation_table(items, relations, kinds)  # (R, U, d) each
+            sims = conditioning.step_pair_similarities(table.text, table.image, batch.src, batch.dst, batch.rel,
+                                                       gather_with_grad)  # (B, C)
         swap = None
         if config.relation_negatives:
             if batch.swap_relations is None:
                 raise ConfigError("loss.relation_negatives is set but the batch has no swap_relations")
-            kinds = conditioning.relation_kinds(batch.num_relations, batch.rel, batch.intra)  # (R,)
+            if kinds is None:
+                kinds = conditioning.relation_kinds(batch.num_relations, batch.rel, batch.intra)  # (R,)
             swap = self.relation_swap_similarities(items, relations, batch.src, batch.dst, batch.swap_relations,
                                                    kinds[batch.swap_relations])
-        return rcml_loss(sims, batch.negative_mask, batch.intra, config, swap=swap,
-                         swap_exclude=batch.swap_exclude if swap is not None else None)
+        share = None if shard is None else RowShare(shard.offset, shard.step_rows, shard.step_inter_rows)
+        out = rcml_loss(sims, batch.negative_mask, batch.intra, config, swap=swap,
+                        swap_exclude=batch.swap_exclude if swap is not None else None, share=share)
+        return out if shard is None else combine_shares(out, shard.world_size)

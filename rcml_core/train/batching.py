@@ -1,7 +1,9 @@
 """From sampled relation pairs (item indices) to the model's `PairBatch` (tensors).
 
 Unique items and relations are gathered once per batch, so the backbone encodes each
-item once however many rows mention it.
+item once however many rows mention it (once per rank under data parallelism). A rank's
+batch holds the relations of the whole step: another rank's row may condition this rank's
+candidates on them.
 
 Two phases, so that a producer thread can run the first ahead of the training step
 (rcml_core.train.prefetch):
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from rcml_core.data.format.schema import INTRA_RELATION_ID, RelationalDataset
-from rcml_core.model.batch import PairBatch
+from rcml_core.model.batch import BatchShard, PairBatch
 from rcml_core.model.packing import PackedText, pack_when_smaller
 from rcml_core.runtime.inputs import ImageStaging, ModelInputs, to_device
 from rcml_core.train.sampler import PairIndexBatch
@@ -63,10 +65,12 @@ class HostBatch:
     dst: np.ndarray  # (B,) int64 in [0, U)
     rel: np.ndarray  # (B,) int64 in [0, R)
     intra: np.ndarray  # (B,) bool
-    negative_mask: np.ndarray  # (B, B) bool
+    negative_mask: np.ndarray  # (B, C) bool
     swap_relations: np.ndarray | None  # (R',) int64 in [0, R)
     swap_exclude: np.ndarray | None  # (B, R') bool
     packed_text: PackedText | None
+    shard: tuple[int, int, int, int] | None = None  # (rank, world_size, step rows, step inter rows)
+    relation_intra: np.ndarray | None = None  # (R,) bool, with shard
 
 
 def build_host_batch(
@@ -85,7 +89,8 @@ def build_host_batch(
     b = len(batch)
     src_local, dst_local = inverse[:b], inverse[b:]
     swap_rel = np.arange(1, len(inputs.relation_texts), dtype=np.int64) if relation_negatives else np.empty(0, np.int64)
-    relations, rel_local = np.unique(np.concatenate([batch.relation, swap_rel]), return_inverse=True)
+    step_rel = batch.step_relations  # (C,): this rank's rows' relations, and under DDP the other ranks'
+    relations, rel_local = np.unique(np.concatenate([batch.relation, step_rel, swap_rel]), return_inverse=True)
     title_ids, title_mask = inputs.titles(items)
     rel_ids, rel_mask = inputs.relations(relations)
     packed = pack_when_smaller([title_ids, rel_ids], [title_mask, rel_mask])  # one text-tower pass for both
@@ -98,13 +103,17 @@ def build_host_batch(
         carried = pair_relations.carries(batch.src[:, None], batch.dst[:, None], swap_rel[None, :])  # (B, R')
         own = batch.relation[:, None] == swap_rel[None, :]  # (B, R')
         swap_exclude = carried | own | (batch.relation == INTRA_RELATION_ID)[:, None]
-        swap_relations = rel_local[b:]
+        swap_relations = rel_local[b + len(step_rel):]
+    shard = None
+    if batch.world_size > 1:
+        shard = (batch.rank, batch.world_size, len(step_rel), int((step_rel != INTRA_RELATION_ID).sum()))
     return HostBatch(
         item_input_ids=title_ids, item_attention_mask=title_mask,
         images=staging.gather(inputs.images, torch.from_numpy(items)),
         relation_input_ids=rel_ids, relation_attention_mask=rel_mask,
         src=src_local, dst=dst_local, rel=rel_local[:b], intra=batch.intra, negative_mask=batch.false_negative,
         swap_relations=swap_relations, swap_exclude=swap_exclude, packed_text=packed,
+        shard=shard, relation_intra=None if shard is None else relations == INTRA_RELATION_ID,
     )
 
 
@@ -127,6 +136,8 @@ def upload(host: HostBatch, inputs: ModelInputs, device: torch.device, staging: 
         packed_text=None if host.packed_text is None else PackedText(
             **{f.name: to_device(getattr(host.packed_text, f.name), device) for f in fields(PackedText)}),
         checked_on_host=True,  # ranges: _check_ranges; EOS: every token row comes from `tokenize`
+        shard=None if host.shard is None else BatchShard(*host.shard, relation_intra=up(host.relation_intra,
+                                                                                       torch.bool)),
     )
 
 

@@ -6,9 +6,11 @@ Validation also runs before the first step (epoch 0), and the best checkpoint by
 `val/hit@5` (AVG similarity) is kept, epoch 0 included. Early stopping on
 the same metric. A checkpoint per epoch allows exact resume.
 
-Distributed: the caller wraps the model (e.g. DDP) through `wrap_model`; every rank
-trains on its shard of each epoch; rank 0 validates and checkpoints, and the metrics
-are broadcast so every rank takes the same early-stopping decision.
+Distributed: the caller wraps the model (e.g. DDP) through `wrap_model`; `batch_size` is
+the global batch of a step, each rank holds an equal slice of its rows and scores them
+against the whole step's candidates, so the ranks train one process's objective
+(rcml_core.distributed); rank 0 validates and checkpoints, and the metrics are broadcast
+so every rank takes the same early-stopping decision.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ class _Trainer:
         metrics = {f"train/{k}": v for k, v in losses.means().items()}
         metrics["train/steps"] = float(n)
         metrics["time/epoch_s"] = elapsed
-        metrics["time/pairs_per_s"] = n * self.config.train.batch_size * self.dist.world_size / max(elapsed, 1e-9)
+        metrics["time/pairs_per_s"] = n * self.config.train.batch_size / max(elapsed, 1e-9)  # the global batch
         metrics["train/lr"] = float(self.scheduler.get_last_lr()[0])
         return metrics
 

@@ -24,7 +24,7 @@ from dataclasses import fields
 
 import torch
 
-from rcml_core.model.batch import PairBatch
+from rcml_core.model.batch import BatchShard, PairBatch
 from rcml_core.model.packing import PackedText
 from rcml_core.runtime.inputs import ImageStaging
 from rcml_core.train.sampler import PairIndexBatch
@@ -132,3 +132,5 @@ def _tensors(batch: PairBatch) -> Iterator[torch.Tensor]:
             yield value
         elif isinstance(value, PackedText):
             yield from (getattr(value, g.name) for g in fields(value))
+        elif isinstance(value, BatchShard):
+            yield value.relation_intra

@@ -21,9 +21,13 @@ N(i) holds only unrelated samples). The graph test walks each anchor's neighbour
 (an adjacency index built once), O(B^2 + sum of the anchors' degrees) per batch rather
 than a search per (row, column): 33 ms at B = 512 was one third of a GPU step's budget.
 
-Under DDP (world_size > 1) the last, partial batch is always dropped: every rank must
-run the same number of steps, or the gradient all-reduces stop pairing up and the job
-hangs until the collective times out.
+Data parallel (world_size > 1): `batch_size` is the global batch, the pairs of one
+optimisation step, whatever the number of workers (docs/architecture.md). Each rank takes
+an equal, disjoint slice of the step's pairs (its rows) and gets its rows' false-negative
+mask over the whole step's targets (every rank computes the epoch's pairs identically), so
+the ranks together compute one process's loss on the step (rcml_core.distributed). The
+last, partial batch is always dropped: every rank must run the same number of steps, or
+the gradient all-reduces stop pairing up and the job hangs until the collective times out.
 """
 
 from __future__ import annotations
@@ -41,16 +45,39 @@ from rcml_core.runtime.run_config import SamplerConfig
 
 @dataclass(frozen=True)
 class PairIndexBatch:
-    """One batch of relation pairs, as dataset item indices."""
+    """One rank's rows of a step's batch of relation pairs, as dataset item indices.
+
+    The step's batch has C = B x world_size rows, rank k holding rows k B .. (k + 1) B - 1; every
+    row's candidates are the C targets of the step, so row r's positive is column rank B + r.
+    """
 
     src: np.ndarray  # (B,) int64 anchor item i
     dst: np.ndarray  # (B,) int64 target item j
     relation: np.ndarray  # (B,) int64 relation id (0 = intra)
-    false_negative: np.ndarray  # (B, B) bool, True where column s must not count as a negative of row r
+    false_negative: np.ndarray  # (B, C) bool, True where column s must not count as a negative of row r
+    step_relation: np.ndarray | None = None  # (C,) relation id of every row of the step; None: `relation`
+    rank: int = 0
+
+    def __post_init__(self) -> None:
+        b, c = len(self), self.false_negative.shape[1]
+        if self.false_negative.shape[0] != b or c % b or not 0 <= self.rank < c // b:
+            raise ValueError(f"PairIndexBatch: false_negative {self.false_negative.shape} does not fit {b} rows "
+                             f"of rank {self.rank}")
+        if self.step_relation is not None and self.step_relation.shape != (c,):
+            raise ValueError(f"PairIndexBatch.step_relation: expected ({c},), got {self.step_relation.shape}")
 
     @property
     def intra(self) -> np.ndarray:
         return self.relation == INTRA_RELATION_ID
+
+    @property
+    def world_size(self) -> int:
+        return int(self.false_negative.shape[1] // len(self))
+
+    @property
+    def step_relations(self) -> np.ndarray:
+        """(C,) relation ids of every row of the step, this rank's included."""
+        return self.relation if self.step_relation is None else self.step_relation
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
@@ -117,19 +144,23 @@ class RelatedPairs:
         return related[row_of][:, column_of]  # (B, C)
 
 
-def false_negative_mask(src: np.ndarray, dst: np.ndarray, related: RelatedPairs | None) -> np.ndarray:
-    """(B, B) bool: [r, s] True when target dst[s] is not a valid negative for row r.
+def false_negative_mask(src: np.ndarray, dst: np.ndarray, related: RelatedPairs | None,
+                        columns: np.ndarray | None = None, offset: int = 0) -> np.ndarray:
+    """(B, C) bool: [r, s] True when target columns[s] is not a valid negative for row r.
 
-    Invalid: the same item as the positive dst[r], the anchor src[r] itself, or (when
-    `related` is given) an item related to src[r] in the training graph. The diagonal
-    (the positive) is False: it always belongs to the denominator.
+    columns (C,): the candidates' targets (default: dst, C = B); row r's positive is column
+    offset + r (columns[offset + r] == dst[r]). Invalid: the same item as the positive dst[r], the
+    anchor src[r] itself, or (when `related` is given) an item related to src[r] in the training
+    graph. The positive is False: it always belongs to the denominator.
     """
-    same_as_positive = dst[None, :] == dst[:, None]  # (B, B)
-    is_anchor = dst[None, :] == src[:, None]  # (B, B)
+    columns = dst if columns is None else columns
+    same_as_positive = columns[None, :] == dst[:, None]  # (B, C)
+    is_anchor = columns[None, :] == src[:, None]  # (B, C)
     mask = same_as_positive | is_anchor
     if related is not None:
-        mask |= related.outer(src, dst)
-    np.fill_diagonal(mask, False)
+        mask |= related.outer(src, columns)
+    rows = np.arange(len(src))
+    mask[rows, rows + offset] = False
     return mask
 
 
@@ -171,6 +202,9 @@ class PairSampler:
     ) -> None:
         if batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+        if batch_size % world_size or batch_size // world_size < 1:
+            raise ConfigError(f"train.batch_size {batch_size} must be a multiple of the {world_size} data-parallel "
+                              "workers: it is the global batch of a step, split evenly between them")
         self.batch_size = batch_size
         self.config = config
         self.seed = seed
@@ -194,13 +228,12 @@ class PairSampler:
             self.n_inter = 0
             self.n_intra = max(graph_pairs, len(self.items))
         n_pairs = self.n_inter + self.n_intra
-        per_step = batch_size * world_size
         drop_last = config.drop_last or world_size > 1  # DDP: every rank runs the same number of steps
-        self.steps_per_epoch = n_pairs // per_step if drop_last else -(-n_pairs // per_step)
+        self.steps_per_epoch = n_pairs // batch_size if drop_last else -(-n_pairs // batch_size)
         if self.steps_per_epoch < 1:
             raise ConfigError(
                 f"train.batch_size {batch_size}: split {split!r} has {n_pairs} training pairs, fewer than one "
-                f"batch of {batch_size} x {world_size} worker(s); lower batch_size"
+                f"batch; lower batch_size"
             )
 
     def __len__(self) -> int:
@@ -235,14 +268,26 @@ class PairSampler:
         return np.concatenate(parts)
 
     def epoch(self, epoch: int, max_steps: int | None = None) -> Iterator[PairIndexBatch]:
-        """This rank's batches of `epoch` (every rank yields the same number of batches)."""
+        """This rank's rows of every step of `epoch` (every rank yields the same number of batches).
+
+        Step k's batch is pairs k B_global .. (k + 1) B_global - 1 of the epoch, whatever the number of
+        ranks; rank r takes its r-th equal slice as rows, with the false-negative mask of those rows
+        over all of the step's targets.
+        """
         src, dst, rel = self.epoch_pairs(epoch)
         steps = self.steps_per_epoch if max_steps is None else min(self.steps_per_epoch, max_steps)
         b, w = self.batch_size, self.world_size
+        local = b // w
         for step in range(steps):
-            start = (step * w + self.rank) * b
-            sl = slice(start, min(start + b, len(src)))
-            s, d, r = src[sl], dst[sl], rel[sl]
-            if len(s) < 2:
-                break
-            yield PairIndexBatch(src=s, dst=d, relation=r, false_negative=false_negative_mask(s, d, self.related))
+            window = slice(step * b, min(step * b + b, len(src)))  # the step's pairs, all ranks
+            d_all, r_all = dst[window], rel[window]
+            if w == 1:
+                s, d, r = src[window], d_all, r_all
+                if len(s) < 2:
+                    break
+                yield PairIndexBatch(src=s, dst=d, relation=r, false_negative=false_negative_mask(s, d, self.related))
+                continue
+            rows = slice(step * b + self.rank * local, step * b + (self.rank + 1) * local)
+            s, d, r = src[rows], dst[rows], rel[rows]
+            mask = false_negative_mask(s, d, self.related, columns=d_all, offset=self.rank * local)
+            yield PairIndexBatch(src=s, dst=d, relation=r, false_negative=mask, step_relation=r_all, rank=self.rank)

@@ -6,7 +6,15 @@ import pytest
 import torch
 from rcml_testkit import RELATIONS, TITLES, pixels
 
-from rcml_core.model.conditioning import relation_kinds, relation_table, table_is_cheaper, table_pair_similarities
+from rcml_core.model.attention import unit
+from rcml_core.model.conditioning import (
+    relation_kinds,
+    relation_table,
+    stacked_pair_similarities,
+    stacked_relation_tables,
+    table_is_cheaper,
+    table_pair_similarities,
+)
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
 
 ROWS = [(0, 0, 0), (0, 2, 1), (1, 4, 2), (3, 3, 0), (5, 1, 2), (2, 3, 1), (4, 0, 1)]
@@ -89,3 +97,36 @@ def test_a_relation_used_by_both_intra_and_inter_rows_is_rejected() -> None:
     assert relation_kinds(3, rel, torch.tensor([True, False, False])).tolist() == [True, False, False]
     with pytest.raises(ValueError, match=r"relations \[1\] are used by both intra and inter rows"):
         relation_kinds(3, rel, torch.tensor([True, True, False]))
+
+
+@pytest.mark.parametrize("mode", ["prob", "logit"])
+def test_stacked_tables_equal_each_modality_s_relation_table_item_major(backbone, mode) -> None:
+    model = RCMLModel(backbone, RCMLConfig(beta=0.6, summary_mix=mode))
+    feats, rels = _features(backbone, model)
+    kinds = torch.tensor([True, False, False])
+    query, value_map = model.attention.query(rels), model.attention.value_map()
+    stacked = stacked_relation_tables(feats.text, feats.image, query, value_map, kinds, 0.6, mode)
+    assert stacked.shape == (2, len(TITLES), 3, 64) and stacked.is_contiguous()
+    for x, f in enumerate((feats.text, feats.image)):
+        per_modality = relation_table(f, query, value_map, kinds, 0.6, mode)  # (R, U, d)
+        assert torch.allclose(stacked[x], per_modality.transpose(0, 1), atol=1e-6)
+
+
+def test_stacked_readout_reads_each_row_s_relation_for_anchor_and_candidates(backbone) -> None:
+    g = torch.Generator().manual_seed(0)
+    tables = unit(torch.randn(2, 6, 3, 8, generator=g))  # (2, U, R, d)
+    src, dst, rel = (torch.tensor(c) for c in zip(*ROWS))
+    for readout in ("dense", "grouped"):
+        sims = stacked_pair_similarities(tables, src, dst, rel, readout)
+        for name, (x, y) in {"ti": (0, 1), "it": (1, 0), "tt": (0, 0), "ii": (1, 1)}.items():
+            expected = torch.stack([tables[y, dst, rel[r]] @ tables[x, src[r], rel[r]] for r in range(len(ROWS))])
+            assert torch.allclose(getattr(sims, name), expected, atol=1e-6), (readout, name)
+
+
+def test_unit_equals_f_normalize_and_floors_the_norm() -> None:
+    x = torch.randn(4, 5, 16, dtype=torch.float64)
+    assert torch.allclose(unit(x), torch.nn.functional.normalize(x, dim=-1, eps=1e-8), atol=1e-12)
+    zero = torch.zeros(2, 16, requires_grad=True)
+    out = unit(zero)
+    out.sum().backward()
+    assert torch.equal(out, torch.zeros(2, 16)) and torch.isfinite(zero.grad).all()

@@ -35,3 +35,14 @@ def test_the_local_autoscaling_config_uses_the_fake_provider() -> None:
     validate_config(copy.deepcopy(config))  # prepare_config needs an example file the wheel lacks for this provider
     assert config["provider"]["type"] == "fake_multinode"
     assert config["available_node_types"]["ray.worker.cpu"]["min_workers"] == 0
+
+
+def test_node_types_carry_the_label_that_names_them_on_each_trials_run() -> None:
+    from tracking.cost import NODE_TYPE_LABEL
+
+    for name in ("ray_cluster.yaml", "cluster/autoscaling_local.yaml"):
+        types = _load(name)["available_node_types"]
+        assert all(NODE_TYPE_LABEL in t.get("labels", {}) for t in types.values()), name
+    local = _load("cluster/autoscaling_local.yaml")["available_node_types"]
+    assert local["ray.worker.cpu"]["resources"]["rcml_worker"] == 1  # what --worker-resource asks for
+    assert "rcml_worker" not in local["ray.head.default"]["resources"]  # so no trial lands on the head

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def test_job_submit_runs_the_beta_sweep_as_written(ray_head) -> None:
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "succeeded" in (out.stdout + out.stderr).lower()
     record = read_sweep(home, "beta_sweep")  # $RCML_HOME of the head: the job's home folder
-    assert record.parent.info.status == "FINISHED" and len(record.children) == 6
+    assert record.parent.info.status == "FINISHED" and len(record.children) == len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)
 
 
 def test_job_submit_with_working_dir_from_anywhere_keeps_outputs_out_of_rays_copy(ray_head, tmp_path) -> None:

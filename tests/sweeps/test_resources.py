@@ -93,3 +93,34 @@ def test_ddp_workers_sharing_a_gpu_are_rejected_before_ray_starts() -> None:
     ResourceConfig(num_workers=2, gpus_per_worker=0.5, use_gpu=False)  # irrelevant on CPU workers
     assert plan_trials(ResourceConfig(num_workers=2, gpus_per_worker=2), cluster(32, gpus=8)).resources_per_worker[
         "GPU"] == 2
+
+
+def test_a_driver_joining_a_loopback_head_keeps_ray_on_loopback_auto_included(tmp_path) -> None:
+    from cluster.connect import current_cluster_file, is_loopback_address, joins_loopback_head
+
+    assert all(is_loopback_address(a) for a in ("127.0.0.1:6379", "ray://127.0.0.1:10001", "http://localhost:8265",
+                                                "[::1]:6379", "127.0.0.2:1"))
+    assert not any(is_loopback_address(a) for a in ("10.0.0.5:6379", "ray://head:10001", "auto"))
+    env = {"RAY_TMPDIR": str(tmp_path)}
+    assert current_cluster_file(env) == tmp_path / "ray" / "ray_current_cluster"
+    assert not joins_loopback_head("auto", env)  # no cluster recorded: Ray itself will say so
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:6379")
+    assert joins_loopback_head("auto", env) and joins_loopback_head(None, {**env, "RAY_ADDRESS": "auto"})
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.5:6379")  # a head on a routable address
+    assert not joins_loopback_head("auto", env)
+    assert joins_loopback_head("127.0.0.1:7000", env) and not joins_loopback_head(None, env)
+
+
+def test_a_worker_resource_is_asked_by_every_training_process_so_trials_avoid_the_head() -> None:
+    joined = ClusterInfo(address="127.0.0.1:1", started_local=False, cpus=1, gpus=0, nodes=1, dashboard_url=None,
+                         resources={"CPU": 1.0})  # the head alone: no worker node runs yet
+    plan = plan_trials(ResourceConfig(use_gpu=False, worker_resource="rcml_worker", max_concurrent_trials=3), joined)
+    assert plan.trial_resources == {"cpu": 1.0, "rcml_worker": 1.0} and plan.max_concurrent_trials == 3
+    assert "1 rcml_worker" in plan.describe()
+    ddp = plan_trials(ResourceConfig(use_gpu=False, num_workers=2, worker_resource="rcml_worker"), joined)
+    assert ddp.resources_per_worker == {"CPU": 0.9, "rcml_worker": 1.0} and ddp.trial_resources == {"cpu": 0.1}
+    with pytest.raises(ClusterError, match="--worker-resource rcml_worker: the local Ray instance has 0 of it"):
+        plan_trials(ResourceConfig(worker_resource="rcml_worker"), cluster(2))
+    with pytest.raises(ConfigError, match="worker_resource must name a custom Ray resource"):
+        ResourceConfig(worker_resource="GPU")

@@ -15,6 +15,8 @@ from mlflow.tracking import MlflowClient
 from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
 
+N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the grid, one seed (the smoke test)
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +73,7 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     after = read_sweep(tmp_path, "beta_sweep")
     assert after.parent.info.run_id == before.parent.info.run_id and after.parent.info.status == "FINISHED"
     trial_ids = [c.data.tags["rcml.trial_id"] for c in after.children]
-    assert len(trial_ids) == len(set(trial_ids)) == len(beta_sweep.BETAS)  # one run per trial, no duplicates
+    assert len(trial_ids) == len(set(trial_ids)) == N_TRIALS  # one run per trial, no duplicates
     assert all(c.info.status == "FINISHED" for c in after.children)
     registered = after.parent.data.tags["rcml.selected_trial"]
     for child in after.children:  # finished trials were not rerun: same run, no epoch logged again

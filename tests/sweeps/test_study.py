@@ -67,3 +67,10 @@ def test_override_values_are_written_as_yaml_scalars() -> None:
     assert format_override("no_inter_edges", True) == "no_inter_edges=true"
     assert format_override("lr", 1e-4) == "lr=0.0001"
     assert format_override("summary_mix", "logit") == "summary_mix=logit"
+
+
+def test_a_batch_that_does_not_split_over_the_ddp_workers_is_rejected_before_the_sweep() -> None:
+    study = Study(name="s", grid={"batch_size": [16, 18]})
+    validate_study(study, "tiny", BASE, seeds=[0], num_workers=2)  # 16 and 18 split over 2
+    with pytest.raises(ConfigError, match=r"batch_size=18: train.batch_size 18 must be a multiple of --num-workers 4"):
+        validate_study(Study(name="s", grid={"batch_size": [16, 18]}), "tiny", BASE, seeds=[0], num_workers=4)

@@ -66,3 +66,12 @@ def test_sweep_names_sort_by_start_time_and_resume_finds_them(tmp_path: Path) ->
     (tmp_path / "beta_sweep-20260104-000000").mkdir()  # no Tune state: not resumable
     assert paths.existing_sweeps(str(tmp_path), "beta_sweep") == ["beta_sweep-20260101-000000",
                                                                   "beta_sweep-20260102-000000"]
+
+
+def test_the_num_workers_help_says_what_docs_architecture_says_batch_size_means() -> None:
+    from sweeps.cli import build_parser
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    sentence = next(line for line in doc.splitlines() if line.startswith("`batch_size` is the global batch"))
+    action = next(a for a in build_parser("")._actions if "--num-workers" in a.option_strings)
+    assert sentence.replace("`", "").rstrip(".") in " ".join(action.help.split())

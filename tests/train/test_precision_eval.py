@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from rcml_core.eval import keys
 from rcml_core.eval.embedders import RCMLEmbedder
 from rcml_core.eval.evaluate import evaluate
 from rcml_core.eval.tasks import retrieval_scores
@@ -62,6 +63,8 @@ def test_fp32_and_bf16_tower_evaluation_of_one_checkpoint_agree(checkpoint: Path
     metrics = [evaluate(s.model, s.inputs, s.dataset, "val", "rcml", s.device, tasks=("retrieval",))
                for s in (fp32, bf16)]
     for key, value in metrics[0].items():  # a query may flip between adjacent ranks at most
+        if keys.is_interval_or_spread(key):
+            continue  # a percentile of the pair bootstrap moves by a resample's copies of the flipped query
         assert abs(metrics[1][key] - value) <= 1.0 / n_queries + 1e-12, key
 
 

@@ -50,13 +50,32 @@ def test_epochs_are_deterministic_for_a_seed_and_differ_between_epochs() -> None
     assert not all(np.array_equal(x, y) for x, y in zip(a.epoch_pairs(1), a.epoch_pairs(2)))
 
 
-def test_ranks_get_disjoint_shards_of_equal_length() -> None:
+def test_ranks_split_one_processs_steps_and_mask_their_rows_over_the_whole_step() -> None:
+    # batch_size is the global batch: 2 ranks x 2 rows hold exactly one process's 4-pair steps, and each rank's
+    # false-negative mask is its rows of one process's (4, 4) mask
     ds = fake_dataset(n_items=40, edges=[(k, k + 1, 1 + k % 2) for k in range(39)])
+    single = list(PairSampler(ds, 4, SamplerConfig(), seed=0).epoch(0))
     shards = [list(PairSampler(ds, 4, SamplerConfig(), seed=0, rank=r, world_size=2).epoch(0)) for r in range(2)]
-    assert len(shards[0]) == len(shards[1]) > 0
-    seen = [set(zip(b.src, b.dst, b.relation)) for shard in shards for b in shard]
-    total = sum(len(x) for x in seen)
-    assert total == 4 * len(shards[0]) * 2
+    assert len(shards[0]) == len(shards[1]) == len(single) > 0
+    for whole, parts in zip(single, zip(*shards)):
+        for field in ("src", "dst", "relation"):
+            np.testing.assert_array_equal(np.concatenate([getattr(p, field) for p in parts]), getattr(whole, field))
+        np.testing.assert_array_equal(np.concatenate([p.false_negative for p in parts]), whole.false_negative)
+        assert all(p.false_negative.shape == (2, 4) and p.world_size == 2 for p in parts)
+        assert all((p.step_relations == whole.relation).all() for p in parts)
+
+
+def test_a_global_batch_that_does_not_split_evenly_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="train.batch_size 5 must be a multiple of the 2 data-parallel workers"):
+        PairSampler(fake_dataset(), 5, SamplerConfig(), seed=0, rank=0, world_size=2)
+
+
+def test_a_ranks_mask_never_hides_its_own_positive_at_its_offset() -> None:
+    src, dst, columns = np.array([4, 5]), np.array([6, 6]), np.array([1, 2, 6, 6])  # rank 1 of 2, rows 2-3
+    mask = false_negative_mask(src, dst, None, columns=columns, offset=2)
+    assert not mask[0, 2] and not mask[1, 3]  # the positives
+    assert mask[0, 3] and mask[1, 2]  # the same item as the positive, on the other row
+    assert not mask[:, :2].any()
 
 
 def test_no_inter_edges_yields_only_intra_pairs_over_all_items() -> None:
@@ -118,11 +137,11 @@ def test_the_neighbour_walk_equals_the_pairwise_graph_test(hub_factor, monkeypat
 
 
 def test_ddp_ranks_run_the_same_number_of_full_batches_even_without_drop_last() -> None:
-    # 52 pairs an epoch; 2 ranks x 5 pairs: rank 0 would get a last batch of 2 pairs and rank 1 none
+    # 52 pairs an epoch; a global batch of 10: one process keeps a last batch of 2 pairs, two ranks drop it
     ds = fake_dataset(n_items=40, edges=[(k, k + 1, 1 + k % 2) for k in range(39)])
     config = SamplerConfig(drop_last=False)
-    single = PairSampler(ds, 5, config, seed=0)
+    single = PairSampler(ds, 10, config, seed=0)
     assert len(single.epoch_pairs(0)[0]) == 52 and len(list(single.epoch(0))[-1]) == 2  # one process keeps it
-    ranks = [list(PairSampler(ds, 5, config, seed=0, rank=r, world_size=2).epoch(0)) for r in range(2)]
+    ranks = [list(PairSampler(ds, 10, config, seed=0, rank=r, world_size=2).epoch(0)) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == 52 // 10
     assert all(len(b) == 5 for shard in ranks for b in shard)  # every collective has a partner on every rank
