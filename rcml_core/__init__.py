@@ -1,7 +1,7 @@
 """RCML core: data, model, loss, training loop and evaluation.
 
 This package is framework-free on purpose: it imports none of ray, mlflow, optuna or
-argparse (shared/CONVENTIONS.md #1). `tracking/`, `cluster/`, `sweeps/` and `rcml_cli/`
+argparse (docs/architecture.md, Layers). `tracking/`, `cluster/`, `sweeps/` and `rcml_cli/`
 import it, never the reverse.
 """
 

@@ -11,7 +11,7 @@ from rcml_core.model.encoders import TokenFeatures
 
 @dataclass
 class ItemFeatures:
-    """Token features of the unique items of a batch: the backbone ran once per item (DESIGN §2 Cost)."""
+    """Token features of the unique items of a batch: the backbone ran once per item (docs/method.md)."""
 
     text: TokenFeatures  # tokens (U, n, d)
     image: TokenFeatures  # tokens (U, m, d)

@@ -1,4 +1,4 @@
-"""The tracker interface the training loop talks to (CONVENTIONS #7).
+"""The tracker interface the training loop talks to (docs/architecture.md, Layers).
 
 Training code never imports mlflow: it receives a `Tracker`. `NoopTracker` drops
 everything, `LocalTracker` writes a run folder (params.json, metrics.jsonl, tags.json,

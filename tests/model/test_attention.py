@@ -73,7 +73,7 @@ def test_logit_mode_is_eq5_literally() -> None:
 
 
 def test_logit_mode_at_beta_one_is_near_uniform_not_clip_pooling() -> None:
-    # Why "prob" is the default (DESIGN §2): softmax(1 * onehot) over 77 tokens puts e / (e + 76) on the summary.
+    # Why "prob" is the default (docs/method.md): softmax(1 * onehot) over 77 tokens puts e / (e + 76) on the summary.
     scores = torch.zeros(1, 1, 77)
     a = attention_weights(scores, torch.ones(1, 77, dtype=torch.bool), torch.tensor([0]), 1.0, "logit",
                           torch.tensor([True]))

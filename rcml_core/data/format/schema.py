@@ -13,7 +13,7 @@ A dataset is one folder per domain:
       images/                       the item images, referenced by items.image relative to <root>
 
 Intra-sample pairs (i, i) are implicit: every item has one under relation 0, whose
-text is INTRA_RELATION_TEXT (DESIGN §2, paper A.2). Edges are stored once per
+text is INTRA_RELATION_TEXT (docs/method.md, paper A.2). Edges are stored once per
 unordered pair with src < dst (string order) and hold only inside one split
 (splits are item-disjoint, paper 4.1).
 """

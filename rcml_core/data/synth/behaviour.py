@@ -1,6 +1,7 @@
 """The shopping-behaviour simulation: latent profiles -> users -> purchases.
 
-The same process real co-purchase logs come from (DESIGN §3):
+The same process real co-purchase logs come from (the `legacy-*` presets' generator,
+docs/synthetic-data.md):
 
 - Latent preference profiles, more of them than the k clusters the builder will find:
   each concentrates its category mass on 2-4 categories (one primary), leaks a little

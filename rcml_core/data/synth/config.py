@@ -1,6 +1,6 @@
 """Configuration of the synthetic relational catalog, and its size presets.
 
-Every field is a parameter of the generative process (DESIGN §3): how many items and
+Every field is a parameter of the generative process (docs/synthetic-data.md): how many items and
 users, how concentrated the latent preference profiles are, how heavy-tailed item
 popularity and purchase counts are, how images are rendered. The whole config is
 recorded in the dataset manifest (`source["params"]`), so a dataset says how to
