@@ -26,8 +26,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
 from tests.sweeps.ray_head import free_port, stop_head
+
+N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the smoke grid, one seed
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +188,7 @@ def test_a_sweep_submitted_to_the_autoscaling_cluster_runs_every_trial_on_worker
 
     # (b), (c): MLflow, through the tracking relay on the head
     record = read_sweep(head.home, "beta_sweep")
-    assert record.parent.info.status == "FINISHED" and len(record.children) == 6
+    assert record.parent.info.status == "FINISHED" and len(record.children) == N_TRIALS
     for child in record.children:
         tags, metrics = child.data.tags, child.data.metrics
         assert child.info.status == "FINISHED", tags.get("rcml.failure")
@@ -197,12 +200,12 @@ def test_a_sweep_submitted_to_the_autoscaling_cluster_runs_every_trial_on_worker
     artifacts = {a.path for a in record.client.list_artifacts(record.parent.info.run_id, "report")}
     assert {"report/trials.csv", "report/hit5_vs_beta.png", "report/selection.json", "report/cost.json",
             "report/cost_by_configuration.csv"} <= artifacts
-    assert record.parent.data.metrics["cost/trials"] == 6 and record.parent.data.metrics["cost/cpu_h"] > 0
+    assert record.parent.data.metrics["cost/trials"] == N_TRIALS and record.parent.data.metrics["cost/cpu_h"] > 0
     assert record.parent.data.tags["rcml.registered_model"] == "rcml-beta_sweep/1"
     versions = record.client.search_model_versions("name='rcml-beta_sweep'")
     assert [str(v.version) for v in versions] == ["1"]
     selection = json.loads(record.parent.data.tags["rcml.selected"])
-    assert set(selection) == {"beta"}
+    assert set(selection) == {"summary_mix", "beta"}
 
 
 @pytest.fixture
