@@ -2,8 +2,9 @@
 
 Validation table: per configuration, AVG Hit@5 as `mean ± std [pooled 95% CI]` over its seeds and
 the mean per similarity type; under it, on the same val queries, the training-free score and the
-model-free reference scorers. Test: the selected configuration, every scorer on the same test
-queries (rcml_core.eval.tables), each cell `mean ± std over seeds [pooled 95% CI]`.
+model-free reference scorers. Test: the selected configuration, the CLIP baselines trained with the
+same budget and seeds (cluster/baselines.py) and every other scorer on the same test queries
+(rcml_core.eval.tables), each cell `mean ± std over seeds [pooled 95% CI]`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
                      f"(val hit@5 {_pm(sel.mean, sel.std)} over {sel.n} seed(s))")
         test = result.test
         lines.append(f"test: {counts_line(test, 'test')}")
-        lines += ["  " + line for line in render(retrieval_rows(test, "test", labels={"": "selected"},
+        lines += ["  " + line for line in render(retrieval_rows({**test, **result.test_baselines}, "test",
+                                                                labels={"": "selected"},
                                                                 rank_metrics=("hit@5", "mrr")))]
         shown = [f"{k.split('/', 1)[1]} {_pm(test[k], test.get(k + '_std', float('nan')))}" for k in TEST_KEYS
                  if k in test]

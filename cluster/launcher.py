@@ -15,8 +15,10 @@ Steps, in order, so that every user error surfaces before any expensive work:
 6. summarise trials per configuration (mean and std over seeds, and the interval pooled over
    seeds from each trial's per-query val outcomes), select the best by mean validation
    Hit@5 over seeds, evaluate the selected configuration's checkpoints on test (every metric
-   with its interval, the training-free score on the untrained backbone), score the
-   model-free reference scorers on the same val and test queries, register the best
+   with its interval, the training-free score on the untrained backbone), train the CLIP
+   baselines with the same budget and seeds and test them on the same queries
+   (cluster/baselines.py), score the model-free reference scorers on the same val and test
+   queries, register the best
    checkpoint as `rcml-<study>`, write the report (docs/evaluation.md), end the parent run
    FINISHED.
 
@@ -94,6 +96,8 @@ class SweepResult:
     # The scorers that need no sweep trial, on the val selection queries: ref_* and free_* (over the seeds).
     val_baselines: dict[str, float] = field(default_factory=dict)
     test_results: list[EvalResult] = field(default_factory=list)  # per selected seed, with per-query outcomes
+    # The CLIP baselines on the same test queries over the same seeds (cluster/baselines.py): concat_ and plain_ keys.
+    test_baselines: dict[str, float] = field(default_factory=dict)
 
 
 def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = None,
@@ -201,6 +205,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     test_results = [e.test for e in evaluations]
     test = seed_table(test_results)
     val_baselines = _val_baselines(run_config.data, val_queries, [e.val_free for e in evaluations])
+    test_baselines = _test_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
     for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
             MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
@@ -208,7 +213,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     parent_tracker = MlflowTracker(client, parent)
     parent_tracker.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
                                 **{f"selected/{k}": v for k, v in test.items()},
-                                **{f"baselines/{k}": v for k, v in val_baselines.items()},
+                                **{f"baselines/{k}": v for k, v in {**val_baselines, **test_baselines}.items()},
                                 "trials/failed": float((trials["status"] == "ERROR").sum()),
                                 "trials/total": float(len(trials))}, step=0)
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
@@ -218,11 +223,12 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
-    built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, test))
+    built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, {**test, **test_baselines}))
     written = built.write(report_dir)
     (report_dir / "selection.json").write_text(json.dumps(
         {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,
-         "seeds": selection.n, "test": test, "val_baselines": val_baselines, "best_trial": selection.best_trial_id},
+         "seeds": selection.n, "test": test, "val_baselines": val_baselines, "test_baselines": test_baselines,
+         "best_trial": selection.best_trial_id},
         indent=2, default=str))
     for path in [*written, report_dir / "selection.json"]:
         parent_tracker.log_artifact(path, artifact_path="report")
@@ -231,7 +237,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
         version = _register(study, selection, test_results[0].metrics, storage, report_dir, handle, client, parent)
     end_run(client, parent, FINISHED)
     return SweepResult(sweep_name, parent, trials, summary, selection, test, version, False, report_dir,
-                       lines=built.lines, val_baselines=val_baselines, test_results=test_results)
+                       lines=built.lines, val_baselines=val_baselines, test_results=test_results,
+                       test_baselines=test_baselines)
 
 
 def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queries: int | None) -> list:
@@ -242,6 +249,19 @@ def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queri
     if any(p is None for p in paths_):
         raise RCMLError("a selected trial reported no checkpoint; cannot evaluate it on test")
     return evaluate_trials(paths_, storage, plan, split="test", val_queries=val_queries)
+
+
+def _test_baselines(study: Study, settings: SweepSettings, base: list[str], selection: Selection, plan: TrialPlan,
+                    runs_root: Path) -> dict[str, float]:
+    """The CLIP baselines over the selected configuration's seeds on test (empty with --no-baselines)."""
+    from cluster.baselines import baseline_spec, baseline_table, run_baselines
+
+    if not settings.baselines:
+        return {}
+    seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
+    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
+    print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
+    return baseline_table(run_baselines(spec, plan))
 
 
 def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str, QueryOutcomes]:

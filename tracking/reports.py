@@ -73,7 +73,8 @@ def evaluation_report(summary: pd.DataFrame, keys: list[str], val_baselines: Map
 
 
 def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
-    """The model's Hit@5 AVG against the best reference scorer and the training-free score on the same queries."""
+    """The model's Hit@5 AVG against the best reference scorer, the best CLIP baseline (when trained) and the
+    training-free score on the same queries."""
     key = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg")
     if key not in metrics:
         return []
@@ -87,6 +88,14 @@ def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
         name = metric_keys.LABELS[best].removeprefix("reference: ")
         lines.append(f"  {split} hit@5 AVG: selected {model:.4f}; best reference scorer ({name}) {refs[best]:.4f}; "
                      f"best reference / model = {ratio:.2f}")
+    clips = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p)]
+             for p in (metric_keys.PLAIN, metric_keys.CONCAT)
+             if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p) in metrics}
+    if clips:
+        best = max(clips, key=clips.get)
+        ratio = model / clips[best] if clips[best] else float("nan")
+        lines.append(f"  {split} hit@5 AVG: best CLIP baseline ({metric_keys.LABELS[best]}) {clips[best]:.4f}; "
+                     f"model / best CLIP = {ratio:.2f}")
     free = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", metric_keys.FREE)
     if free in metrics:
         lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): {metrics[free]:.4f}")

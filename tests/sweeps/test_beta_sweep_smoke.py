@@ -98,3 +98,9 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
     assert (table["n_pooled"].dropna() == 1).sum() == N_TRIALS  # one seed pooled per row
     assert table.iloc[:, 0].astype(str).str.startswith("reference: category pair | relation").any()  # first key column
     assert {"test_selected.csv", "val_baselines.csv"} <= {p.name for p in report.iterdir()}
+    # the CLIP baselines, trained with the sweep's budget and seed, tested on the selected model's test queries
+    for key in ("baselines/test/concat_hit_at_5", "baselines/test/plain_hit_at_5_ci_lo", "baselines/test/plain_n_pairs"):
+        assert key in metrics, key
+    assert metrics["baselines/test/concat_n_queries"] == metrics["selected/test/n_queries"]
+    scorers = set(pd.read_csv(report / "test_selected.csv")["scorer"])
+    assert {"CLIP-concat", "CLIP fine-tuned (plain)", "reference: category pair"} <= scorers
