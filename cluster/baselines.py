@@ -45,9 +45,19 @@ class BaselineSpec:
 def baseline_spec(study: Study, preset: str, base: Sequence[str], selected: Mapping[str, Any],
                   seeds: Sequence[int], runs_root: Path | str) -> BaselineSpec:
     """The CLIP runs that go beside the selected configuration `selected` (its axes' values)."""
-    config = study.expand({k: v for k, v in selected.items() if k != SEED})
+    config = study.expand({k: _plain(v) for k, v in selected.items() if k != SEED})
     shared = [format_override(k, v) for k, v in config.items() if k in SHARED_AXES]
     return BaselineSpec(preset, (*base, *shared, "method=clip"), tuple(seeds), str(runs_root))
+
+
+def _plain(value: Any) -> Any:
+    """A value of the trials table as the override it was: numpy scalars as Python ones, and a whole float as
+    the integer it was before pandas widened its column (batch_size 16 -> 16.0 -> 16)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def clip_rows(result: EvalResult) -> EvalResult:

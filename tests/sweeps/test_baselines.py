@@ -12,6 +12,7 @@ from cluster.baselines import _train_and_test, baseline_spec, baseline_table
 from cluster.study import Study
 from rcml_core.eval import keys
 from rcml_core.eval.evaluate import EvalOptions, evaluate_split
+from rcml_core.train.run_config import resolve_run_config
 from rcml_core.train.session import load_checkpoint_session
 from tests.data.tiny_catalog import build_tiny
 
@@ -23,6 +24,14 @@ def test_the_baseline_takes_the_selected_training_hyperparameters_but_none_of_rc
                                                                    "beta": 0.2, "seed": 3}, [0, 1], "/runs")
     assert spec.overrides == ("data=/d", "epochs=2", "tau=0.05", "lr=0.0001", "method=clip")
     assert spec.seeds == (0, 1) and spec.preset == "tiny"
+
+
+def test_values_from_the_trials_table_become_the_overrides_they_were() -> None:
+    study = Study(name="s", grid={"batch_size": [16, 32], "tau": [0.05, 0.1]})
+    selected = {"batch_size": np.float64(16.0), "tau": np.float64(0.1)}  # pandas widened the int column
+    spec = baseline_spec(study, "tiny", [], selected, [0], "/runs")
+    assert spec.overrides == ("batch_size=16", "tau=0.1", "method=clip")
+    resolve_run_config("tiny", overrides=list(spec.overrides))  # they resolve
 
 
 @pytest.fixture(scope="module")
