@@ -14,7 +14,9 @@ Steps, in order, so that every user error surfaces before any expensive work:
    `val/hit@5` per epoch; `resume` restores the Tuner, so finished trials are not rerun;
 6. summarise trials per configuration (mean and std over seeds, and the interval pooled over
    seeds from each trial's per-query val outcomes), select the best by mean validation
-   Hit@5 over seeds, evaluate the selected configuration's checkpoints on test (every metric
+   Hit@5 over seeds (an ablation study selects its reference variant and reports each
+   variant's drop against it with a paired interval: tracking.report_ablation), evaluate
+   the selected configuration's checkpoints on test (every metric
    with its interval, the training-free score on the untrained backbone), score the
    model-free reference scorers on the same val and test queries, register the best
    checkpoint as `rcml-<study>`, write the report (docs/evaluation.md), end the parent run
@@ -40,7 +42,7 @@ from cluster import paths
 from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
-from cluster.study import SEED, Study, validate_study
+from cluster.study import SEED, VARIANT, Study, validate_study
 from cluster.storage import require_shared_storage
 from cluster.sweep_settings import (
     SweepSettings,
@@ -55,7 +57,7 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
 from rcml_core.train.run_config import resolve_run_config
-from tracking import cost, reports
+from tracking import cost, report_ablation, reports
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
 from tracking.store import TrackingTarget, check_reachable, resolve_tracking
@@ -193,8 +195,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                            lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
                                   f"{sweep_name}"])
     trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
-    summary = summarize(trials, axes, _selection_outcomes(trials, client))
-    selection = select(trials, summary, axes)
+    outcomes = _selection_outcomes(trials, client)
+    summary = summarize(trials, axes, outcomes)
+    selection = select(trials, _selectable(study, summary), axes)
     run_config = resolve_run_config(settings.preset, overrides=base)
     val_queries = run_config.eval.max_val_queries  # the queries validation selected on
     evaluations = _test_metrics(selection, storage, plan, val_queries)
@@ -219,6 +222,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, test))
+    if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
+        built = reports.merge(built, report_ablation.drops_report(trials, outcomes, study.reference_variant, VARIANT))
     written = built.write(report_dir)
     (report_dir / "selection.json").write_text(json.dumps(
         {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,
@@ -232,6 +237,18 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     end_run(client, parent, FINISHED)
     return SweepResult(sweep_name, parent, trials, summary, selection, test, version, False, report_dir,
                        lines=built.lines, val_baselines=val_baselines, test_results=test_results)
+
+
+def _selectable(study: Study, summary: pd.DataFrame) -> pd.DataFrame:
+    """The configurations the sweep may select: all, except in a study with a reference variant (an ablation),
+    which selects (and registers) its reference only; a variant above it within noise is not a better model."""
+    if study.reference_variant is None or summary.empty or VARIANT not in summary:
+        return summary
+    chosen = summary[summary[VARIANT] == study.reference_variant]
+    if chosen.empty:
+        raise RCMLError(f"the reference variant {study.reference_variant!r} produced no validation result; an "
+                        "ablation sweep selects only its reference (see the failed trials above)")
+    return chosen
 
 
 def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queries: int | None) -> list:
