@@ -28,10 +28,10 @@ from rcml_core.eval import keys
 from rcml_core.eval.bootstrap import N_RESAMPLES
 from rcml_core.eval.results import EvalResult
 from tracking.compare import SeedOutcomes, compare_to_reference
+from tracking.run_tags import TAG_CONFIGURATION
 from tracking.sweep_runs import TAG_PARENT, TAG_ROLE, find_runs
 
 OUTCOME_FILES = ("test", "val", "selection-val")  # "auto" takes the first one every run has
-TAG_CONFIGURATION = "rcml.configuration"  # what tells one configuration from another (seeds aside)
 SEED_PARAM = "seed"
 # Params that differ between the seeds of one configuration without making it another configuration.
 RUN_SPECIFIC_PARAMS = frozenset({SEED_PARAM, "out_dir", "train.num_threads", "train.device"})
