@@ -136,3 +136,25 @@ def test_the_store_says_what_each_run_is_which_code_and_data_made_it_and_where_i
     link = f"/#/experiments/{record.parent.info.experiment_id}/runs?workflowType=machine_learning"
     assert link in printed.splitlines()[-1]
 
+
+def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_logs_them(
+        beta_home: Path, tmp_path: Path) -> None:
+    from rcml_cli.main import main as rcml_main
+
+    record = read_sweep(beta_home, "beta_sweep")
+    parent = record.parent.info.run_id
+    assert rcml_main(["report", parent, "--home", str(beta_home), "--out", str(tmp_path)]) == 0
+    metrics = record.parent.data.metrics
+    table = pd.read_csv(tmp_path / "table1_hit5.csv", keep_default_na=False, na_values=[""]).set_index("scorer")
+    for sim in ("tt", "ii", "ti", "it", "avg"):
+        key = f"selected/test/hit_at_5_{sim}"
+        assert table.loc["RCML (selected)", f"{sim}_mean"] == pytest.approx(metrics[key])
+        assert table.loc["RCML (selected)", f"{sim}_ci_lo"] == pytest.approx(metrics[key + "_ci_lo"])
+    assert table.loc["reference: category pair | relation", "avg_mean"] == \
+        pytest.approx(metrics["selected/test/ref_catrel_hit_at_5"])
+    assert table.loc["RCML (selected)", "n_pairs"] == metrics["selected/test/n_pairs"]
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 1 and "hit5_vs_beta" in page  # Figure 5, embedded
+    assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
+    logged = {a.path for a in record.client.list_artifacts(parent, "report/rcml_report")}
+    assert {"report/rcml_report/report.html", "report/rcml_report/report.md"} <= logged
