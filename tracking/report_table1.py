@@ -3,8 +3,8 @@
 The parent run holds the selected configuration's test metrics over its seeds (`selected/test/...`, see the
 experiment's description, tracking.run_metadata): per scorer and similarity type the mean over seeds, `_std`
 over seeds and the pooled 95 % interval `_ci_lo/_ci_hi`, and the query / distinct-pair / seed counts. One row
-per scorer present (the model, the CLIP baseline's protocols, the training-free score, the model-free
-reference scorers); the best value of each column is bold in Markdown and HTML.
+per scorer present (the model, the CLIP baselines trained beside it, `baselines/test/...`, the training-free
+score, the model-free reference scorers); the best value of each column is bold in Markdown and HTML.
 
     table = table1(parent_metrics, "hit@5")     # numeric: one row per scorer, mean/std/ci_lo/ci_hi per sim
     text = markdown(table, "hit@5")
@@ -22,11 +22,21 @@ from rcml_core.eval import keys
 from tracking.mlflow_tracker import mlflow_key
 
 STAGE = "selected"  # the parent run's prefix of the selected configuration's metrics
+BASELINES = "baselines"  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
 STATS = ("mean", "std", "ci_lo", "ci_hi")
 
 
-def _key(split: str, metric: str, sim: str | None, prefix: str, suffix: str = "") -> str:
-    return f"{STAGE}/" + mlflow_key(keys.metric_key(split, metric, sim, prefix)) + suffix
+def _key(split: str, metric: str, sim: str | None, prefix: str, suffix: str = "", stage: str = STAGE) -> str:
+    return f"{stage}/" + mlflow_key(keys.metric_key(split, metric, sim, prefix)) + suffix
+
+
+def _stage(metrics: Mapping[str, float], split: str, metric: str, prefix: str) -> str:
+    """Where a scorer's rows live on the parent: `selected/` (the selected configuration's own evaluation), or
+    `baselines/` for the CLIP runs a sweep trains beside it."""
+    sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
+    if any(_key(split, metric, s, prefix) in metrics for s in sims):
+        return STAGE
+    return BASELINES
 
 
 def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, split: str = "test") -> pd.DataFrame:
@@ -35,18 +45,20 @@ def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, spli
     rows = []
     for prefix in keys.PREFIXES:
         sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
-        if not any(_key(split, metric, s, prefix) in metrics for s in sims):
+        stage = _stage(metrics, split, metric, prefix)
+        if not any(_key(split, metric, s, prefix, stage=stage) in metrics for s in sims):
             continue
         row: dict[str, object] = {"scorer": keys.LABELS[prefix] if prefix else "RCML (selected)", "prefix": prefix}
         for sim in keys.SIMILARITIES:
             reference = prefix in keys.REFERENCES
-            base = _key(split, metric, None if reference else sim, prefix)
+            base = _key(split, metric, None if reference else sim, prefix, stage=stage)
             for stat, suffix in zip(STATS, ("", keys.STD, keys.CI_LO, keys.CI_HI)):
                 shown = not reference or sim == "avg"  # a reference scorer's one value, under AVG
                 row[f"{sim}_{stat}"] = float(metrics.get(base + suffix, math.nan)) if shown else math.nan
         for count in (keys.N_QUERIES, keys.N_PAIRS):
-            row[count] = float(metrics.get(f"{STAGE}/" + keys.count_key(split, count, prefix), math.nan))
-        row[keys.N_SEEDS] = float(metrics.get(f"{STAGE}/{split}/{keys.N_SEEDS}", math.nan))
+            row[count] = float(metrics.get(f"{stage}/" + keys.count_key(split, count, prefix), math.nan))
+        row[keys.N_SEEDS] = float(metrics.get(f"{stage}/" + keys.count_key(split, keys.N_SEEDS, prefix),
+                                              metrics.get(f"{STAGE}/{split}/{keys.N_SEEDS}", math.nan)))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -159,6 +159,8 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     assert table.loc["reference: category pair | relation", "avg_mean"] == \
         pytest.approx(metrics["selected/test/ref_catrel_hit_at_5"])
     assert table.loc["RCML (selected)", "n_pairs"] == metrics["selected/test/n_pairs"]
+    assert table.loc["CLIP-concat", "avg_mean"] == pytest.approx(metrics["baselines/test/concat_hit_at_5"])
+    assert table.loc["CLIP fine-tuned (plain)", "tt_ci_hi"] == pytest.approx(metrics["baselines/test/plain_hit_at_5_tt_ci_hi"])
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 1 and "hit5_vs_beta" in page  # Figure 5, embedded
     assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
