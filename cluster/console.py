@@ -2,8 +2,9 @@
 
 Validation table: per configuration, AVG Hit@5 as `mean ± std [pooled 95% CI]` over its seeds and
 the mean per similarity type; under it, on the same val queries, the training-free score and the
-model-free reference scorers. Test: the selected configuration, every scorer on the same test
-queries (rcml_core.eval.tables), each cell `mean ± std over seeds [pooled 95% CI]`.
+model-free reference scorers. Test: the selected configuration, the CLIP baselines trained with the
+same budget and seeds (cluster/baselines.py) and every other scorer on the same test queries
+(rcml_core.eval.tables), each cell `mean ± std over seeds [pooled 95% CI]`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from cluster.launcher import SweepResult
 from rcml_core.eval import keys as metric_keys
 from rcml_core.eval.tables import counts_line, render, retrieval_rows
+from tracking.run_tags import configuration_label
 
 TEST_KEYS = (f"test/{metric_keys.RTYPE_TOP3}_avg", f"test/{metric_keys.VALIDITY_ACC}")
 
@@ -21,6 +23,12 @@ def _pm(mean: float, std: float | None, lo: float = math.nan, hi: float = math.n
     """`mean ± std [lo, hi]`; without std (a single value, e.g. a model-free scorer) `mean [lo, hi]`."""
     text = f"{mean:.4f}" + ("" if std is None else f" ± {0.0 if math.isnan(std) else std:.4f}")
     return text + (f" [{lo:.3f}, {hi:.3f}]" if not (math.isnan(lo) or math.isnan(hi)) else "")
+
+
+def _value(value) -> str:
+    """A configuration value as a table cell: `32` for a float column's 32.0, 4 significant digits, '-' for NaN."""
+    label = configuration_label({"v": value})
+    return label.split("=", 1)[1] if "=" in label else "-"
 
 
 def _baseline_lines(baselines: dict[str, float], width: int) -> list[str]:
@@ -44,7 +52,7 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
     if result.interrupted:
         return lines + result.lines
     s = result.summary
-    keys = [k for k in keys if k in s]
+    keys = [k for k in (keys or result.axes) if k in s]  # a search study's axes are its sampled parameters
     width = max([len(k) for k in keys] + [14])
     labels = [metric_keys.LABELS[p] for p in (metric_keys.FREE, *metric_keys.REFERENCES)]
     axes_width = max(len("  ".join(f"{k:>{width}}" for k in keys)), *(len(label) for label in labels))
@@ -52,7 +60,7 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         "  ".join(f"{sim.upper():>6}" for sim in metric_keys.SIMILARITIES if sim != "avg") + "  seeds"
     lines.append(head)
     for _, row in s.iterrows():
-        cells = ("  ".join(f"{str(row[k]):>{width}}" for k in keys)).rjust(axes_width)
+        cells = ("  ".join(f"{_value(row[k]):>{width}}" for k in keys)).rjust(axes_width)
         sims = "  ".join(f"{row[f'val/hit@5_{sim}_mean']:6.3f}" for sim in metric_keys.SIMILARITIES if sim != "avg")
         failed = f" ({int(row['failed'])} failed)" if row.get("failed", 0) else ""
         avg = _pm(row["best_val_mean"], row["best_val_std"], row.get("best_val_ci_lo", math.nan),
@@ -67,11 +75,12 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"  failed trial {row['trial_id']}: {row['error']}")
     sel = result.selection
     if sel is not None:
-        lines.append(f"selected: {', '.join(f'{k}={v}' for k, v in sel.config.items())} "
+        lines.append(f"selected: {configuration_label(sel.config, keys)} "
                      f"(val hit@5 {_pm(sel.mean, sel.std)} over {sel.n} seed(s))")
         test = result.test
         lines.append(f"test: {counts_line(test, 'test')}")
-        lines += ["  " + line for line in render(retrieval_rows(test, "test", labels={"": "selected"},
+        lines += ["  " + line for line in render(retrieval_rows({**test, **result.test_baselines}, "test",
+                                                                labels={"": "selected"},
                                                                 rank_metrics=("hit@5", "mrr")))]
         shown = [f"{k.split('/', 1)[1]} {_pm(test[k], test.get(k + '_std', float('nan')))}" for k in TEST_KEYS
                  if k in test]
@@ -83,5 +92,5 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
     if result.report_dir:
         lines.append(f"report: {result.report_dir}")
     if result.tracking is not None:
-        lines.append(f"MLflow UI: {result.tracking.ui_command()}")
+        lines.append(f"MLflow UI: {result.tracking.ui_command(result.experiment_id)}")
     return lines

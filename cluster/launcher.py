@@ -14,8 +14,11 @@ Steps, in order, so that every user error surfaces before any expensive work:
    `val/hit@5` per epoch; `resume` restores the Tuner, so finished trials are not rerun;
 6. summarise trials per configuration (mean and std over seeds, and the interval pooled over
    seeds from each trial's per-query val outcomes), select the best by mean validation
-   Hit@5 over seeds, evaluate the selected configuration's checkpoints on test (every metric
-   with its interval, the training-free score on the untrained backbone), score the
+   Hit@5 over seeds (an ablation study selects its reference variant and reports each
+   variant's drop against it with a paired interval: tracking.report_ablation), evaluate
+   the selected configuration's checkpoints on test (every metric with its interval, the
+   training-free score on the untrained backbone), train the CLIP baselines with the same
+   budget and seeds and test them on the same queries (cluster/baselines.py), score the
    model-free reference scorers on the same val and test queries, register the best
    checkpoint as `rcml-<study>`, write the report (docs/evaluation.md), end the parent run
    FINISHED.
@@ -40,7 +43,7 @@ from cluster import paths
 from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
-from cluster.study import SEED, Study, validate_study
+from cluster.study import SEED, VARIANT, Study, validate_study
 from cluster.storage import require_shared_storage
 from cluster.sweep_settings import (
     SweepSettings,
@@ -55,7 +58,7 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
 from rcml_core.runtime.run_config import resolve_run_config
-from tracking import cost, reports
+from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
 from tracking.store import TrackingTarget, check_reachable, resolve_tracking
@@ -94,6 +97,10 @@ class SweepResult:
     # The scorers that need no sweep trial, on the val selection queries: ref_* and free_* (over the seeds).
     val_baselines: dict[str, float] = field(default_factory=dict)
     test_results: list[EvalResult] = field(default_factory=list)  # per selected seed, with per-query outcomes
+    # The CLIP baselines on the same test queries over the same seeds (cluster/baselines.py): concat_ and plain_ keys.
+    test_baselines: dict[str, float] = field(default_factory=dict)
+    axes: list[str] = field(default_factory=list)  # what tells configurations apart (a search: its parameters)
+    experiment_id: str | None = None
 
 
 def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = None,
@@ -126,6 +133,7 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     plan = plan_trials(settings.resources, cluster, study.n_trials(len(seeds)))
     client = MlflowClient(target.uri)
     experiment_id = get_or_create_experiment(client, f"rcml-{study.name}", target)
+    run_metadata.describe_experiment(client, experiment_id)
     parent = start_parent_run(client, experiment_id, sweep_name, {"rcml.study": study.name})
     handle = SweepTracking(target.uri, experiment_id, parent, sweep_name)
     tracker = MlflowTracker(client, parent)
@@ -134,6 +142,9 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
                                       "data": str(data), "seeds": list(seeds), "overrides": base,
                                       "grid": {k: list(v) for k, v in study.grid.items()},
                                       "num_samples": study.num_samples, "resources": plan.describe()}})
+        run_metadata.describe_run(client, parent, run_metadata.git_commit(paths.PROJECT_ROOT),
+                                  run_metadata.dataset_input(data),
+                                  config=resolve_run_config(settings.preset, overrides=base).to_dict())
         if not settings.resume:
             write_settings(storage, sweep_name, settings)
         print(f"sweep {sweep_name}: {study.n_trials(len(seeds))} trial(s), {plan.describe()}; "
@@ -145,7 +156,7 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
         kill_running_children(handle, client)
         end_run(client, parent, status, {"rcml.failure": f"{type(exc).__name__}: {exc}"[:2000]})
         raise
-    result.tracking = target
+    result.tracking, result.experiment_id = target, experiment_id
     return result
 
 
@@ -193,14 +204,17 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                            lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
                                   f"{sweep_name}"])
     trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
-    summary = summarize(trials, axes, _selection_outcomes(trials, client))
-    selection = select(trials, summary, axes)
+    _describe_children(client, trials, axes, base)
+    outcomes = _selection_outcomes(trials, client)
+    summary = summarize(trials, axes, outcomes)
+    selection = select(trials, _selectable(study, summary), axes)
     run_config = resolve_run_config(settings.preset, overrides=base)
     val_queries = run_config.eval.max_val_queries  # the queries validation selected on
     evaluations = _test_metrics(selection, storage, plan, val_queries)
     test_results = [e.test for e in evaluations]
     test = seed_table(test_results)
     val_baselines = _val_baselines(run_config.data, val_queries, [e.val_free for e in evaluations])
+    test_baselines = _test_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
     for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
             MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
@@ -208,7 +222,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     parent_tracker = MlflowTracker(client, parent)
     parent_tracker.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
                                 **{f"selected/{k}": v for k, v in test.items()},
-                                **{f"baselines/{k}": v for k, v in val_baselines.items()},
+                                **{f"baselines/{k}": v for k, v in {**val_baselines, **test_baselines}.items()},
                                 "trials/failed": float((trials["status"] == "ERROR").sum()),
                                 "trials/total": float(len(trials))}, step=0)
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
@@ -218,11 +232,14 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
-    built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, test))
+    built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, {**test, **test_baselines}))
+    if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
+        built = reports.merge(built, report_ablation.drops_report(trials, outcomes, study.reference_variant, VARIANT))
     written = built.write(report_dir)
     (report_dir / "selection.json").write_text(json.dumps(
         {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,
-         "seeds": selection.n, "test": test, "val_baselines": val_baselines, "best_trial": selection.best_trial_id},
+         "seeds": selection.n, "test": test, "val_baselines": val_baselines, "test_baselines": test_baselines,
+         "best_trial": selection.best_trial_id},
         indent=2, default=str))
     for path in [*written, report_dir / "selection.json"]:
         parent_tracker.log_artifact(path, artifact_path="report")
@@ -231,7 +248,20 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
         version = _register(study, selection, test_results[0].metrics, storage, report_dir, handle, client, parent)
     end_run(client, parent, FINISHED)
     return SweepResult(sweep_name, parent, trials, summary, selection, test, version, False, report_dir,
-                       lines=built.lines, val_baselines=val_baselines, test_results=test_results)
+                       lines=built.lines, val_baselines=val_baselines, test_results=test_results,
+                       test_baselines=test_baselines, axes=axes)
+
+
+def _selectable(study: Study, summary: pd.DataFrame) -> pd.DataFrame:
+    """The configurations the sweep may select: all, except in a study with a reference variant (an ablation),
+    which selects (and registers) its reference only; a variant above it within noise is not a better model."""
+    if study.reference_variant is None or summary.empty or VARIANT not in summary:
+        return summary
+    chosen = summary[summary[VARIANT] == study.reference_variant]
+    if chosen.empty:
+        raise RCMLError(f"the reference variant {study.reference_variant!r} produced no validation result; an "
+                        "ablation sweep selects only its reference (see the failed trials above)")
+    return chosen
 
 
 def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queries: int | None) -> list:
@@ -242,6 +272,19 @@ def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queri
     if any(p is None for p in paths_):
         raise RCMLError("a selected trial reported no checkpoint; cannot evaluate it on test")
     return evaluate_trials(paths_, storage, plan, split="test", val_queries=val_queries)
+
+
+def _test_baselines(study: Study, settings: SweepSettings, base: list[str], selection: Selection, plan: TrialPlan,
+                    runs_root: Path) -> dict[str, float]:
+    """The CLIP baselines over the selected configuration's seeds on test (empty with --no-baselines)."""
+    from cluster.baselines import baseline_spec, baseline_table, run_baselines
+
+    if not settings.baselines:
+        return {}
+    seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
+    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
+    print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
+    return baseline_table(run_baselines(spec, plan))
 
 
 def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str, QueryOutcomes]:
@@ -290,11 +333,35 @@ def _register(study, selection, test_metrics, storage, report_dir, handle, clien
     best = selection.trials.iloc[0]
     local = fetch_best_checkpoint(best["checkpoint_path"], storage, report_dir / "model" / "checkpoint")
     shown = {k: v for k, v in test_metrics.items() if not keys.is_interval_or_spread(k)}  # version tags: values only
+    seed = run_tags.seed_value({SEED: best.get(SEED)})
     version = register_model(handle.uri, best["run_id"] or parent, local, study.name, shown,
                              {"rcml.sweep": handle.sweep_name, "rcml.trial_id": best["trial_id"],
-                              "rcml.config": json.dumps(selection.config, default=str)})
+                              "rcml.config": json.dumps(selection.config, default=str), "rcml.seed": seed})
+    rule = (f"the reference variant {study.reference_variant!r} of an ablation study (ablated variants are "
+            "reported as drops against it, never selected)" if study.reference_variant is not None else
+            "the highest mean val Hit@5 (AVG similarity) over seeds; then its seed with the highest val Hit@5")
+    seeds = [int(s) for s in selection.trials[SEED].dropna()] if SEED in selection.trials else []
+    client.update_model_version(model_name(study.name), version.version, description=run_metadata.version_description(
+        study.name, run_tags.configuration_label(selection.config, list(selection.config)), seed, sorted(seeds), rule,
+        handle.sweep_name))
     client.set_tag(parent, "rcml.registered_model", f"{model_name(study.name)}/{version.version}")
     return version.version
+
+
+def _describe_children(client: MlflowClient, trials: pd.DataFrame, axes: list[str], base: list[str]) -> None:
+    """Every child run's seed and configuration tags, git commit, dataset input and best checkpoint's location
+    (tracking.run_metadata); the trials write their own config.json."""
+    from cluster.final_eval import BEST
+
+    data = next((o.split("=", 1)[1] for o in reversed(base) if o.startswith("data=")), None)
+    commit, dataset = run_metadata.git_commit(paths.PROJECT_ROOT), run_metadata.dataset_input(data) if data else None
+    for _, row in trials[trials["run_id"].astype(bool)].iterrows():
+        config = {k: row[k] for k in (*axes, SEED) if k in row}
+        tags = {run_tags.TAG_SEED: run_tags.seed_value(config),
+                run_tags.TAG_CONFIGURATION: run_tags.configuration_label(config, axes)}
+        if row.get("checkpoint_path"):
+            tags[run_tags.TAG_BEST_CHECKPOINT] = f"{str(row['checkpoint_path']).rstrip('/')}/{BEST}"
+        run_metadata.describe_run(client, row["run_id"], commit, dataset, tags=tags)
 
 
 def _reconciled_run(handle: SweepTracking, trial: pd.Series, client: MlflowClient) -> str:

@@ -45,6 +45,7 @@ class SweepSettings:
     max_failures: int = 0  # retries of a failed trial from its latest checkpoint (Tune in-trial, else Ray Train)
     asha: bool | None = None  # None: on for search studies, off for grids
     register: bool = True
+    baselines: bool = True  # train the CLIP baselines beside the selected configuration (cluster/baselines.py)
     node_prices: Mapping[str, float] = field(default_factory=dict)  # node type -> USD per hour (tracking/cost.py)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ from cluster.study import Study, format_override
 from cluster.tracking_relay import open_trial_run
 from cluster.worker import local_run_dir, quiet_ray_train_logs, train_worker
 from rcml_core.errors import RCMLError
+from tracking.run_tags import TAG_CONFIGURATION, TAG_SEED, configuration_label, seed_value
 
 
 class TrialFailed(RuntimeError):
@@ -121,7 +122,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     run_id = None
     if settings.tracking is not None:
         run_id = open_trial_run(settings.tracking, trial_id, run_name(config, settings.study.axes),
-                                tags={"rcml.trial_name": context.get_trial_name()})
+                                tags={"rcml.trial_name": context.get_trial_name(), TAG_SEED: seed_value(config),
+                                      TAG_CONFIGURATION: configuration_label(config, settings.study.axes)})
     try:
         build_trainer(settings, trial_overrides(settings, config, trial_id), trial_id, run_id).fit()
     except Exception as exc:  # noqa: BLE001 - reported to Tune with its root cause

@@ -1,4 +1,4 @@
-"""`rcml` entry point: `rcml data ...`, `rcml train ...`, `rcml eval ...`.
+"""`rcml` entry point: `rcml data ...`, `rcml train ...`, `rcml eval ...`, `rcml compare ...`, `rcml report ...`.
 
 Each command lives in its own module exposing `register(subparsers)`, which adds its
 parser and sets `func(args) -> int`. User errors (`RCMLError`) are printed as one
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from rcml_core.errors import RCMLError
 
-from rcml_cli import data_cmd, eval_cmd, train_cmd
+from rcml_cli import compare_cmd, data_cmd, eval_cmd, report_cmd, train_cmd
 
-COMMANDS = [data_cmd, train_cmd, eval_cmd]
+COMMANDS = [data_cmd, train_cmd, eval_cmd, compare_cmd, report_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

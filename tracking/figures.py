@@ -136,17 +136,29 @@ def beta_curve(summary: pd.DataFrame, title: str = "Validation Hit@5 against bet
     for ax, mode in zip(axes[0], modes):
         data = (summary if mode is None else summary[summary["summary_mix"] == mode]).sort_values("beta")
         for sim in SIMILARITIES:
-            ax.errorbar(data["beta"], data[_col(sim, "mean")], yerr=data[_col(sim, "std")].fillna(0.0),
+            ax.errorbar(data["beta"], data[_col(sim, "mean")], yerr=_error_bars(data, sim),
                         marker="o", capsize=3, label=LABELS[sim], linewidth=2.2 if sim == "avg" else 1.2)
         ax.set_xlabel("beta (0 = relation attention only)")
         ax.set_title(title if mode is None else f"summary_mix = {mode}" + MODE_NOTES.get(mode, ""), fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("val Hit@5 (mean ± std over seeds)")
+    pooled = all(_col(sim, "ci_lo") in summary and summary[_col(sim, "ci_lo")].notna().all() for sim in SIMILARITIES)
+    axes[0][0].set_ylabel("val Hit@5: mean over seeds, " + ("pooled 95% CI" if pooled else "± std over seeds"))
     axes[0][0].legend(ncol=5, fontsize=8, loc="lower center")
     if modes != [None]:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _error_bars(data: pd.DataFrame, sim: str) -> np.ndarray:
+    """(2, n) distances below and above each mean: the pooled 95 % interval over query pairs where every point
+    has one, else the std over seeds (one panel never mixes the two)."""
+    mean = data[_col(sim, "mean")].to_numpy(dtype=float)
+    lo, hi = _col(sim, "ci_lo"), _col(sim, "ci_hi")
+    if lo in data and hi in data and data[lo].notna().all() and data[hi].notna().all():
+        return np.stack([mean - data[lo].to_numpy(dtype=float), data[hi].to_numpy(dtype=float) - mean]).clip(min=0.0)
+    std = data[_col(sim, "std")].fillna(0.0).to_numpy(dtype=float)
+    return np.stack([std, std])
 
 
 MODE_NOTES = {"logit": " (eq. 5 literally: the paper's Figure 5)", "prob": " (beta on intra rows only)"}

@@ -43,14 +43,17 @@ class TrackingTarget:
     def is_server(self) -> bool:
         return urlparse(self.uri).scheme in ("http", "https")
 
-    def ui_command(self) -> str:
-        """The command (or address) that opens the MLflow UI on these runs."""
+    def ui_command(self, experiment_id: str | None = None) -> str:
+        """The command (or address) that opens the MLflow UI on these runs: with `experiment_id`, the address of
+        the experiment's training runs (MLflow 3 opens an experiment on its GenAI overview otherwise)."""
+        page = f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning" if experiment_id else ""
         if self.is_server:
-            return f"open {self.uri} in a browser"
+            return f"open {self.uri.rstrip('/')}{page} in a browser"
         if self.is_local_sqlite:
             return (f"mlflow ui --backend-store-uri {self.uri} --default-artifact-root {self.artifact_root} "
-                    "--host 127.0.0.1 --port 5000   # then open http://127.0.0.1:5000")
-        return f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000"
+                    f"--host 127.0.0.1 --port 5000   # then open http://127.0.0.1:5000{page}")
+        return f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000   # then open " \
+               f"http://127.0.0.1:5000{page}"
 
 
 def resolve_tracking(home: Path | str, env: Mapping[str, str] | None = None) -> TrackingTarget:

@@ -251,6 +251,7 @@ class _Trainer:
         if self.dist.is_main:
             (self.run_dir / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
             self.tracker.log_params(self.config.to_dict())
+            self.tracker.log_artifact(self.run_dir / "config.json")  # at the start: a run stopped early has it too
             self.tracker.set_tags({"method": self.config.method, "ablation": self.config.ablation.name,
                                    "summary_mix": self.config.effective_model.summary_mix})
             inputs = self.session.inputs

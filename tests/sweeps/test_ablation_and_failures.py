@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cluster.launcher import run_sweep
 from cluster.study import Study
 from cluster.sweep_settings import SweepSettings
+from rcml_cli.main import main as rcml_main
 from sweeps import ablation_sweep
 from tests.sweeps.conftest import read_sweep
 
 pytestmark = pytest.mark.slow
 
 
-def test_ablation_smoke_records_every_setting_and_the_drop_against_full(tmp_path: Path, local_ray) -> None:
+def test_ablation_smoke_records_every_setting_drops_against_full_with_cis_and_registers_full(tmp_path: Path, local_ray) -> None:
     assert ablation_sweep.main(["--smoke-test", "--home", str(tmp_path)]) == 0
     record = read_sweep(tmp_path, "ablation_sweep")
     assert record.parent.info.status == "FINISHED"
@@ -27,8 +29,27 @@ def test_ablation_smoke_records_every_setting_and_the_drop_against_full(tmp_path
     assert by_name["variant=no_inter_edges seed=0"].data.params["ablation.no_inter_edges"] == "True"
     assert by_name["variant=full seed=0"].data.tags["ablation"] == "full"
     artifacts = {a.path for a in record.client.list_artifacts(record.parent.info.run_id, "report")}
-    assert {"report/hit5_by_ablation.png", "report/relative_drop_vs_full.csv"} <= artifacts
-    assert int(record.client.get_model_version_by_alias("rcml-ablation_sweep", "champion").version) == 1
+    assert {"report/hit5_by_ablation.png", "report/relative_drop_vs_full.csv", "report/ablation_drops.csv",
+            "report/ablation_drops.png"} <= artifacts
+    # the sweep's model is `full`, whatever an ablated variant scored on val
+    assert json.loads(record.parent.data.tags["rcml.selected"]) == {"variant": "full"}
+    version = record.client.get_model_version_by_alias("rcml-ablation_sweep", "champion")
+    assert int(version.version) == 1
+    assert version.tags["rcml.trial_id"] == by_name["variant=full seed=0"].data.tags["rcml.trial_id"]
+    # every variant's drop against full, with its paired interval; `rcml compare` on two of the runs agrees
+    report = tmp_path / "reports" / record.parent.data.tags["rcml.sweep"]
+    drops = pd.read_csv(report / "ablation_drops.csv", keep_default_na=False)
+    avg = drops[drops["metric"] == "hit@5_avg"].set_index("variant")
+    assert sorted(avg.index) == sorted(set(ablation_sweep.VARIANTS) - {"full"})
+    assert ((avg["drop_ci_lo"] <= avg["drop"]) & (avg["drop"] <= avg["drop_ci_hi"])).all()
+    assert set(avg["mark"]) <= {"", "*"}
+    full, other = by_name["variant=full seed=0"].info.run_id, by_name["variant=no_edge_text seed=0"].info.run_id
+    out = tmp_path / "compare"
+    assert rcml_main(["compare", full, other, "--home", str(tmp_path), "--metric", "hit@5_avg", "--out",
+                      str(out)]) == 0
+    compared = pd.read_csv(out / "differences.csv").iloc[0]
+    assert compared["diff"] == pytest.approx(-avg.loc["no_edge_text", "drop"])
+    assert compared["n_queries"] == avg.loc["no_edge_text", "n_queries"]
 
 
 def test_a_trial_that_raises_fails_alone_with_its_reason_and_the_sweep_finishes(tmp_path: Path, local_ray) -> None:

@@ -3,6 +3,8 @@ metrics, the selected beta is the argmax of val Hit@5, the model is registered a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -10,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cluster.paths import PROJECT_ROOT
 from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
+from tracking.run_metadata import git_commit
 
 N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the grid, one seed (the smoke test)
 
@@ -21,7 +25,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def beta_home(tmp_path_factory, local_ray) -> Path:
     home = tmp_path_factory.mktemp("beta-sweep")
-    assert beta_sweep.main(["--smoke-test", "--home", str(home)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert beta_sweep.main(["--smoke-test", "--home", str(home)]) == 0
+    (home / "printed.txt").write_text(printed.getvalue())
     return home
 
 
@@ -96,6 +103,66 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
     report = beta_home / "reports" / record.parent.data.tags["mlflow.runName"]
     table = pd.read_csv(report / "hit5_by_configuration.csv")
     assert (table["n_pooled"].dropna() == 1).sum() == N_TRIALS  # one seed pooled per row
-    first_axis = table["summary_mix"]  # the grid's first axis column labels the baseline rows
-    assert first_axis.astype(str).str.startswith("reference: category pair | relation").any()
+    assert table.iloc[:, 0].astype(str).str.startswith("reference: category pair | relation").any()  # first key column
     assert {"test_selected.csv", "val_baselines.csv"} <= {p.name for p in report.iterdir()}
+    # the CLIP baselines, trained with the sweep's budget and seed, tested on the selected model's test queries
+    for key in ("baselines/test/concat_hit_at_5", "baselines/test/plain_hit_at_5_ci_lo", "baselines/test/plain_n_pairs"):
+        assert key in metrics, key
+    assert metrics["baselines/test/concat_n_queries"] == metrics["selected/test/n_queries"]
+    scorers = set(pd.read_csv(report / "test_selected.csv")["scorer"])
+    assert {"CLIP-concat", "CLIP fine-tuned (plain)", "reference: category pair"} <= scorers
+
+
+def test_the_store_says_what_each_run_is_which_code_and_data_made_it_and_where_its_checkpoint_is(
+        beta_home: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    commit = git_commit(PROJECT_ROOT)  # None outside a git checkout: then no commit tag is expected
+    manifest = json.loads((beta_home / "data" / "synth-tiny-seed0" / "manifest.json").read_text())
+    for run in [record.parent, *record.children]:
+        run_id = run.info.run_id
+        assert run.data.tags.get("mlflow.source.git.commit") == commit
+        (dataset,) = record.client.get_run(run_id).inputs.dataset_inputs
+        assert dataset.dataset.digest == manifest["content_hash"][:32]
+        assert "config.json" in {a.path for a in record.client.list_artifacts(run_id)}
+    for child in record.children:
+        params = child.data.params
+        assert child.data.tags["seed"] == params["seed"] == "0"
+        assert child.data.tags["rcml.configuration"] == \
+            f"summary_mix={params['model.summary_mix']} beta={float(params['model.beta']):.4g}"
+        best = Path(child.data.tags["rcml.best_checkpoint"])
+        assert best.name == "best" and best.is_dir()  # local Ray storage: the folder itself
+    note = record.client.get_experiment(record.parent.info.experiment_id).tags["mlflow.note.content"]
+    assert all(term in note for term in ("selected/", "baselines/", "_tt", "free_", "ref_", "_ci_lo", "n_pairs"))
+    version = record.client.get_model_version_by_alias("rcml-beta_sweep", "champion")
+    selected = json.loads(record.parent.data.tags["rcml.selected"])
+    assert f"summary_mix={selected['summary_mix']} beta={selected['beta']:.4g}" in version.description
+    assert "seed 0" in version.description and "selection rule: the highest mean val Hit@5" in version.description
+    assert version.tags["rcml.seed"] == "0"
+    printed = (beta_home / "printed.txt").read_text()
+    link = f"/#/experiments/{record.parent.info.experiment_id}/runs?workflowType=machine_learning"
+    assert link in printed.splitlines()[-1]
+
+
+def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_logs_them(
+        beta_home: Path, tmp_path: Path) -> None:
+    from rcml_cli.main import main as rcml_main
+
+    record = read_sweep(beta_home, "beta_sweep")
+    parent = record.parent.info.run_id
+    assert rcml_main(["report", parent, "--home", str(beta_home), "--out", str(tmp_path)]) == 0
+    metrics = record.parent.data.metrics
+    table = pd.read_csv(tmp_path / "table1_hit5.csv", keep_default_na=False, na_values=[""]).set_index("scorer")
+    for sim in ("tt", "ii", "ti", "it", "avg"):
+        key = f"selected/test/hit_at_5_{sim}"
+        assert table.loc["RCML (selected)", f"{sim}_mean"] == pytest.approx(metrics[key])
+        assert table.loc["RCML (selected)", f"{sim}_ci_lo"] == pytest.approx(metrics[key + "_ci_lo"])
+    assert table.loc["reference: category pair | relation", "avg_mean"] == \
+        pytest.approx(metrics["selected/test/ref_catrel_hit_at_5"])
+    assert table.loc["RCML (selected)", "n_pairs"] == metrics["selected/test/n_pairs"]
+    assert table.loc["CLIP-concat", "avg_mean"] == pytest.approx(metrics["baselines/test/concat_hit_at_5"])
+    assert table.loc["CLIP fine-tuned (plain)", "tt_ci_hi"] == pytest.approx(metrics["baselines/test/plain_hit_at_5_tt_ci_hi"])
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 1 and "hit5_vs_beta" in page  # Figure 5, embedded
+    assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
+    logged = {a.path for a in record.client.list_artifacts(parent, "report/rcml_report")}
+    assert {"report/rcml_report/report.html", "report/rcml_report/report.md"} <= logged

@@ -23,8 +23,14 @@ from tracking.optuna_report import dashboard_command
 pytestmark = pytest.mark.slow
 
 
-def test_hparam_search_smoke(tmp_path: Path, local_ray) -> None:
+def test_hparam_search_smoke(tmp_path: Path, local_ray, capsys) -> None:
     assert hparam_search.main(["--smoke-test", "--home", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    # the results table names each trial's parameters (batch_size an integer), not only its scores
+    head = next(i for i, line in enumerate(printed) if "val hit@5 AVG" in line)
+    assert printed[head].split()[:5] == ["batch_size", "beta", "lambda_intra", "lr", "tau"]
+    for row in printed[head + 1 : head + 5]:
+        assert row.split()[0] in {"32", "64", "128"}, row
     record = read_sweep(tmp_path, "hparam_search")
     assert record.parent.info.status == "FINISHED"
     assert len(record.children) == 4
@@ -33,6 +39,7 @@ def test_hparam_search_smoke(tmp_path: Path, local_ray) -> None:
     for child in record.children:
         assert child.info.status == "FINISHED", child.data.tags.get("rcml.failure")
         params = child.data.params
+        assert child.data.tags["rcml.configuration"].startswith(f"batch_size={params['train.batch_size']} beta=")
         assert 1e-4 <= float(params["optim.lr"]) <= 3e-3 and 0.0 <= float(params["model.beta"]) <= 1.0
         last_epoch = tune_record.loc[child.data.tags["rcml.trial_id"], "epochs"]  # the last one Tune saw
         if child.data.tags.get("rcml.stopped_by") == "asha":

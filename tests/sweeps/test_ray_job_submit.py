@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
+NO_AGENT = "No available agent to submit job"  # the head's answer before its job agent registered
 
 
 def _descendants(pid: int) -> list[int]:
@@ -108,9 +109,16 @@ def ray_head(tmp_path_factory):
 
 
 def _submit(address: str, env: dict, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`ray job submit`, tried again while the head answers that its job agent has not registered yet (a head
+    under load answers its HTTP API seconds before the agent that runs jobs is up)."""
     client_env = dict(env, RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "token"))
-    return subprocess.run([RAY, "job", "submit", "--address", address, *args], cwd=cwd, env=client_env,
-                          capture_output=True, text=True, timeout=900)
+    deadline = time.monotonic() + 120
+    while True:
+        out = subprocess.run([RAY, "job", "submit", "--address", address, *args], cwd=cwd, env=client_env,
+                             capture_output=True, text=True, timeout=900)
+        if out.returncode == 0 or NO_AGENT not in out.stderr or time.monotonic() > deadline:
+            return out
+        time.sleep(3)
 
 
 def test_job_submit_runs_the_beta_sweep_as_written(ray_head) -> None:

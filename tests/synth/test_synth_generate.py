@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -26,12 +25,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthConfig]:
     return out, config
 
 
-def test_tiny_preset_generates_builds_and_loads_in_under_2_seconds(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_tiny_preset_generates_builds_and_loads_with_the_documented_shape(tmp_path: Path) -> None:
     generate_catalog(synth_preset("tiny", seed=11), tmp_path / "ds", progress=False)
     dataset = load_dataset(tmp_path / "ds")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"tiny generate+build+load took {elapsed:.2f} s"
     assert dataset.n_items == 150
     assert len(dataset.inter_relation_ids) == 10
     assert all(len(dataset.retrieval[s]) > 0 for s in ("val", "test"))

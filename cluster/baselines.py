@@ -1,0 +1,102 @@
+"""The CLIP baselines every sweep trains beside its selected configuration, evaluated on the same test queries.
+
+A sweep's test table shows RCML next to the CLIP baselines, not only next to the model-free floors
+(docs/evaluation.md). After selection, one `method=clip` run per selected seed trains on the
+sweep's data with the sweep's budget and fixed overrides, and with the selected configuration's
+shared training hyperparameters (`SHARED_AXES`: lr, tau, batch size, ... when the study swept
+them), so RCML and CLIP differ in the method only. Each run keeps its best epoch by its own
+validation Hit@5 and is evaluated on test exactly as it was trained (rcml_core.eval.evaluate):
+
+- `concat_` keys, "CLIP-concat": the run's own protocol, the relation text appended to each title
+  (the paper's CLIP baseline; the protocol it was selected on);
+- `plain_` keys, "CLIP fine-tuned (plain)": the same checkpoint's own embeddings, relation ignored.
+
+The runs are Ray tasks with a trial's resources (a GPU when trials used one), all seeds at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cluster.resources import TrialPlan
+from cluster.study import SEED, Study, format_override
+from rcml_core.eval import keys
+from rcml_core.eval.results import EvalResult, seed_table
+
+# Trial keys that mean the same for CLIP as for RCML; a study's other axes (beta, summary_mix, lambda_intra,
+# the ablation variants) are RCML's own and do not reach the baseline.
+SHARED_AXES = frozenset({"lr", "optim.lr", "weight_decay", "optim.weight_decay", "tau", "loss.tau", "batch_size",
+                         "train.batch_size", "epochs", "train.epochs", "max_steps_per_epoch",
+                         "train.max_steps_per_epoch", "intra_fraction", "sampler.intra_fraction"})
+BASELINE_PREFIXES = (keys.CONCAT, keys.PLAIN)  # CLIP-concat, CLIP fine-tuned
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    preset: str
+    overrides: tuple[str, ...]  # the sweep's data, budget and fixed overrides, the shared hyperparameters, method=clip
+    seeds: tuple[int, ...]
+    runs_root: str  # where the baseline runs' folders go (one per seed)
+
+
+def baseline_spec(study: Study, preset: str, base: Sequence[str], selected: Mapping[str, Any],
+                  seeds: Sequence[int], runs_root: Path | str) -> BaselineSpec:
+    """The CLIP runs that go beside the selected configuration `selected` (its axes' values)."""
+    config = study.expand({k: _plain(v) for k, v in selected.items() if k != SEED})
+    shared = [format_override(k, v) for k, v in config.items() if k in SHARED_AXES]
+    return BaselineSpec(preset, (*base, *shared, "method=clip"), tuple(seeds), str(runs_root))
+
+
+def _plain(value: Any) -> Any:
+    """A value of the trials table as the override it was: numpy scalars as Python ones, and a whole float as
+    the integer it was before pandas widened its column (batch_size 16 -> 16.0 -> 16)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def clip_rows(result: EvalResult) -> EvalResult:
+    """A `method=clip` run's test result as the sweep table's baseline rows: its protocol under `concat_`, its
+    own embeddings under `plain_` (retrieval only, with intervals and counts)."""
+    outcomes = {keys.CONCAT: result.outcomes[keys.MODEL], keys.PLAIN: result.outcomes[keys.PLAIN]}
+    metrics: dict[str, float] = {}
+    for prefix, o in outcomes.items():
+        metrics.update(o.report(result.split, prefix))
+    return EvalResult(result.split, metrics, outcomes)
+
+
+def _train_and_test(preset: str, overrides: Sequence[str], out_dir: str, use_gpu: bool) -> EvalResult:
+    from cluster.final_eval import evaluate_best
+    from cluster.worker import plan_device
+    from rcml_core.train.loop import train
+    from rcml_core.runtime.run_config import resolve_run_config
+
+    device = plan_device(use_gpu, on_worker_group=False)
+    config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}"])
+    run = train(config, final_splits=())
+    return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)
+
+
+def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
+    """One CLIP run per seed, trained and tested in parallel Ray tasks: each seed's `clip_rows` on test."""
+    import ray
+
+    task = ray.remote(_train_and_test).options(num_cpus=plan.cpus_per_worker,
+                                               num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    return ray.get([task.remote(spec.preset, [*spec.overrides, f"seed={seed}"],
+                                str(Path(spec.runs_root) / f"clip-seed{seed}"), plan.use_gpu)
+                    for seed in spec.seeds])
+
+
+def baseline_table(results: Sequence[EvalResult]) -> dict[str, float]:
+    """The baseline rows over seeds (`seed_table`), counts per prefix; `n_seeds` under each prefix."""
+    table = seed_table(results)
+    n_seeds = table.pop(f"{results[0].split}/{keys.N_SEEDS}", float(len(results))) if results else 0.0
+    for prefix in BASELINE_PREFIXES:
+        table[keys.count_key(results[0].split, keys.N_SEEDS, prefix)] = n_seeds
+    return table

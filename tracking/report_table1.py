@@ -1,0 +1,111 @@
+"""Paper Table 1 from a sweep's parent run: Hit@5 and MRR per similarity type, with their uncertainty.
+
+The parent run holds the selected configuration's test metrics over its seeds (`selected/test/...`, see the
+experiment's description, tracking.run_metadata): per scorer and similarity type the mean over seeds, `_std`
+over seeds and the pooled 95 % interval `_ci_lo/_ci_hi`, and the query / distinct-pair / seed counts. One row
+per scorer present (the model, the CLIP baselines trained beside it, `baselines/test/...`, the training-free
+score, the model-free reference scorers); the best value of each column is bold in Markdown and HTML.
+
+    table = table1(parent_metrics, "hit@5")     # numeric: one row per scorer, mean/std/ci_lo/ci_hi per sim
+    text = markdown(table, "hit@5")
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from rcml_core.eval import keys
+from tracking.mlflow_tracker import mlflow_key
+
+STAGE = "selected"  # the parent run's prefix of the selected configuration's metrics
+BASELINES = "baselines"  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
+STATS = ("mean", "std", "ci_lo", "ci_hi")
+
+
+def _key(split: str, metric: str, sim: str | None, prefix: str, suffix: str = "", stage: str = STAGE) -> str:
+    return f"{stage}/" + mlflow_key(keys.metric_key(split, metric, sim, prefix)) + suffix
+
+
+def _stage(metrics: Mapping[str, float], split: str, metric: str, prefix: str) -> str:
+    """Where a scorer's rows live on the parent: `selected/` (the selected configuration's own evaluation), or
+    `baselines/` for the CLIP runs a sweep trains beside it."""
+    sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
+    if any(_key(split, metric, s, prefix) in metrics for s in sims):
+        return STAGE
+    return BASELINES
+
+
+def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, split: str = "test") -> pd.DataFrame:
+    """Numeric Table 1 for `metric`: one row per scorer with metrics on the parent run; columns `<sim>_<stat>`
+    (a model-free reference scorer has one value, shown under AVG), and the counts."""
+    rows = []
+    for prefix in keys.PREFIXES:
+        sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
+        stage = _stage(metrics, split, metric, prefix)
+        if not any(_key(split, metric, s, prefix, stage=stage) in metrics for s in sims):
+            continue
+        row: dict[str, object] = {"scorer": keys.LABELS[prefix] if prefix else "RCML (selected)", "prefix": prefix}
+        for sim in keys.SIMILARITIES:
+            reference = prefix in keys.REFERENCES
+            base = _key(split, metric, None if reference else sim, prefix, stage=stage)
+            for stat, suffix in zip(STATS, ("", keys.STD, keys.CI_LO, keys.CI_HI)):
+                shown = not reference or sim == "avg"  # a reference scorer's one value, under AVG
+                row[f"{sim}_{stat}"] = float(metrics.get(base + suffix, math.nan)) if shown else math.nan
+        for count in (keys.N_QUERIES, keys.N_PAIRS):
+            row[count] = float(metrics.get(f"{stage}/" + keys.count_key(split, count, prefix), math.nan))
+        row[keys.N_SEEDS] = float(metrics.get(f"{stage}/" + keys.count_key(split, keys.N_SEEDS, prefix),
+                                              metrics.get(f"{STAGE}/{split}/{keys.N_SEEDS}", math.nan)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(row: pd.Series, sim: str) -> str:
+    mean, std, lo, hi = (row[f"{sim}_{s}"] for s in STATS)
+    if math.isnan(mean):
+        return "-"
+    text = f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
+    return text + ("" if math.isnan(lo) or math.isnan(hi) else f" [{lo:.3f}, {hi:.3f}]")
+
+
+def _best(table: pd.DataFrame, sim: str) -> float:
+    values = table[f"{sim}_mean"].dropna()
+    return float(values.max()) if len(values) else math.nan
+
+
+def cells(table: pd.DataFrame) -> list[list[tuple[str, bool]]]:
+    """Each row's (text, is_best) per similarity type."""
+    best = {sim: _best(table, sim) for sim in keys.SIMILARITIES}
+    return [[(_cell(row, sim), row[f"{sim}_mean"] == best[sim]) for sim in keys.SIMILARITIES]
+            for _, row in table.iterrows()]
+
+
+def caption(table: pd.DataFrame, metric: str, split: str = "test") -> str:
+    first = table.iloc[0]
+    counts = ", ".join(f"{int(first[c])} {label}" for c, label in ((keys.N_QUERIES, "queries"),
+                       (keys.N_PAIRS, "distinct item pairs"), (keys.N_SEEDS, "seed(s)")) if not math.isnan(first[c]))
+    return (f"{split} {metric} per similarity type: mean ± std over seeds [pooled 95% bootstrap CI over distinct "
+            f"query pairs]; {counts}; best per column in bold")
+
+
+def markdown(table: pd.DataFrame, metric: str, split: str = "test") -> str:
+    head = "| scorer | " + " | ".join(s.upper() for s in keys.SIMILARITIES) + " |"
+    lines = [f"*{caption(table, metric, split)}*", "", head, "|" + "---|" * (len(keys.SIMILARITIES) + 1)]
+    for (_, row), row_cells in zip(table.iterrows(), cells(table)):
+        shown = [f"**{text}**" if best else text for text, best in row_cells]
+        lines.append(f"| {str(row['scorer']).replace('|', chr(92) + '|')} | " + " | ".join(shown) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(table: pd.DataFrame, metric: str, split: str = "test") -> str:
+    head = "".join(f"<th>{s.upper()}</th>" for s in keys.SIMILARITIES)
+    body = []
+    for (_, row), row_cells in zip(table.iterrows(), cells(table)):
+        tds = "".join(f"<td><b>{html.escape(t)}</b></td>" if best else f"<td>{html.escape(t)}</td>"
+                      for t, best in row_cells)
+        body.append(f"<tr><th>{html.escape(str(row['scorer']))}</th>{tds}</tr>")
+    return (f"<table><caption>{html.escape(caption(table, metric, split))}</caption>"
+            f"<tr><th>scorer</th>{head}</tr>{''.join(body)}</table>")
