@@ -130,12 +130,20 @@ def test_job_submit_runs_the_beta_sweep_as_written(ray_head) -> None:
     assert record.parent.info.status == "FINISHED" and len(record.children) == len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)
 
 
+OUTPUT_FOLDERS = {".venv", ".git", "data", "runs", "mlruns", "mlartifacts", "mlflow.db", "ray_results", "reports"}
+
+
+def _outputs_and_caches(folder: str, names: list[str]) -> set[str]:
+    """What the project copy leaves out: the checkout's own outputs (top level only: rcml_core/data is code)
+    and caches anywhere."""
+    top = Path(folder).resolve() == ROOT
+    return {n for n in names if n in {"__pycache__", ".pytest_cache"} or (top and n in OUTPUT_FOLDERS)}
+
+
 def test_job_submit_with_working_dir_from_anywhere_keeps_outputs_out_of_rays_copy(ray_head, tmp_path) -> None:
     address, home, env = ray_head
     project = tmp_path / "checkout"  # a copy of the project, submitted from outside it
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(".venv", ".git", "data", "runs", "mlruns",
-                                                                 "mlartifacts", "mlflow.db", "ray_results",
-                                                                 "reports", "__pycache__", ".pytest_cache"))
+    shutil.copytree(ROOT, project, ignore=_outputs_and_caches)
     out = _submit(address, env, ["--working-dir", str(project), "--", "python", "sweeps/ablation_sweep.py",
                                  "--smoke-test", "--cpu", "--name", "ablation_sweep-job"], cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
