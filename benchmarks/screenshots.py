@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-VIEWPORT = {"width": 1600, "height": 900}
+VIEWPORT = {"width": 1800, "height": 900}  # wide enough for the added columns beside MLflow's own
 UI_TIMEOUT_MS = 90_000  # the first page load compiles nothing but waits on a loaded 2-core machine
 
 

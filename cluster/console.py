@@ -91,6 +91,9 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"registered model: {result.model_version}")
     if result.report_dir:
         lines.append(f"report: {result.report_dir}")
+        home = result.report_dir.parent.parent  # <home>/reports/<sweep>
+        lines.append(f"report page: rcml report {result.parent_run_id} --home {home} --out "
+                     f"{result.report_dir / 'rcml_report'}")
     if result.tracking is not None:
         lines.append(f"MLflow UI: {result.tracking.ui_command(result.experiment_id)}")
     return lines

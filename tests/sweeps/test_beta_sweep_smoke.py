@@ -202,6 +202,7 @@ def test_every_figure_of_the_report_page_loads_in_a_browser(beta_home: Path, bro
     from rcml_cli.main import main as rcml_main
 
     record = read_sweep(beta_home, "beta_sweep")
+    assert f"rcml report {record.parent.info.run_id} --home {beta_home}" in (beta_home / "printed.txt").read_text()
     assert rcml_main(["report", record.parent.info.run_id, "--home", str(beta_home), "--out", str(tmp_path),
                       "--no-log"]) == 0
     widths = open_report(browser_page, tmp_path / "report.html")
