@@ -63,6 +63,8 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         cells = ("  ".join(f"{_value(row[k]):>{width}}" for k in keys)).rjust(axes_width)
         sims = "  ".join(f"{row[f'val/hit@5_{sim}_mean']:6.3f}" for sim in metric_keys.SIMILARITIES if sim != "avg")
         failed = f" ({int(row['failed'])} failed)" if row.get("failed", 0) else ""
+        if row.get("stopped_early", 0):  # its score comes from fewer epochs than a full-budget one
+            failed += f" ({int(row['stopped_early'])} stopped early by ASHA)"
         avg = _pm(row["best_val_mean"], row["best_val_std"], row.get("best_val_ci_lo", math.nan),
                   row.get("best_val_ci_hi", math.nan))
         lines.append(f"{cells}  {avg:>33}  {sims}  {int(row['n'])}{failed}")
@@ -75,8 +77,10 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"  failed trial {row['trial_id']}: {row['error']}")
     sel = result.selection
     if sel is not None:
+        asha = "stopped_early" in sel.trials and bool(sel.trials["stopped_early"].any())
+        stopped = " (stopped early by ASHA)" if asha else ""
         lines.append(f"selected: {configuration_label(sel.config, keys)} "
-                     f"(val hit@5 {_pm(sel.mean, sel.std)} over {sel.n} seed(s))")
+                     f"(val hit@5 {_pm(sel.mean, sel.std)} over {sel.n} seed(s)){stopped}")
         test = result.test
         lines.append(f"test: {counts_line(test, 'test')}")
         lines += ["  " + line for line in render(retrieval_rows({**test, **result.test_baselines}, "test",
@@ -91,6 +95,9 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"registered model: {result.model_version}")
     if result.report_dir:
         lines.append(f"report: {result.report_dir}")
+        home = result.report_dir.parent.parent  # <home>/reports/<sweep>
+        lines.append(f"report page: rcml report {result.parent_run_id} --home {home} --out "
+                     f"{result.report_dir / 'rcml_report'}")
     if result.tracking is not None:
         lines.append(f"MLflow UI: {result.tracking.ui_command(result.experiment_id)}")
     return lines

@@ -15,7 +15,8 @@ Steps, in order, so that every user error surfaces before any expensive work:
 6. summarise trials per configuration (mean and std over seeds, and the interval pooled over
    seeds from each trial's per-query val outcomes), select the best by mean validation
    Hit@5 over seeds (an ablation study selects its reference variant and reports each
-   variant's drop against it with a paired interval: tracking.report_ablation), evaluate
+   variant's drop against it with a paired interval: tracking.report_ablation; with `confirm`,
+   the top K train again on fresh seeds and the final choice is theirs: cluster.confirm), evaluate
    the selected configuration's checkpoints on test (every metric with its interval, the
    training-free score on the untrained backbone), train the CLIP baselines with the same
    budget and seeds and test them on the same queries (cluster/baselines.py), score the
@@ -39,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from cluster import paths
+from cluster import confirm, paths
 from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
@@ -204,10 +205,17 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                            lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
                                   f"{sweep_name}"])
     trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
+    trials[confirm.STOPPED_EARLY] = confirm.mark_stopped_early(trials, client)
     _describe_children(client, trials, axes, base)
     outcomes = _selection_outcomes(trials, client)
     summary = summarize(trials, axes, outcomes)
     selection = select(trials, _selectable(study, summary), axes)
+    confirmation = None
+    if settings.confirm:  # the top K again on fresh seeds; the final choice by their scores (cluster.confirm)
+        spec = confirm.ConfirmSpec(settings.confirm, settings.preset, tuple(base), confirm.fresh_seeds(
+            settings.seeds, len(settings.run_seeds)), str(home / "runs" / sweep_name / "confirm"))
+        confirmation = confirm.confirm(study, spec, _selectable(study, summary), axes, plan)
+        selection = select(trials, confirm.chosen_summary(summary, confirmation.chosen, axes), axes)
     run_config = resolve_run_config(settings.preset, overrides=base)
     val_queries = run_config.eval.max_val_queries  # the queries validation selected on
     evaluations = _test_metrics(selection, storage, plan, val_queries)
@@ -227,6 +235,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                                 "trials/total": float(len(trials))}, step=0)
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
                              "rcml.selected_trial": selection.best_trial_id})
+    if confirmation is not None:
+        parent_tracker.log_metrics(confirmation.metrics(), step=0)
+        parent_tracker.set_tags(confirmation.tags())
     usage = cost.summarize_costs(cost.trial_costs(client, trials), axes, selection.config)
     parent_tracker.log_metrics(usage.totals, step=0)
     built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
@@ -235,6 +246,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, {**test, **test_baselines}))
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
         built = reports.merge(built, report_ablation.drops_report(trials, outcomes, study.reference_variant, VARIANT))
+    if confirmation is not None:
+        built = reports.merge(built, confirmation.report())
     written = built.write(report_dir)
     (report_dir / "selection.json").write_text(json.dumps(
         {"config": selection.config, "val_hit@5_mean": selection.mean, "val_hit@5_std": selection.std,

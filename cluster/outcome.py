@@ -100,6 +100,8 @@ def summarize(trials: pd.DataFrame, axes: Sequence[str],
     summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{m}_{stat}" for m, stat in summary.columns]
     summary["n"] = grouped.size()
+    if "stopped_early" in ok:  # trials ASHA stopped (cluster.confirm): their score is from fewer epochs
+        summary["stopped_early"] = grouped["stopped_early"].sum().astype(int)
     failed = trials[trials["best_val"].isna()]
     summary["failed"] = 0
     if not failed.empty and all(k in failed for k in keys_):

@@ -47,6 +47,7 @@ class SweepSettings:
     register: bool = True
     baselines: bool = True  # train the CLIP baselines beside the selected configuration (cluster/baselines.py)
     node_prices: Mapping[str, float] = field(default_factory=dict)  # node type -> USD per hour (tracking/cost.py)
+    confirm: int = 0  # re-run the top K configurations on fresh seeds before the final choice (cluster/confirm.py)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -55,6 +56,8 @@ class SweepSettings:
             raise ConfigError(f"--seeds must be distinct integers >= 0, got {list(self.seeds)}")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.confirm < 0:
+            raise ConfigError(f"--confirm must be >= 0 (0: no confirmation), got {self.confirm}")
         if self.max_failures < 0:
             raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
         if self.resume is not None and self.name is not None:

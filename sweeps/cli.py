@@ -62,6 +62,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                         "rcml-usd-per-hour of the cluster config)")
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial, from its latest checkpoint")
     p.add_argument("--no-register", action="store_true", help="do not register the selected model in MLflow")
+    p.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="after selection, train the top K configurations again on fresh seeds (as many as --seeds) "
+                        "and choose the final one by those scores (default 0: off)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the CLIP baselines trained beside the selected configuration for the test table")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="rcml train overrides for every trial")
@@ -97,6 +100,7 @@ def main_for(study_name: str, description: str, build: Callable[[argparse.Namesp
                                      in_trial=False if args.worker_group else None,
                                      worker_resource=args.worker_resource),
             max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines, node_prices=parse_prices(args.node_price),
+            confirm=args.confirm,
         )
         study, report, extra = build(args)
         result = run_sweep(study, settings, report=report, extra_report=extra)

@@ -78,7 +78,7 @@ def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[s
         out[f"hit@5 {LABELS[sim]}"] = [_cell(*v) for v in zip(mean, std, lo, hi)]
     out["avg_mean"] = summary["best_val_mean"]
     out["n"] = summary["n"]
-    for column in ("n_pooled", "n_queries", "n_pairs"):
+    for column in ("n_pooled", "n_queries", "n_pairs", "stopped_early"):
         if column in summary:
             out[column] = summary[column]
     rows = [out]

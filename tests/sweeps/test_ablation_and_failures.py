@@ -1,4 +1,5 @@
-"""`sweeps/ablation_sweep.py --smoke-test`, and a sweep in which one trial diverges: it fails alone."""
+"""`sweeps/ablation_sweep.py --smoke-test`, a sweep in which one trial diverges (it fails alone), and a sweep
+that confirms its top configurations on fresh seeds (`--confirm`, with ASHA on)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,38 @@ def test_a_trial_that_raises_fails_alone_with_its_reason_and_the_sweep_finishes(
     assert "fewer than one batch" in failed.data.tags["rcml.failure"]
     assert record.parent.info.status == "FINISHED" and record.parent.data.metrics["trials/failed"] == 1
     assert json.loads(record.parent.data.tags["rcml.selected"]) == {"batch_size": 16}
+
+
+def test_confirm_retrains_the_top_configurations_on_fresh_seeds_and_chooses_by_those_scores(
+        tmp_path: Path, local_ray) -> None:
+    study = Study(name="confirmed", grid={"tau": [0.05, 0.1, 0.2]})
+    settings = SweepSettings(smoke_test=True, home=str(tmp_path), register=False, baselines=False, epochs=2,
+                             asha=True, confirm=2)
+    result = run_sweep(study, settings)
+    report = result.report_dir
+    confirmation = pd.read_csv(report / "confirmation.csv")
+    assert list(confirmation["rank"]) == [1, 2] and confirmation["chosen"].sum() == 1
+    # the candidates: the top 2 by selection score, full-budget configurations before ASHA-stopped ones
+    summary = result.summary.assign(stopped=result.summary["stopped_early"] > 0)
+    ranked = summary.sort_values(["stopped", "best_val_mean"], ascending=[True, False], kind="stable")
+    assert list(confirmation["tau"]) == list(ranked["tau"][:2])
+    assert list(confirmation["selection_mean"]) == pytest.approx(list(ranked["best_val_mean"][:2]))
+    chosen = confirmation[confirmation["chosen"]].iloc[0]
+    assert chosen["confirm_mean"] == confirmation["confirm_mean"].max()
+    assert result.selection.config == {"tau": chosen["tau"]}  # what goes to test is the confirmed choice
+    fresh = max(settings.seeds) + 1  # the smoke test selects on seed 0 of --seeds 0 1 2; none of those again
+    for rank, tau in zip(confirmation["rank"], confirmation["tau"]):
+        config = json.loads((report.parent.parent / "runs" / result.sweep_name / "confirm" / f"c{rank}-seed{fresh}" /
+                             "config.json").read_text())
+        assert config["seed"] == fresh and config["loss"]["tau"] == tau
+    # ASHA's stops are marked, as the trials' runs record them
+    record = read_sweep(tmp_path, "confirmed")
+    stopped = {c.data.tags["rcml.trial_id"]: c.data.tags.get("rcml.stopped_by") == "asha" for c in record.children}
+    assert dict(zip(result.trials["trial_id"], result.trials["stopped_early"])) == stopped
+    assert "stopped_early" in pd.read_csv(report / "trials.csv")
+    metrics, tags = record.parent.data.metrics, record.parent.data.tags
+    assert metrics["confirm/chosen_rank"] == chosen["rank"]
+    assert metrics["confirm/1/confirm_mean"] == pytest.approx(confirmation["confirm_mean"][0])
+    assert tags["rcml.confirm.2"] == confirmation["configuration"][1]
+    assert json.loads(tags["rcml.selected"]) == {"tau": chosen["tau"]}
+    assert any(line.endswith("<- chosen") for line in result.lines)

@@ -1,5 +1,6 @@
 """`sweeps/beta_sweep.py --smoke-test` end to end on local Ray: one child run per trial with per-epoch
-metrics, the selected beta is the argmax of val Hit@5, the model is registered and serves."""
+metrics, the selected beta is the argmax of val Hit@5, the model is registered and serves; the MLflow UI
+and the `rcml report` page over that sweep, opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.screenshots import chromium, chromium_path, mlflow_server, open_report, open_runs_page
 from cluster.paths import PROJECT_ROOT
 from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
@@ -166,3 +168,44 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
     logged = {a.path for a in record.client.list_artifacts(parent, "report/rcml_report")}
     assert {"report/rcml_report/report.html", "report/rcml_report/report.md"} <= logged
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    """One headless Chromium page for the browser checks; they skip (never fail) where no browser is installed."""
+    pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the project's dev extra)")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium binary (chromium on PATH or /usr/bin/chromium): .ci/run installs Debian's "
+                    "chromium with apt-get and prints why when it cannot")
+    with chromium(executable) as page:
+        yield page
+
+
+def test_the_mlflow_ui_in_a_browser_shows_the_child_runs_under_the_parent_with_their_val_hit5(
+        beta_home: Path, browser_page, tmp_path: Path) -> None:
+    record = read_sweep(beta_home, "beta_sweep")
+    with mlflow_server(beta_home, tmp_path / "mlflow-server.log") as url:
+        view = open_runs_page(browser_page, url, record.parent.info.experiment_id, record.parent.info.run_name,
+                              ["val/hit_at_5"])
+        browser_page.screenshot(path=str(tmp_path / "mlflow-ui.png"))
+    assert "val/hit_at_5" in view.headers
+    children = {child.info.run_name: child for child in record.children}
+    assert len(children) == N_TRIALS  # one name per configuration and seed
+    assert set(view.rows) == {record.parent.info.run_name, *children}  # the parent expanded: all its children
+    for name, child in children.items():  # the latest epoch's value, as the UI shows it
+        assert float(view.rows[name]["val/hit_at_5"]) == pytest.approx(child.data.metrics["val/hit_at_5"], abs=5e-4)
+    assert (tmp_path / "mlflow-ui.png").stat().st_size > 0
+
+
+def test_every_figure_of_the_report_page_loads_in_a_browser(beta_home: Path, browser_page, tmp_path: Path) -> None:
+    from rcml_cli.main import main as rcml_main
+
+    record = read_sweep(beta_home, "beta_sweep")
+    assert f"rcml report {record.parent.info.run_id} --home {beta_home}" in (beta_home / "printed.txt").read_text()
+    assert rcml_main(["report", record.parent.info.run_id, "--home", str(beta_home), "--out", str(tmp_path),
+                      "--no-log"]) == 0
+    widths = open_report(browser_page, tmp_path / "report.html")
+    browser_page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert "hit5_vs_beta" in widths  # Figure 5 at least
+    assert all(width > 0 for width in widths.values()), widths
