@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.resources import TrialPlan
-from cluster.study import SEED, Study, format_override
+from cluster.study import SEED, Study, format_override, plain_value
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
 
@@ -45,19 +45,9 @@ class BaselineSpec:
 def baseline_spec(study: Study, preset: str, base: Sequence[str], selected: Mapping[str, Any],
                   seeds: Sequence[int], runs_root: Path | str) -> BaselineSpec:
     """The CLIP runs that go beside the selected configuration `selected` (its axes' values)."""
-    config = study.expand({k: _plain(v) for k, v in selected.items() if k != SEED})
+    config = study.expand({k: plain_value(v) for k, v in selected.items() if k != SEED})
     shared = [format_override(k, v) for k, v in config.items() if k in SHARED_AXES]
     return BaselineSpec(preset, (*base, *shared, "method=clip"), tuple(seeds), str(runs_root))
-
-
-def _plain(value: Any) -> Any:
-    """A value of the trials table as the override it was: numpy scalars as Python ones, and a whole float as
-    the integer it was before pandas widened its column (batch_size 16 -> 16.0 -> 16)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def clip_rows(result: EvalResult) -> EvalResult:

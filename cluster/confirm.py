@@ -25,9 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from cluster.baselines import _plain
 from cluster.resources import TrialPlan
-from cluster.study import SEED, Study, format_override
+from cluster.study import SEED, Study, format_override, plain_value
 from rcml_core.errors import ConfigError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
@@ -35,7 +34,7 @@ from tracking.run_tags import configuration_label
 
 STOPPED_EARLY = "stopped_early"  # trials: stopped by ASHA (bool); configurations: how many of their trials were
 ASHA = "asha"  # the value of tracking.sweep_runs.TAG_STOPPED_BY for a trial ASHA stopped
-SELECTION = keys.SELECTION_KEY  # val/hit@5: AVG similarity on the selection queries
+SELECTION = keys.SELECTION_METRIC  # val/hit@5: AVG similarity on the selection queries
 
 
 def fresh_seeds(used: Sequence[int], n: int) -> tuple[int, ...]:
@@ -69,7 +68,7 @@ def configuration(row: Mapping[str, Any], axes: Sequence[str]) -> dict[str, Any]
         value = row.get(axis)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue  # a conditional search parameter this configuration did not have
-        out[axis] = _plain(value)
+        out[axis] = plain_value(value)
     return out
 
 
@@ -97,7 +96,7 @@ def _train_and_validate(preset: str, overrides: Sequence[str], out_dir: str, use
     """Train one configuration on one seed; its best checkpoint's val retrieval on the selection queries."""
     from cluster.worker import plan_device
     from rcml_core.train.loop import OUTCOMES_DIR, SELECTION_OUTCOMES, train
-    from rcml_core.train.run_config import resolve_run_config
+    from rcml_core.runtime.run_config import resolve_run_config
 
     device = plan_device(use_gpu, on_worker_group=False)
     config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}",

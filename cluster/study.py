@@ -84,6 +84,16 @@ class Study:
         return n_seeds * math.prod(len(v) for v in self.grid.values())
 
 
+def plain_value(value: Any) -> Any:
+    """A value of the trials table as the override it was: numpy scalars as Python ones, and a whole float as
+    the integer it was before pandas widened its column (batch_size 16 -> 16.0 -> 16)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def format_override(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"{key}={'true' if value else 'false'}"
