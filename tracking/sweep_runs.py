@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
+from tracking.redact import redact_value
 from tracking.store import TrackingTarget
 
 TAG_ROLE = "rcml.role"
@@ -80,7 +81,7 @@ def start_parent_run(client: MlflowClient, experiment_id: str, sweep_name: str, 
         run_id = client.create_run(experiment_id, run_name=sweep_name,
                                    tags={TAG_ROLE: "sweep", TAG_SWEEP: sweep_name}).info.run_id
     for key, value in tags.items():
-        client.set_tag(run_id, key, str(value))
+        client.set_tag(run_id, key, redact_value(key, value))
     return run_id
 
 
@@ -112,7 +113,7 @@ def start_trial_run(handle: SweepTracking, trial_id: str, run_name: str, tags: M
         base = {TAG_ROLE: "trial", TAG_SWEEP: handle.sweep_name, TAG_TRIAL: trial_id, TAG_PARENT: handle.parent_run_id}
         run_id = client.create_run(handle.experiment_id, run_name=run_name, tags=base).info.run_id
     for key, value in (tags or {}).items():
-        client.set_tag(run_id, key, str(value))
+        client.set_tag(run_id, key, redact_value(key, value))
     return run_id
 
 
@@ -121,7 +122,7 @@ def end_run(client: MlflowClient, run_id: str, status: str, tags: Mapping[str, s
     if status not in TERMINAL:
         raise ValueError(f"status must be one of {TERMINAL}, got {status!r}")
     for key, value in (tags or {}).items():
-        client.set_tag(run_id, key, str(value)[:8000])
+        client.set_tag(run_id, key, redact_value(key, value)[:8000])
     client.set_terminated(run_id, status=status)
 
 
