@@ -41,7 +41,7 @@ from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
 from cluster.study import SEED, Study, validate_study
-from cluster.storage import require_shared_storage
+from cluster.storage import is_remote_uri, require_shared_storage
 from cluster.sweep_settings import (
     SweepSettings,
     budget_epochs,
@@ -55,6 +55,7 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
 from rcml_core.train.run_config import resolve_run_config
+from rcml_core.writable import require_writable
 from tracking import cost, reports
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
@@ -103,6 +104,9 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; ProgressCallback prints
     home = Path(settings.home).resolve() if settings.home else paths.default_home()
     storage = settings.storage or str(home / "ray_results")
+    require_writable(home, "--home")  # a clear error now, not a traceback from Tune or MLflow later
+    if not is_remote_uri(storage):
+        require_writable(storage.split("://", 1)[-1], "--storage")
     if settings.resume:
         sweep_name, settings = resolve_resume(study, settings, storage)
     else:
