@@ -25,6 +25,9 @@ class StorageError(RCMLError):
 def require_writable(path: Path | str, what: str) -> Path:
     """`path` as a folder this process can write a file into; StorageError naming `what` and the path if not."""
     path = Path(path).expanduser()
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise StorageError(f"{what} {path}: cannot write there ({blocker} is a file, not a folder)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".rcml-write-probe-", dir=path)

@@ -39,7 +39,7 @@ def blocker(tmp_path: Path) -> Path:
 def test_an_unwritable_home_is_a_one_line_error_naming_it(capsys, blocker: Path) -> None:
     line = _sweep_error(capsys, "--home", str(blocker / "home"))
     assert line.startswith("beta_sweep: error: --home ") and str(blocker / "home") in line
-    assert "cannot write there (Not a directory)" in line
+    assert f"cannot write there ({blocker} is a file, not a folder)" in line
 
 
 def test_an_unwritable_storage_is_a_one_line_error_naming_it(capsys, tmp_path: Path, blocker: Path) -> None:
