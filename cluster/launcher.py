@@ -66,6 +66,7 @@ from tracking.sweep_runs import (
     KILLED,
     RUNNING,
     SweepTracking,
+    adopt_orphans,
     end_run,
     find_trial_run,
     get_or_create_experiment,
@@ -130,6 +131,9 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     plan = plan_trials(settings.resources, cluster, study.n_trials(len(seeds)))
     client = MlflowClient(target.uri)
     experiment_id = get_or_create_experiment(client, f"rcml-{study.name}", target)
+    if settings.resume and (orphans := adopt_orphans(client, experiment_id, sweep_name)):
+        print(f"sweep {sweep_name}: its driver died; {orphans} trial run(s) it left RUNNING are re-attached "
+              "(tag rcml.orphaned)", flush=True)
     parent = start_parent_run(client, experiment_id, sweep_name, {"rcml.study": study.name})
     handle = SweepTracking(target.uri, experiment_id, parent, sweep_name)
     tracker = MlflowTracker(client, parent)
