@@ -109,6 +109,10 @@ CASES = [
 ]
 
 
+def _entry_point(case: Case) -> str:
+    return " ".join(case.argv[:2]) if case.argv[0] == "data" else case.argv[0].lstrip("@")
+
+
 @dataclass
 class Outcome:
     case: Case
@@ -153,11 +157,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
     scratch = tmp_path_factory.mktemp("cases")
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda c: _run(c, built, scratch), CASES))
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    line = f"bad-input corpus: {len(results)} bad inputs tried over {len({c.argv[0] for c in CASES})} entry points"
-    if reporter is not None:
-        reporter.write_line(line)
-    print(line)
+    line = f"bad-input corpus: {len(results)} bad inputs tried over {len({_entry_point(c) for c in CASES})} entry points"
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():  # shown in the test output whatever -s says
+            print(f"\n{line}")
+    else:
+        print(line)
     return {o.case.id: o for o in results}
 
 
