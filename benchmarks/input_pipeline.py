@@ -21,6 +21,7 @@ holds the cache (docs/performance.md §8).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import tempfile
@@ -74,7 +75,14 @@ def synthetic_catalog(n_items: int, edges_per_item: float, seed: int = 0) -> Rel
 
 
 def write_image_cache(dataset: RelationalDataset, size: int, cache_dir: Path) -> Path:
-    """A (N, size, size, 3) uint8 cache where image_array looks for it (content: a cheap pattern)."""
+    """A (N, size, size, 3) uint8 cache where image_array looks for it (content: a cheap pattern).
+
+    The cache is keyed on the item image files (a cache never outlives them): empty placeholder files stand
+    in for them under the dataset's root, which must be a scratch folder."""
+    for rel in dataset.items["image"].tolist():
+        placeholder = dataset.root / rel
+        placeholder.parent.mkdir(parents=True, exist_ok=True)
+        placeholder.touch()
     path = cache_path(dataset, size, cache_dir)
     if path.is_file():
         return path
@@ -108,6 +116,7 @@ def measure(items: int = 8000, batch: int = 512, batches: int = 24, threads: int
                               dataset.items["text"].tolist() + dataset.relations["text"].tolist())
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
         folder = Path(cache_dir) if cache_dir else Path(tmp)
+        dataset = dataclasses.replace(dataset, root=Path(tmp))  # the placeholder image files go to the scratch folder
         write_image_cache(dataset, image_size, folder)
         inputs = ModelInputs(dataset, backbone, image_cache_dir=folder)
         inputs.image_cache[:].max()  # into the page cache, as on a node that has read it before

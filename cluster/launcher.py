@@ -45,7 +45,7 @@ from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
 from cluster.study import SEED, VARIANT, Study, validate_study
-from cluster.storage import require_shared_storage
+from cluster.storage import is_remote_uri, require_shared_storage
 from cluster.sweep_settings import (
     SweepSettings,
     budget_epochs,
@@ -59,6 +59,7 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
 from rcml_core.runtime.run_config import resolve_run_config
+from rcml_core.writable import require_writable
 from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
@@ -69,6 +70,7 @@ from tracking.sweep_runs import (
     KILLED,
     RUNNING,
     SweepTracking,
+    adopt_orphans,
     end_run,
     find_trial_run,
     get_or_create_experiment,
@@ -111,6 +113,9 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; ProgressCallback prints
     home = Path(settings.home).resolve() if settings.home else paths.default_home()
     storage = settings.storage or str(home / "ray_results")
+    require_writable(home, "--home")  # a clear error now, not a traceback from Tune or MLflow later
+    if not is_remote_uri(storage):
+        require_writable(storage.split("://", 1)[-1], "--storage")
     if settings.resume:
         sweep_name, settings = resolve_resume(study, settings, storage)
     else:
@@ -135,6 +140,9 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
     client = MlflowClient(target.uri)
     experiment_id = get_or_create_experiment(client, f"rcml-{study.name}", target)
     run_metadata.describe_experiment(client, experiment_id)
+    if settings.resume and (orphans := adopt_orphans(client, experiment_id, sweep_name)):
+        print(f"sweep {sweep_name}: its driver died; {orphans} trial run(s) it left RUNNING are re-attached "
+              "(tag rcml.orphaned)", flush=True)
     parent = start_parent_run(client, experiment_id, sweep_name, {"rcml.study": study.name})
     handle = SweepTracking(target.uri, experiment_id, parent, sweep_name)
     tracker = MlflowTracker(client, parent)

@@ -15,6 +15,7 @@ import pandas as pd
 from rcml_core.data.format.io import read_table
 from rcml_core.data.format.schema import RELATIONS_FILE, RELATIONS_SCHEMA, Manifest
 from rcml_core.data.synth import PRESET_NAMES, generate_catalog, synth_preset
+from rcml_core.writable import require_writable
 
 _TEXT_WIDTH = 110  # relation texts are long; the summary shows their start
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     config = synth_preset(args.preset, **overrides)
+    require_writable(args.out.resolve().parent, f"--out {args.out}: the folder")
     start = time.perf_counter()
     manifest = generate_catalog(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     seconds = time.perf_counter() - start

@@ -1,8 +1,9 @@
 """`rcml` entry point: `rcml data ...`, `rcml train ...`, `rcml eval ...`, `rcml compare ...`, `rcml report ...`.
 
 Each command lives in its own module exposing `register(subparsers)`, which adds its
-parser and sets `func(args) -> int`. User errors (`RCMLError`) are printed as one
-line, without a traceback, and exit with status 2.
+parser and sets `func(args) -> int`. User errors (`RCMLError`) and what the file system
+refuses (`OSError`, with the path) are printed as one line, without a traceback, and exit
+with status 2.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RCMLError as exc:
         print(f"rcml: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused (permissions, a file where a folder must be, a full disk)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"rcml: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rcml: interrupted", file=sys.stderr)

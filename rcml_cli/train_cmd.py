@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rcml_core.runtime.layout import METRICS_FILE
 from rcml_core.runtime.run_config import ALIASES, PRESETS
+from rcml_core.writable import require_writable
 
 EPILOG = (
     "overrides: key=value, either a dotted path (optim.lr=1e-4, model.summary_mix=logit) or a short key: "
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         overrides.append(f"data={args.data.resolve()}")
     config = resolve_run_config(args.preset, args.config, overrides)
+    require_writable(Path(config.out_dir), "out_dir")  # before the data and the model are built
     print(f"rcml train: method {config.method}, ablation {config.ablation.name}, beta {config.effective_model.beta}, "
           f"data {config.data}, out_dir {config.out_dir}", flush=True)
     tracker = LocalTracker(Path(config.out_dir) / "tracking")

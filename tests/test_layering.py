@@ -31,12 +31,12 @@ class Layer:
     packages: tuple[str, ...] = ()  # package modules (their __init__) held without what is below them
 
 
-# Bottom-up. rcml_core: errors/config < data < model (with loss and its data-parallel gather,
+# Bottom-up. rcml_core: errors/config/writable < data < model (with loss and its data-parallel gather,
 # distributed) < runtime < eval < train; serve beside train
 # (it never imports it); data inside: format < build < sources, synth on build; runtime and
 # everything above it read datasets through data.format only.
 LAYERS: tuple[Layer, ...] = (
-    Layer("base", ("rcml_core.errors", "rcml_core.config"), packages=("rcml_core",)),
+    Layer("base", ("rcml_core.errors", "rcml_core.config", "rcml_core.writable"), packages=("rcml_core",)),
     Layer("data.format", ("rcml_core.data.format",), ("base",), packages=("rcml_core.data",)),
     Layer("data.build", ("rcml_core.data.build",), ("data.format",)),
     Layer("data.sources", ("rcml_core.data.sources",), ("data.build",)),

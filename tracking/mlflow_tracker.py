@@ -4,7 +4,8 @@ Only rank 0 of a trial is given one. Names are mapped to what MLflow accepts: ML
 not contain '@', so `val/hit@5` is recorded as `val/hit_at_5` (`mlflow_key`). Params are
 flattened (`model.beta`), stringified and logged in batches; a resumed trial re-logs the same
 params, and a param whose value changed on resume (e.g. `train.epochs`) is kept as first
-logged, with the new value recorded as a tag `rcml.param_changed.<key>`.
+logged, with the new value recorded as a tag `rcml.param_changed.<key>`. Nothing that looks like a
+credential is recorded: params, tags and artifact files pass through tracking.redact.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
 from rcml_core.train.tracker import flatten
+from tracking.redact import redact_value, redacted_copy, secret_values
 
 
 def mlflow_key(name: str) -> str:
@@ -58,8 +60,9 @@ class MlflowTracker:
             return
         existing = self.client.get_run(self.run_id).data.params
         new, changed = [], []
+        secrets = secret_values()
         for key, value in flatten(params).items():
-            key, text = mlflow_key(key), _param_value(value)
+            key, text = mlflow_key(key), _param_value(redact_value(key, value, secrets))
             if key not in existing:
                 new.append(Param(key, text))
             elif existing[key] != text:
@@ -86,14 +89,16 @@ class MlflowTracker:
         if not self._open():
             return
         path = Path(path)
-        if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), artifact_path=artifact_path or path.name)
-        else:
-            self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+        with redacted_copy(path) as clean:
+            if clean.is_dir():
+                self.client.log_artifacts(self.run_id, str(clean), artifact_path=artifact_path or path.name)
+            else:
+                self.client.log_artifact(self.run_id, str(clean), artifact_path=artifact_path)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         if not self._open():
             return
-        rows = [RunTag(str(k), str(v)) for k, v in tags.items()]
+        secrets = secret_values()
+        rows = [RunTag(str(k), redact_value(str(k), v, secrets)) for k, v in tags.items()]
         for batch in _chunks(rows, MAX_PARAMS_TAGS_PER_BATCH):
             self.client.log_batch(self.run_id, tags=batch)

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from tracking import pyfunc_model
 from tracking.mlflow_tracker import mlflow_key
+from tracking.redact import redact_value
 
 CHAMPION_ALIAS = "champion"
 
@@ -68,7 +69,7 @@ def register_model(tracking_uri: str, run_id: str, checkpoint: Path, study: str,
             signature=pyfunc_model.signature(),
         )
     version_tags = {mlflow_key(k): f"{float(v):.6g}" for k, v in metrics.items()}
-    version_tags.update({k: str(v) for k, v in tags.items()})
+    version_tags.update({k: redact_value(k, v) for k, v in tags.items()})
     with _fluent_tracking_uri(tracking_uri):
         version = mlflow.register_model(info.model_uri, name, tags=version_tags)
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from rcml_core.errors import RCMLError
+from rcml_core.writable import StorageError, require_writable
 
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -93,11 +94,11 @@ def _check_server(uri: str, timeout_s: float) -> None:
 def _check_sqlite(uri: str) -> None:
     path = Path(uri[len("sqlite:///"):])
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TrackingUnavailable(f"cannot create the folder of the MLflow store {path}: {exc}") from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise TrackingUnavailable(f"the MLflow store {path} is not writable")
+        require_writable(path.parent, "the folder of the MLflow store")  # a real write: root, read-only mounts
+    except StorageError as exc:
+        raise TrackingUnavailable(str(exc)) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise TrackingUnavailable(f"the MLflow store {path} is not writable (read-only file)")
 
 
 def check_reachable(target: TrackingTarget, timeout_s: float = 10.0) -> None:
@@ -107,4 +108,7 @@ def check_reachable(target: TrackingTarget, timeout_s: float = 10.0) -> None:
     elif target.is_local_sqlite:
         _check_sqlite(target.uri)
         if target.artifact_root:
-            Path(urlparse(target.artifact_root).path).mkdir(parents=True, exist_ok=True)
+            try:
+                require_writable(urlparse(target.artifact_root).path, "the MLflow artifact folder")
+            except StorageError as exc:
+                raise TrackingUnavailable(str(exc)) from None

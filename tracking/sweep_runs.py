@@ -7,7 +7,10 @@ Runs are found again by tags, never by name, so that restarts and resumes reuse 
             mlflow.parentRunId=<parent run id> (the UI nests it)
 
 A restarted trial (Ray retry, `--resume`) finds its run by trial id and sets it RUNNING
-again instead of creating a duplicate. Status changes go through `end_run`; a run that
+again instead of creating a duplicate. A driver that dies without a word (SIGKILL, the OOM
+killer, a preempted head) leaves its parent and its running children RUNNING: `--resume`
+finds them (`adopt_orphans`), tags them `rcml.orphaned` / `rcml.driver_lost` and re-attaches
+them, and the resumed sweep ends each in line with Tune's record. Status changes go through `end_run`; a run that
 ends early records why in `rcml.stopped_by` (`asha`, `early_stopping`).
 
 `SweepTracking` is the small picklable handle a trial process receives.
@@ -15,12 +18,14 @@ ends early records why in `rcml.stopped_by` (`asha`, `early_stopping`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
+from tracking.redact import redact_value
 from tracking.store import TrackingTarget
 
 TAG_ROLE = "rcml.role"
@@ -29,6 +34,8 @@ TAG_TRIAL = "rcml.trial_id"
 TAG_STOPPED_BY = "rcml.stopped_by"
 TAG_FAILURE = "rcml.failure"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_ORPHANED = "rcml.orphaned"
+TAG_DRIVER_LOST = "rcml.driver_lost"
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 TERMINAL = (FINISHED, FAILED, KILLED)
@@ -80,7 +87,7 @@ def start_parent_run(client: MlflowClient, experiment_id: str, sweep_name: str, 
         run_id = client.create_run(experiment_id, run_name=sweep_name,
                                    tags={TAG_ROLE: "sweep", TAG_SWEEP: sweep_name}).info.run_id
     for key, value in tags.items():
-        client.set_tag(run_id, key, str(value))
+        client.set_tag(run_id, key, redact_value(key, value))
     return run_id
 
 
@@ -112,7 +119,7 @@ def start_trial_run(handle: SweepTracking, trial_id: str, run_name: str, tags: M
         base = {TAG_ROLE: "trial", TAG_SWEEP: handle.sweep_name, TAG_TRIAL: trial_id, TAG_PARENT: handle.parent_run_id}
         run_id = client.create_run(handle.experiment_id, run_name=run_name, tags=base).info.run_id
     for key, value in (tags or {}).items():
-        client.set_tag(run_id, key, str(value))
+        client.set_tag(run_id, key, redact_value(key, value))
     return run_id
 
 
@@ -121,7 +128,7 @@ def end_run(client: MlflowClient, run_id: str, status: str, tags: Mapping[str, s
     if status not in TERMINAL:
         raise ValueError(f"status must be one of {TERMINAL}, got {status!r}")
     for key, value in (tags or {}).items():
-        client.set_tag(run_id, key, str(value)[:8000])
+        client.set_tag(run_id, key, redact_value(key, value)[:8000])
     client.set_terminated(run_id, status=status)
 
 
@@ -138,3 +145,25 @@ def kill_running_children(handle: SweepTracking, client: MlflowClient | None = N
             end_run(client, run.info.run_id, KILLED)
             killed += 1
     return killed
+
+
+def adopt_orphans(client: MlflowClient, experiment_id: str, sweep_name: str) -> int:
+    """Before a resumed sweep reopens its parent: mark the runs a dead driver left RUNNING; how many children.
+
+    A driver that stops normally (done, Ctrl+C, SIGTERM, an error) ends its parent and running children, so a
+    parent still RUNNING at resume means its driver died. Its RUNNING children are tagged and kept RUNNING: a
+    trial Tune restarts reopens its own run (the same run, its metric history continued), and a trial Tune
+    recorded as done is ended with Tune's status once the sweep completes (or KILLED if it is interrupted again).
+    """
+    parents = find_runs(client, experiment_id, {TAG_ROLE: "sweep", TAG_SWEEP: sweep_name})
+    if not parents or parents[0].info.status != RUNNING:
+        return 0
+    parent = parents[0].info.run_id
+    when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    client.set_tag(parent, TAG_DRIVER_LOST, f"the driver died while the sweep ran; resumed at {when}")
+    children = find_runs(client, experiment_id, {TAG_PARENT: parent, TAG_ROLE: "trial"})
+    orphans = [r for r in children if r.info.status == RUNNING]
+    for run in orphans:
+        client.set_tag(run.info.run_id, TAG_ORPHANED, f"left RUNNING by a driver that died; re-attached by "
+                                                      f"--resume at {when}")
+    return len(orphans)

@@ -10,8 +10,13 @@ A checkpoint is a folder:
     backbone/           the backbone's config, tokenizer and image settings, without weights (also
                         beside the run): what rebuilds the model around the weights
 
-Folders are written to a temporary name and renamed into place, so a crash never
-leaves a half-written checkpoint behind under the final name.
+Writes are atomic: the folder is written under a temporary name beside it, every file and the
+folder are fsynced, then the previous checkpoint is moved aside (`.<name>.old`), the new one
+renamed into place and the old one deleted. A process killed at any point leaves either the new
+checkpoint or the previous one loadable: when it died between the two renames, the checkpoint
+is missing under its name and `.<name>.old` holds the previous one, which `recover_checkpoint`
+(called by the next save and before every load) puts back. A write that fails (a full disk,
+ENOSPC) raises `CheckpointWriteError` naming the folder, and the previous checkpoint is kept.
 
 A run keeps two: `last` (full, what a run resumes from) and `best` (weights only: AdamW's
 two moments are twice the model, ~1.2 GB more per checkpoint at ViT-B/32, uploaded with
@@ -21,6 +26,7 @@ every improvement; nothing resumes from `best`).
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -82,6 +88,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+class CheckpointWriteError(RCMLError):
+    """A checkpoint could not be written (full disk, unwritable folder); the previous one is kept."""
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Persist every file under `folder` and the folder entries themselves before the rename publishes them."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for sub in [p for p in folder.rglob("*") if p.is_dir()] + [folder, folder.parent]:
+        fd = os.open(sub, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError:  # some file systems cannot fsync a folder
+            pass
+        finally:
+            os.close(fd)
+
+
+def recover_checkpoint(directory: Path | str) -> bool:
+    """Put the previous checkpoint back when a write died between its two renames; whether one is there now."""
+    directory = Path(directory)
+    old = directory.with_name(f".{directory.name}.old")
+    if not directory.exists() and old.is_dir():
+        old.rename(directory)
+    return directory.is_dir()
+
+
 def save_checkpoint(
     directory: Path | str,
     model: nn.Module,
@@ -96,22 +134,20 @@ def save_checkpoint(
     write_extra(tmp_dir) may add files (e.g. the tokenizer) before the folder is renamed into place.
     """
     directory = Path(directory)
+    recover_checkpoint(directory)
     tmp = directory.with_name(f".{directory.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
-    save_file(weights, str(tmp / MODEL_FILE))
-    trainer = {"rng": rng_state()}
-    if optimizer is not None:
-        trainer["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        trainer["scheduler"] = scheduler.state_dict()
-    torch.save(trainer, tmp / TRAINER_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=2))
-    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
-    if write_extra is not None:
-        write_extra(tmp)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        _write_files(tmp, model, optimizer, scheduler, state, config)
+        if write_extra is not None:
+            write_extra(tmp)
+        _fsync_tree(tmp)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(f"cannot write checkpoint {directory} (in {tmp}): "
+                                   f"{exc.strerror or exc}; the previous checkpoint is kept") from exc
     if directory.exists():
         old = directory.with_name(f".{directory.name}.old")
         if old.exists():
@@ -124,6 +160,20 @@ def save_checkpoint(
     return directory
 
 
+def _write_files(tmp: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None, scheduler: Any | None,
+                 state: TrainState, config: dict[str, Any]) -> None:
+    weights = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+    save_file(weights, str(tmp / MODEL_FILE))
+    trainer = {"rng": rng_state()}
+    if optimizer is not None:
+        trainer["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        trainer["scheduler"] = scheduler.state_dict()
+    torch.save(trainer, tmp / TRAINER_FILE)
+    (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=2))
+    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
 def read_checkpoint_config(directory: Path | str) -> dict[str, Any]:
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
@@ -132,6 +182,7 @@ def read_checkpoint_config(directory: Path | str) -> dict[str, Any]:
 
 
 def load_model_weights(directory: Path | str, model: nn.Module) -> None:
+    recover_checkpoint(directory)
     path = Path(directory) / MODEL_FILE
     if not path.is_file():
         raise RCMLError(f"{directory} is not a checkpoint: {MODEL_FILE} is missing")

@@ -40,6 +40,7 @@ from rcml_core.runtime.checkpoint import (
     load_checkpoint,
     load_model_weights,
     read_checkpoint_config,
+    recover_checkpoint,
     save_checkpoint,
 )
 from rcml_core.runtime.device import exact_fp32
@@ -245,7 +246,7 @@ class _Trainer:
     # -- the loop ----------------------------------------------------------------------
     def run(self, resume: bool, final_splits: tuple[str, ...]) -> TrainResult:
         last = self.ckpt_dir / LAST
-        if resume and last.exists():
+        if resume and recover_checkpoint(last):  # a write killed between its renames left the previous one aside
             _check_resume_compatible(read_checkpoint_config(last), self.config.to_dict(), last)
             self.state = load_checkpoint(last, self.model, self.optimizer, self.scheduler)
         if self.dist.is_main:

@@ -73,7 +73,7 @@ def test_a_missing_image_is_an_error_naming_item_and_file_and_leaves_no_cache(ds
     victim.unlink()
     with pytest.raises(DataError, match=rf"item 'I007': image file '{victim}' is missing"):
         image_array(ds, 8, progress=False, workers=1)
-    assert list(cache_path(ds, 8).parent.iterdir()) == []
+    assert list((ds.root / images.CACHE_DIR).glob("*")) == []
 
 
 def test_a_corrupt_image_is_an_error_naming_item_and_file(ds) -> None:
@@ -117,3 +117,26 @@ def test_processes_starting_together_decode_the_cache_once(ds, monkeypatch) -> N
     assert len(decoded) == ds.n_items  # one build, not three
     assert all(np.array_equal(r, results[0]) for r in results)
     assert [p.name for p in cache_path(ds, 8).parent.iterdir()] == [cache_path(ds, 8).name]  # lock file removed
+
+
+def test_a_cache_never_outlives_an_image_file_it_was_decoded_from(ds) -> None:
+    image_array(ds, 8, progress=False)  # built while every image is there
+    victim = ds.image_path(11)
+    victim.unlink()
+    with pytest.raises(DataError, match=rf"^item 'I011': image file '{victim}' is missing$"):
+        image_array(ds, 8, progress=False)  # not the pixels decoded before the file went away
+
+
+def test_an_edited_image_gets_a_new_cache_and_the_stale_one_is_removed(ds) -> None:
+    import os
+
+    before = image_array(ds, 8, progress=False)
+    old_path = cache_path(ds, 8)
+    victim = ds.image_path(5)
+    victim.unlink()  # break the hardlink: the source image is shared with other tests
+    Image.new("RGB", (12, 10), (0, 0, 0)).save(victim)
+    os.utime(victim, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    after = image_array(ds, 8, progress=False)
+    assert cache_path(ds, 8) != old_path and not old_path.exists()
+    assert (after[5] == 0).all() and not (before[5] == 0).all()
+    assert np.array_equal(np.delete(after, 5, axis=0), np.delete(before, 5, axis=0))

@@ -143,3 +143,21 @@ def test_the_driver_ends_a_completed_trials_run_finished_with_how_it_stopped(sto
     ended = client.get_run(run)
     assert ended.info.status == FINISHED
     assert ended.data.tags.get("rcml.stopped_by") == stopped_by
+
+
+def test_resume_after_a_dead_driver_marks_and_reattaches_the_runs_it_left_running(store) -> None:
+    from tracking.sweep_runs import TAG_DRIVER_LOST, TAG_ORPHANED, adopt_orphans
+
+    target, client = store
+    experiment = get_or_create_experiment(client, "rcml-test-orphans", target)
+    parent = start_parent_run(client, experiment, "sweep-killed", {})
+    handle = SweepTracking(target.uri, experiment, parent, "sweep-killed")
+    done = start_trial_run(handle, "t_done", "t_done", client=client)
+    end_run(client, done, FINISHED)
+    orphan = start_trial_run(handle, "t_running", "t_running", client=client)  # then SIGKILL: nobody ends them
+    assert adopt_orphans(client, experiment, "sweep-killed") == 1
+    assert TAG_DRIVER_LOST in client.get_run(parent).data.tags
+    assert TAG_ORPHANED in client.get_run(orphan).data.tags and TAG_ORPHANED not in client.get_run(done).data.tags
+    assert start_trial_run(handle, "t_running", "t_running", client=client) == orphan  # re-attached, not duplicated
+    end_run(client, parent, KILLED)  # a driver that stopped normally ended its parent: nothing to adopt
+    assert adopt_orphans(client, experiment, "sweep-killed") == 0

@@ -3,8 +3,9 @@
 Unlike `load_dataset`, which stops at the first thing it cannot load, this reads what
 it can and reports each problem with the file and record it concerns. Checked:
 manifest (present, schema version, counts, content hash), items (unique non-empty
-ids, non-empty text and category, a known split, image file present inside the
-folder), relations (ids 0..R-1, 0 = the intra text, distinct non-empty inter texts),
+ids, non-empty text and category, a known split, image path relative and inside the
+folder with symbolic links resolved, image file present), relations (ids 0..R-1,
+0 = the intra text, distinct non-empty inter texts),
 edges (known endpoints in the edge's split, src < dst, known inter relation, no
 duplicates, support >= 1), retrieval (A, B, negatives in A's split; (A, r, B) an
 edge; negatives distinct, not A/B, unrelated to A; one negative count), relation-type
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rcml_core.data.format.image_paths import image_path_problem
 from rcml_core.data.format.stats import DatasetStats, dataset_stats
 from rcml_core.data.format.io import content_hash, read_table, table_files
 from rcml_core.data.format.schema import (
@@ -113,11 +115,19 @@ def _check_items(c: _Collector, root: Path, items: pd.DataFrame) -> None:
     c.rows(ITEMS_FILE, items, _blank(items["category"]), "category is empty", label)
     c.rows(ITEMS_FILE, items, ~items["split"].isin(SPLITS), f"split is not one of {SPLITS}", label)
     resolved = root.resolve()
-    bad_image = []
-    for rel in items["image"].astype(str):
-        path = (root / rel).resolve()
-        bad_image.append(not rel or Path(rel).is_absolute() or resolved not in path.parents or not path.is_file())
-    c.rows(ITEMS_FILE, items, np.array(bad_image), "image file is missing (or lies outside the dataset folder)", label)
+    outside, missing = [], []
+    for rel in items["image"].tolist():
+        problem = image_path_problem(rel)
+        if problem is None and resolved not in (root / rel).resolve().parents:
+            problem = f"image path {rel!r} resolves outside the dataset folder (a symbolic link)"
+        outside.append(problem)
+        missing.append(problem is None and not (root / rel).is_file())
+    bad = [r for r, p in enumerate(outside) if p is not None]
+    for r in bad[:MAX_ROWS_PER_CHECK]:
+        c.add(f"{ITEMS_FILE} row {r} ({label(items.iloc[r])})", outside[r])
+    if len(bad) > MAX_ROWS_PER_CHECK:
+        c.add(ITEMS_FILE, f"{len(bad) - MAX_ROWS_PER_CHECK} more rows: image path outside the dataset folder")
+    c.rows(ITEMS_FILE, items, np.array(missing, dtype=bool), "image file is missing", label)
     for split in SPLITS:
         if not (items["split"] == split).any():
             c.add(ITEMS_FILE, f"split {split!r} has no items")

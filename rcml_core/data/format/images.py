@@ -8,9 +8,14 @@ resampling (long side `int(size * long / short)`), centre crop `size` x `size`
 (offsets floor((dim - size) / 2)). Normalisation (CLIP mean/std) is left to the
 consumer, so the cache stays uint8 (4x smaller than float32).
 
-The file name holds the dataset's content hash, the size and the method, so a rebuilt
-dataset or another size gets its own file; it is written to a temporary name and
-renamed, so a crash never leaves a truncated cache that looks valid. The build runs
+The file name holds the dataset's content hash, a key over the image files it is decoded
+from (each file's path, size and modification time), the size and the method, so a
+rebuilt dataset, an edited image or another size gets its own file, and the cache never
+outlives its sources: every image file is looked up (one `stat` each) before the cache
+is used, and a missing one is an error naming the item and the file, exactly as when
+the cache is built, never a silent run on pixels decoded from a file that is gone. A
+new cache replaces the stale ones of the same dataset and size. It is written to a
+temporary name and renamed, so a crash never leaves a truncated cache that looks valid. The build runs
 behind an exclusive file lock beside the cache: trials starting together on a new node
 wait for one decode instead of each decoding every image (POSIX `flock`, which also
 holds on NFSv4).
@@ -23,6 +28,7 @@ item catalog at 224 px is 15 GB).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -56,10 +62,46 @@ def clip_preprocess(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)  # (size, size, 3)
 
 
+def sources_key(ds: RelationalDataset) -> str:
+    """16 hex digits over every item image's relative path, size and modification time (item order).
+
+    DataError naming the item and the file when an image file is missing: the cache may not be used then.
+    """
+    h = hashlib.sha256()
+    for index, rel in enumerate(ds.items["image"].tolist()):
+        path = ds.root / rel
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            item = ds.items["item_id"].iat[index]
+            raise DataError(f"item {item!r}: image file {str(path)!r} is missing") from None
+        except OSError as exc:
+            item = ds.items["item_id"].iat[index]
+            raise DataError(f"item {item!r}: image file {str(path)!r} cannot be read ({exc.strerror})") from None
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def _cache_prefix(ds: RelationalDataset) -> str:
+    return f"images-{ds.manifest.content_hash[:16]}-"
+
+
+def _cache_suffix(size: int) -> str:
+    return f"-{size}px-{RESIZE_METHOD}.npy"
+
+
 def cache_path(ds: RelationalDataset, size: int, cache_dir: Path | None = None) -> Path:
-    """Where the cache for (dataset content, size, method) lives."""
+    """Where the cache for (dataset content, image files as they are now, size, method) lives."""
     folder = Path(cache_dir) if cache_dir is not None else ds.root / CACHE_DIR
-    return folder / f"images-{ds.manifest.content_hash[:16]}-{size}px-{RESIZE_METHOD}.npy"
+    return folder / f"{_cache_prefix(ds)}{sources_key(ds)}{_cache_suffix(size)}"
+
+
+def _remove_stale(ds: RelationalDataset, size: int, path: Path) -> None:
+    """Delete this dataset's caches of this size decoded from other versions of its image files (a reader
+    that still maps one keeps its pages until it closes it)."""
+    for old in path.parent.glob(f"{_cache_prefix(ds)}*{_cache_suffix(size)}"):
+        if old != path:
+            old.unlink(missing_ok=True)
 
 
 def _load_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -129,6 +171,7 @@ def image_array(
         if cached is not None:
             return cached
         _build(ds, size, path, shape, progress, workers)
+        _remove_stale(ds, size, path)
     return np.load(path, mmap_mode="r")
 
 

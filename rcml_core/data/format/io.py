@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rcml_core.data.format.image_paths import require_images_inside
 from rcml_core.data.format.schema import (
     EDGES_FILE,
     EDGES_SCHEMA,
@@ -99,8 +100,9 @@ def content_hash(root: Path | str) -> str:
     h = hashlib.sha256()
     for rel, _ in table_files():
         _hash_file(h, root, rel)
-    images = pq.read_table(root / ITEMS_FILE, columns=["image"]).column("image").to_pylist()
-    for rel in images:
+    items = pq.read_table(root / ITEMS_FILE, columns=["item_id", "image"]).to_pandas()
+    require_images_inside(root, items, ITEMS_FILE)  # never hash (read) a file outside the dataset
+    for rel in items["image"].tolist():
         _hash_file(h, root, rel)
     return h.hexdigest()
 
@@ -195,6 +197,7 @@ def load_dataset(root: Path | str) -> RelationalDataset:
     if not index.is_unique:
         dup = index[index.duplicated()][0]
         raise DataError(f"{root / ITEMS_FILE}: item_id {dup!r} appears more than once")
+    require_images_inside(root, items, ITEMS_FILE)
     bad_split = ~items["split"].isin(SPLITS)
     if bad_split.any():
         raise DataError(f"{root / ITEMS_FILE}: item {items['item_id'][bad_split].iat[0]!r} has split outside {SPLITS}")
