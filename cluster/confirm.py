@@ -193,7 +193,7 @@ def chosen_summary(summary: pd.DataFrame, chosen: Mapping[str, Any], axes: Seque
         if axis not in summary:
             continue
         if axis in chosen:
-            mask &= summary[axis].map(_plain) == chosen[axis]
+            mask &= summary[axis].map(plain_value) == chosen[axis]
         else:
             mask &= summary[axis].isna()
     return summary[mask]
