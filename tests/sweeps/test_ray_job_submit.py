@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
+from tests.sweeps.ray_head import alive, descendants, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -31,44 +31,11 @@ RAY = str(Path(sys.executable).with_name("ray"))
 NO_AGENT = "No available agent to submit job"  # the head's answer before its job agent registered
 
 
-def _descendants(pid: int) -> list[int]:
-    """PIDs of every process below `pid` (from /proc), so the test ends exactly what it started."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """A 2-CPU head started with `ray start --head --block` in the repo root; stopped by PID at the end."""
     home = tmp_path_factory.mktemp("job-home")
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard = free_port(), free_port()
     venv_bin = str(Path(sys.executable).parent)  # as with the virtual environment activated: `python` is its own
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RCML_HOME=str(home),
                PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -76,7 +43,7 @@ def ray_head(tmp_path_factory):
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--num-cpus=2", f"--port={port}", f"--dashboard-port={dashboard}",
          "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--include-dashboard=true",
-         f"--ray-client-server-port={_free_port()}", "--disable-usage-stats"],
+         f"--ray-client-server-port={free_port()}", "--disable-usage-stats"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     address = f"http://127.0.0.1:{dashboard}"
@@ -94,17 +61,17 @@ def ray_head(tmp_path_factory):
                 time.sleep(1)
         yield address, home, env
     finally:
-        started = _descendants(head.pid)
+        started = descendants(head.pid)
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
         try:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
         deadline = time.monotonic() + 30
-        while any(_alive(p) for p in started) and time.monotonic() < deadline:
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
             time.sleep(0.5)
         for pid in started:  # whatever outlived the head: only processes this test started
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
