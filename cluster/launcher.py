@@ -248,6 +248,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
         parent_tracker.set_tags(confirmation.tags())
     usage = cost.summarize_costs(cost.trial_costs(client, trials), axes, selection.config)
     parent_tracker.log_metrics(usage.totals, step=0)
+    parent_tracker.log_metrics(reports.configuration_metrics(summary, axes), step=0)  # every configuration, not only the selected
     built = reports.merge((report or reports.base_report)(summary, trials, axes), cost.cost_report(usage))
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))

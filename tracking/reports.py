@@ -11,6 +11,7 @@ configuration's test metrics beside those scorers, and the floor ratio.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 
 from rcml_core.eval import keys as metric_keys
 from tracking import figures
+from tracking.run_tags import configuration_label
 
 
 @dataclass
@@ -133,6 +135,25 @@ def importance_report(importances: Mapping[str, float] | None, note: str | None 
         report.documents["param_importances"] = {"note": note or "not computed"}
         report.lines.append(f"  parameter importances: {note or 'not computed'}")
     return report
+
+
+CONFIGURATIONS = "configurations"  # the parent run's prefix of every configuration's val Hit@5 over its seeds
+SUMMARY_STATS = {"mean": "best_val_mean", "std": "best_val_std", "ci_lo": "best_val_ci_lo",
+                 "ci_hi": "best_val_ci_hi", "n_seeds": "n"}
+
+
+def configuration_metrics(summary: pd.DataFrame, axes: list[str]) -> dict[str, float]:
+    """Every configuration's val Hit@5 AVG over its seeds, for the parent run: `configurations/<label>/val/hit@5_`
+    + mean, std (over seeds), ci_lo, ci_hi (pooled over seeds and resampled over query pairs), n_seeds; the label
+    is the configuration (`summary_mix:logit beta:0.6`, colons for MLflow's metric-name characters)."""
+    out: dict[str, float] = {}
+    for _, row in summary.iterrows():
+        label = configuration_label({k: row[k] for k in axes if k in row}, axes).replace("=", ":")
+        label = re.sub(r"[^\w.\- :]", "_", label)
+        for stat, column in SUMMARY_STATS.items():
+            if column in row and pd.notna(row[column]):
+                out[f"{CONFIGURATIONS}/{label}/val/hit@5_{stat}"] = float(row[column])
+    return out
 
 
 def merge(*reports: Report) -> Report:

@@ -86,3 +86,16 @@ def test_the_console_prints_intervals_the_floor_rows_and_the_test_table() -> Non
     assert "reference: category pair | relation" in text
     assert "test: 4 queries over 3 distinct pairs, 2 seed(s): mean ± std over seeds [pooled 95% CI]" in text
     assert "reference: category pair " in text.split("test:")[1]
+
+
+def test_every_configuration_gets_its_mean_std_and_interval_under_a_readable_label() -> None:
+    from tracking.reports import configuration_metrics
+
+    summary = pd.DataFrame({"summary_mix": ["logit", "prob"], "beta": [0.6, 1.0], "best_val_mean": [0.43, 0.38],
+                            "best_val_std": [0.028, 0.009], "best_val_ci_lo": [0.36, 0.31],
+                            "best_val_ci_hi": [0.49, float("nan")], "n": [3, 3]})
+    metrics = configuration_metrics(summary, ["summary_mix", "beta"])
+    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5_mean"] == 0.43
+    assert metrics["configurations/summary_mix:prob beta:1/val/hit@5_std"] == 0.009
+    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5_n_seeds"] == 3.0
+    assert "configurations/summary_mix:prob beta:1/val/hit@5_ci_hi" not in metrics  # no interval: left out
