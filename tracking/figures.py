@@ -208,3 +208,46 @@ def importance_bars(importances: Mapping[str, float], title: str = "Optuna param
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def relation_type_bars(metrics: Mapping[str, float], prefix: str = "selected/test/") -> Figure | None:
+    """Paper Figure 2: relation-type Top-1 and Top-3 per similarity type (mean ± std over seeds) beside the
+    random Top-3 of the same pairs; `metrics` as the parent run stores them (`selected/test/rtype_top3_tt`,
+    ...). None when the sweep recorded no relation-type task."""
+    top1 = [metrics.get(f"{prefix}rtype_top1_{s}") for s in SIMILARITIES]
+    top3 = [metrics.get(f"{prefix}rtype_top3_{s}") for s in SIMILARITIES]
+    if any(v is None for v in top1 + top3):
+        return None
+    std = lambda name: [metrics.get(f"{prefix}{name}_{s}_std", 0.0) for s in SIMILARITIES]  # noqa: E731
+    x = np.arange(len(SIMILARITIES))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
+    ax.bar(x - 0.2, top1, 0.4, yerr=std("rtype_top1"), capsize=3, label="Top-1")
+    ax.bar(x + 0.2, top3, 0.4, yerr=std("rtype_top3"), capsize=3, label="Top-3")
+    chance = metrics.get(f"{prefix}rtype_random_top3")
+    if chance is not None:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"random Top-3 ({chance:.3f})")
+    ax.set_xticks(x, [LABELS[s] for s in SIMILARITIES])
+    n = metrics.get(f"{prefix}n_rtype_pairs")
+    ax.set_ylabel("accuracy (mean ± std over seeds)")
+    ax.set_title("Relation-type prediction" + (f" ({int(n)} test pairs)" if n else ""), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def validity_bar(metrics: Mapping[str, float], prefix: str = "selected/test/") -> Figure | None:
+    """Paper Figure 3: the relation-validity probe's accuracy (mean ± std over seeds); None without the task."""
+    acc = metrics.get(f"{prefix}validity_acc")
+    if acc is None:
+        return None
+    fig, ax = plt.subplots(figsize=(3.6, 3.8), dpi=120)
+    ax.bar([0], [acc], 0.5, yerr=[metrics.get(f"{prefix}validity_acc_std", 0.0)], capsize=4)
+    ax.set_xticks([0], ["selected"])
+    ax.set_ylim(0.0, 1.0)
+    n = metrics.get(f"{prefix}n_validity")
+    ax.set_ylabel("accuracy (mean ± std over seeds)")
+    ax.set_title("Relation validity" + (f" ({int(n)} test instances)" if n else ""), fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

@@ -3,7 +3,8 @@
 Reads the sweep's parent run: Table 1 (Hit@5 and MRR of the selected configuration on test per similarity
 type, tracking.report_table1) from its metrics, and the figures the sweep logged under `report/` (Figure 5
 for a beta sweep, Figure 4 with CIs for an ablation, importances for a search), embedded in the HTML as
-data URIs so the page opens anywhere. Writes `<out>/report.md`, `report.html`, the numeric tables as CSV
+data URIs so the page opens anywhere, and Figures 2 and 3 (relation-type Top-1/Top-3 against the random
+Top-3, relation-validity accuracy) drawn from the parent's `selected/test/` metrics. Writes `<out>/report.md`, `report.html`, the numeric tables as CSV
 and the figures as PNG, and logs them to the parent run under `report/rcml_report/`.
 """
 
@@ -20,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rcml_core.errors import RCMLError
+from tracking import figures as figures_
 from tracking import report_table1
 from tracking.sweep_runs import TAG_ROLE
 
@@ -55,6 +57,18 @@ def _figures(client: MlflowClient, run_id: str, dest: Path) -> list[Path]:
     return sorted(out)
 
 
+def _task_figures(metrics: dict[str, float], dest: Path) -> list[Path]:
+    """Figures 2 and 3 (relation type, validity) drawn from the parent's `selected/test/` metrics."""
+    out = []
+    for name, draw in (("fig2_relation_type", figures_.relation_type_bars), ("fig3_validity", figures_.validity_bar)):
+        fig = draw(metrics)  # rtype_* and validity_* names hold no '@': stored as written
+        if fig is not None:
+            out.append(dest / f"{name}.png")
+            fig.savefig(out[-1])
+            figures_.close(fig)
+    return out
+
+
 def write_report(client: MlflowClient, run_id: str, out: Path, log: bool = True) -> WrittenReport:
     """Write the report of the sweep whose parent run is `run_id` into `out` (and log it to that run)."""
     run = _parent(client, run_id)
@@ -71,7 +85,7 @@ def write_report(client: MlflowClient, run_id: str, out: Path, log: bool = True)
         files.append(out / f"table1_{metric.replace('@', '')}.csv")
         table.to_csv(files[-1], index=False)
     with tempfile.TemporaryDirectory(prefix="rcml-report-") as tmp:
-        figures = _figures(client, run_id, Path(tmp))
+        figures = _figures(client, run_id, Path(tmp)) + _task_figures(metrics, Path(tmp))
         for figure in figures:
             files.append(Path(shutil.copy(figure, out / figure.name)))
         md = [f"# Sweep {sweep}", "", f"Selected configuration: `{selected}` (parent run `{run_id}`).", ""]

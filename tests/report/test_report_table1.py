@@ -36,3 +36,20 @@ def test_markdown_bolds_the_best_of_each_column_and_keeps_the_table_intact() -> 
     assert "**0.5000 ± 0.0100 [0.200, 0.600]**" in rows[1]  # AVG: the model's 0.50 beats 0.40
     assert "**" not in rows[3] and "0.4000 [0.310, 0.500]" in rows[3]  # the reference's AVG is below the model's
     assert "143 queries, 91 distinct item pairs, 3 seed(s)" in text
+
+
+def test_figures_2_and_3_are_drawn_from_the_stored_task_metrics_and_skipped_without_them() -> None:
+    from tracking.figures import close, relation_type_bars, validity_bar
+
+    sims = ("tt", "ii", "ti", "it", "avg")
+    metrics = {**{f"selected/test/rtype_top{k}_{s}": 0.1 * k for k in (1, 3) for s in sims},
+               "selected/test/rtype_random_top3": 0.3, "selected/test/n_rtype_pairs": 40.0,
+               "selected/test/validity_acc": 0.62, "selected/test/validity_acc_std": 0.01}
+    fig2, fig3 = relation_type_bars(metrics), validity_bar(metrics)
+    assert fig2 is not None and fig3 is not None
+    heights = sorted(round(p.get_height(), 6) for p in fig2.axes[0].patches)
+    assert heights == [0.1] * 5 + [0.3] * 5  # Top-1 and Top-3 per similarity type
+    assert "40 test pairs" in fig2.axes[0].get_title()
+    close(fig2)
+    close(fig3)
+    assert relation_type_bars({}) is None and validity_bar({}) is None

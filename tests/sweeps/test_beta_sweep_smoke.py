@@ -167,7 +167,8 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     assert table.loc["CLIP-concat", "avg_mean"] == pytest.approx(metrics["baselines/test/concat_hit_at_5"])
     assert table.loc["CLIP fine-tuned (plain)", "tt_ci_hi"] == pytest.approx(metrics["baselines/test/plain_hit_at_5_tt_ci_hi"])
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 1 and "hit5_vs_beta" in page  # Figure 5, embedded
+    assert page.count("data:image/png;base64,") >= 3 and "hit5_vs_beta" in page  # Figure 5, embedded
+    assert "fig2_relation_type" in page and "fig3_validity" in page  # Figures 2 and 3 from the stored metrics
     assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
     logged = {a.path for a in record.client.list_artifacts(parent, "report/rcml_report")}
     assert {"report/rcml_report/report.html", "report/rcml_report/report.md"} <= logged
