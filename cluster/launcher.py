@@ -41,6 +41,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from cluster import confirm, paths
+from cluster.baselines import BASELINE_PREFIXES, baseline_table
 from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
@@ -230,7 +231,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     test_results = [e.test for e in evaluations]
     test = seed_table(test_results)
     val_baselines = _val_baselines(run_config.data, val_queries, [e.val_free for e in evaluations])
-    test_baselines = _test_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
+    baseline_results = _test_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
+    test_baselines = baseline_table(baseline_results) if baseline_results else {}
     for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
             MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
@@ -253,6 +255,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, {**test, **test_baselines}))
+    built = reports.merge(built, reports.relation_report(run_config.data, {
+        "selected": [r.outcomes[keys.MODEL] for r in test_results if keys.MODEL in r.outcomes],
+        **{keys.LABELS[p]: [b.outcomes[p] for b in baseline_results] for p in BASELINE_PREFIXES}}))
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
         built = reports.merge(built, report_ablation.drops_report(trials, outcomes, study.reference_variant, VARIANT))
     if confirmation is not None:
@@ -297,16 +302,16 @@ def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queri
 
 
 def _test_baselines(study: Study, settings: SweepSettings, base: list[str], selection: Selection, plan: TrialPlan,
-                    runs_root: Path) -> dict[str, float]:
-    """The CLIP baselines over the selected configuration's seeds on test (empty with --no-baselines)."""
-    from cluster.baselines import baseline_spec, baseline_table, run_baselines
+                    runs_root: Path) -> list[EvalResult]:
+    """The CLIP baselines' test results, one per selected seed (`clip_rows`; none with --no-baselines)."""
+    from cluster.baselines import baseline_spec, run_baselines
 
     if not settings.baselines:
-        return {}
+        return []
     seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
     spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
     print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
-    return baseline_table(run_baselines(spec, plan))
+    return run_baselines(spec, plan)
 
 
 def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str, QueryOutcomes]:

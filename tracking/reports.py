@@ -137,6 +137,30 @@ def importance_report(importances: Mapping[str, float] | None, note: str | None 
     return report
 
 
+def relation_report(data: str | Path, scorers: Mapping[str, list]) -> Report:
+    """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
+    relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
+
+    scorers: label -> the scorer's per-seed test `QueryOutcomes` (same queries); empty lists are skipped."""
+    from rcml_core.data.format.io import load_dataset
+    from rcml_core.eval.results import pool_seeds
+    from rcml_core.eval.slices import relation_slices
+
+    scorers = {label: outcomes for label, outcomes in scorers.items() if outcomes}
+    dataset = load_dataset(data)
+    if not scorers or "test" not in dataset.retrieval:
+        return Report()
+    queries = dataset.retrieval["test"]
+    texts = dict(zip(dataset.relations.index, dataset.relations["text"]))
+    rows = []
+    for label, outcomes in scorers.items():
+        pooled = pool_seeds(outcomes)
+        if len(pooled) != len(queries):  # evaluated on a capped query set: no slice can be matched
+            continue
+        rows += [{"scorer": label, **row} for row in relation_slices(pooled, queries.relation, texts=texts)]
+    return Report(tables={"hit5_by_relation": pd.DataFrame(rows)}) if rows else Report()
+
+
 CONFIGURATIONS = "configurations"  # the parent run's prefix of every configuration's val Hit@5 over its seeds
 SUMMARY_STATS = {"mean": "best_val_mean", "std": "best_val_std", "ci_lo": "best_val_ci_lo",
                  "ci_hi": "best_val_ci_hi", "n_seeds": "n"}

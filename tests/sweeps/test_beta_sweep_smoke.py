@@ -112,6 +112,12 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
         assert key in metrics, key
     assert metrics["baselines/test/concat_n_queries"] == metrics["selected/test/n_queries"]
     scorers = set(pd.read_csv(report / "test_selected.csv")["scorer"])
+    # per-relation slices on test: every query in exactly one slice, for the model and both CLIP rows
+    slices = pd.read_csv(report / "hit5_by_relation.csv")
+    assert set(slices["scorer"]) == {"selected", "CLIP-concat", "CLIP fine-tuned (plain)"}
+    for _, rows in slices.groupby("scorer"):
+        assert rows["n_queries"].sum() == metrics["selected/test/n_queries"]
+        assert ((rows["ci_lo"] <= rows["mean"]) & (rows["mean"] <= rows["ci_hi"])).all()
     # every configuration's val Hit@5 over its seeds on the parent, not only the selected one's
     per_config = {k for k in metrics if k.startswith("configurations/") and k.endswith("/val/hit_at_5_mean")}
     assert len(per_config) == N_TRIALS and "configurations/summary_mix:logit beta:0.6/val/hit_at_5_mean" in per_config
