@@ -21,7 +21,7 @@ import pytest
 
 from sweeps import beta_sweep
 from tests.sweeps.conftest import read_sweep
-from tests.sweeps.test_ray_job_submit import _alive, _descendants
+from tests.sweeps.ray_head import alive, descendants
 from tests.sweeps.test_resume import _epoch_log, _finished_children
 
 N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the grid, one seed (the smoke test)
@@ -53,21 +53,21 @@ def test_sigkill_of_the_driver_then_resume_finishes_the_sweep(tmp_path: Path) ->
             assert sweep.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "two trials did not finish in time"
             time.sleep(1)
-        started = _descendants(sweep.pid)
+        started = descendants(sweep.pid)
         sweep.send_signal(signal.SIGKILL)
         assert sweep.wait(timeout=30) == -signal.SIGKILL
         # Ray's per-node agents outlive their raylet for a while (they poll it); they train and record nothing.
         working = [p for p in started if not _cmdline(p).startswith(IDLE_AGENTS)]
         deadline = time.monotonic() + 60
-        while any(_alive(p) for p in working) and time.monotonic() < deadline:
+        while any(alive(p) for p in working) and time.monotonic() < deadline:
             time.sleep(0.5)
-        survivors = {p: _cmdline(p) for p in working if _alive(p)}
+        survivors = {p: _cmdline(p) for p in working if alive(p)}
         assert survivors == {}, f"processes of the killed driver's Ray instance still run: {survivors}"
     finally:
         if sweep.poll() is None:
             sweep.kill()
         for pid in started:  # only what this test started
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         log.close()
 
