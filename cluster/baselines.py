@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster.outcome import Selection
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study, format_override, plain_value
+from cluster.sweep_settings import SweepSettings
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
 
@@ -90,3 +92,14 @@ def baseline_table(results: Sequence[EvalResult]) -> dict[str, float]:
     for prefix in BASELINE_PREFIXES:
         table[keys.count_key(results[0].split, keys.N_SEEDS, prefix)] = n_seeds
     return table
+
+
+def clip_baselines(study: Study, settings: SweepSettings, base: Sequence[str], selection: Selection,
+                   plan: TrialPlan, runs_root: Path) -> list[EvalResult]:
+    """The CLIP baselines' test results, one per selected seed (`clip_rows`; none with --no-baselines)."""
+    if not settings.baselines:
+        return []
+    seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
+    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
+    print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
+    return run_baselines(spec, plan)

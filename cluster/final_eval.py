@@ -6,7 +6,8 @@ one), all seeds in parallel. Each task returns a `SelectedEvaluation`: the test 
 `EvalResult` (every metric of the paper's three tasks with intervals, the reference
 scorers, the training-free score on the run's untrained backbone, and the per-query
 outcomes, so the launcher can pool the seeds) and the training-free score on the val
-selection queries (for the val tables, beside the reference scorers).
+selection queries (for the val tables, beside the reference scorers); `val_floors` puts those
+beside the reference scorers on the same queries.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import torch
 from ray.train import Checkpoint
 
 from cluster.resources import TrialPlan
+from rcml_core.eval import keys
 from rcml_core.eval.evaluate import evaluate_run, first_queries
-from rcml_core.eval.results import EvalResult
+from rcml_core.eval.results import EvalResult, seed_table
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.runtime.device import exact_fp32
 from rcml_core.runtime.layout import BACKBONE_DIR, BEST
@@ -81,3 +83,21 @@ def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialP
     task = ray.remote(_evaluate).options(num_cpus=plan.cpus_per_worker,
                                          num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
     return ray.get([task.remote(path, storage_path, split, val_queries, plan.use_gpu) for path in checkpoint_paths])
+
+
+def val_floors(data: str, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
+    """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
+    the val selection queries: the floor beside the sweep's val table."""
+    from rcml_core.data.format.io import load_dataset
+    from rcml_core.eval.reference import reference_result
+
+    dataset = load_dataset(data)
+    if "val" not in dataset.retrieval:
+        return {}
+    out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics
+    free = [r for r in free if r.outcomes]
+    if free:
+        table = seed_table(free)
+        table[keys.count_key("val", keys.N_SEEDS, keys.FREE)] = table.pop(f"val/{keys.N_SEEDS}")
+        out.update(table)
+    return out

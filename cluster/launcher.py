@@ -41,7 +41,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from cluster import confirm, paths
-from cluster.baselines import BASELINE_PREFIXES, baseline_table
+from cluster.baselines import BASELINE_PREFIXES, baseline_table, clip_baselines
 from cluster.connect import connect
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
@@ -230,8 +230,8 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     evaluations = _test_metrics(selection, storage, plan, val_queries)
     test_results = [e.test for e in evaluations]
     test = seed_table(test_results)
-    val_baselines = _val_baselines(run_config.data, val_queries, [e.val_free for e in evaluations])
-    baseline_results = _test_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
+    val_baselines = final_eval.val_floors(run_config.data, val_queries, [e.val_free for e in evaluations])
+    baseline_results = clip_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
     test_baselines = baseline_table(baseline_results) if baseline_results else {}
     for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
@@ -301,19 +301,6 @@ def _test_metrics(selection: Selection, storage: str, plan: TrialPlan, val_queri
     return evaluate_trials(paths_, storage, plan, split="test", val_queries=val_queries)
 
 
-def _test_baselines(study: Study, settings: SweepSettings, base: list[str], selection: Selection, plan: TrialPlan,
-                    runs_root: Path) -> list[EvalResult]:
-    """The CLIP baselines' test results, one per selected seed (`clip_rows`; none with --no-baselines)."""
-    from cluster.baselines import baseline_spec, run_baselines
-
-    if not settings.baselines:
-        return []
-    seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
-    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
-    print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
-    return run_baselines(spec, plan)
-
-
 def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str, QueryOutcomes]:
     """trial id -> its best checkpoint's per-query val outcomes on the selection queries, which each run
     records at its end (rcml_core.train.loop: outcomes/selection-val.npz). A trial stopped before its end
@@ -332,25 +319,6 @@ def _selection_outcomes(trials: pd.DataFrame, client: MlflowClient) -> dict[str,
                 out[row["trial_id"]] = EvalResult.load(path).outcomes[keys.MODEL]
             except Exception:  # noqa: BLE001 - no such artifact (the run did not reach its end): not pooled
                 continue
-    return out
-
-
-def _val_baselines(data: str, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
-    """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
-    the val selection queries: the floor beside the sweep's val table."""
-    from rcml_core.data.format.io import load_dataset
-    from rcml_core.eval.evaluate import first_queries
-    from rcml_core.eval.reference import reference_result
-
-    dataset = load_dataset(data)
-    if "val" not in dataset.retrieval:
-        return {}
-    out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics
-    free = [r for r in free if r.outcomes]
-    if free:
-        table = seed_table(free)
-        table[keys.count_key("val", keys.N_SEEDS, keys.FREE)] = table.pop(f"val/{keys.N_SEEDS}")
-        out.update(table)
     return out
 
 

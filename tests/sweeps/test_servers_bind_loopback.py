@@ -21,6 +21,7 @@ import yaml
 
 from cluster import connect as connect_module
 from tracking.optuna_report import dashboard_command
+from tests.sweeps.ray_head import descendants
 from tracking.store import resolve_tracking
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,23 +121,6 @@ def _is_loopback(ip: str) -> bool:
     return (mapped or address).is_loopback
 
 
-def _tree(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
-    out, todo = [pid], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     try:
@@ -164,13 +148,13 @@ def test_a_sweeps_local_ray_instance_listens_on_loopback_only(tmp_path: Path) ->
         assert driver.stdout.readline().strip() == "UP", driver.stderr.read()[-3000:]
         listening = {**_listening("/proc/net/tcp"), **_listening("/proc/net/tcp6")}
         bound = {}
-        for pid in _tree(driver.pid):
+        for pid in [driver.pid, *descendants(driver.pid)]:
             for inode in _socket_inodes(pid) & listening.keys():
                 bound.setdefault(listening[inode], set()).add(pid)
         assert bound, "found no listening socket of the Ray instance"
         assert all(_is_loopback(ip) for ip in bound), bound
     finally:
-        started = _tree(driver.pid)[1:]
+        started = descendants(driver.pid)
         driver.stdin.close()  # the driver exits, ray.shutdown at exit stops what it started
         try:
             driver.wait(timeout=60)
