@@ -161,7 +161,7 @@ def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, 
 
     from cluster.callbacks import TrialRunsCallback
     from cluster.study import Study
-    from cluster.sweep_settings import SweepSettings
+    from cluster.sweep_settings import SweepContext, SweepSettings
     from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
     from cluster.tuner import build_tuner
@@ -179,8 +179,10 @@ def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, 
                              train_storage=str(home / "ray_results" / "overhead" / "train_runs"), plan=plan,
                              tracking=relay, final_splits=())
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), plan.trial_resources)
-    tuner = build_tuner(study, trainable, SweepSettings(seeds=seeds, home=str(home)), "overhead",
-                        str(home / "ray_results"), home, plan, epochs, [TrialRunsCallback(handle, epochs)], False)
+    ctx = SweepContext(study=study, settings=SweepSettings(seeds=seeds, home=str(home)), sweep_name="overhead",
+                       storage=str(home / "ray_results"), home=home, data=Path(budget[0].split("=", 1)[1]),
+                       base=tuple(budget), epochs=epochs, plan=plan, target=target, tracking=handle, client=client)
+    tuner = build_tuner(ctx, trainable, [TrialRunsCallback(handle, epochs)], restore=False)
     try:
         result = tuner.fit()
     finally:

@@ -5,7 +5,8 @@ A `Study` names its axes in the flat keys of `rcml train` (`beta`, `lr`, `tau`,
 special ones: `seed` (from `--seeds`) and `variant`, whose values name bundles of
 overrides (the ablation settings). Grid studies run every combination through Tune's
 grid search (OptunaSearch cannot take `grid_search`); search studies give a
-define-by-run function to OptunaSearch (TPE), which allows conditional parameters.
+define-by-run function to OptunaSearch (TPE), which allows conditional parameters. The
+study also names its report (`report`, `extra_report`), so a script hands the launcher one object.
 
 `validate_study` resolves a full run config for every grid value (or for sampled search
 points) before Ray starts, so a bad key or value is a one-line error naming it.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rcml_core.errors import ConfigError
@@ -25,6 +26,8 @@ SEED = "seed"
 VARIANT = "variant"
 
 SearchSpace = Callable[[Any], "dict[str, Any] | None"]  # optuna.Trial -> constants (define-by-run)
+ReportFn = Callable[[Any, Any, "list[str]"], Any]  # (summary, trials, axes) -> tracking.reports.Report
+ExtraReportFn = Callable[[str, Any], Any]  # (sweep name, home folder) -> tracking.reports.Report
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Study:
     num_samples: int = 0  # trials of a search study
     fixed: Mapping[str, Any] = field(default_factory=dict)  # overrides shared by every trial
     reference_variant: str | None = None  # the variant others are compared with (ablation: "full")
+    report: ReportFn | None = None  # figures and tables from the trials; None: tracking.reports.base_report
+    extra_report: ExtraReportFn | None = None  # a report from the study's own records (the Optuna importances)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
@@ -77,6 +82,11 @@ class Study:
             else:
                 out[key] = value
         return out
+
+    def for_trials(self) -> Study:
+        """The study as its trials get it: without the report functions, which only the driver calls (so a
+        trial never imports the figures' matplotlib)."""
+        return replace(self, report=None, extra_report=None)
 
     def n_trials(self, n_seeds: int) -> int:
         if self.is_search:

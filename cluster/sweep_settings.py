@@ -1,4 +1,5 @@
-"""A sweep's settings (what the command line asks for), its training budget, and finding it again.
+"""A sweep's settings (what the command line asks for), its training budget, finding it again, and the
+`SweepContext` that the stages of cluster.launcher share once the sweep is prepared.
 
 The embedded default (no --data) and --smoke-test bring their own synthetic catalog and a budget
 on top of the preset; a sweep started with --data uses the preset's training schedule. The
@@ -12,13 +13,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cluster import paths
-from cluster.resources import ResourceConfig
+from cluster.resources import ResourceConfig, TrialPlan
 from cluster.study import Study
 from rcml_core.data.synth import generate_catalog, synth_preset
 from rcml_core.errors import ConfigError, RCMLError
 from rcml_core.runtime.run_config import PRESETS
+
+if TYPE_CHECKING:
+    from tracking.store import TrackingTarget
+    from tracking.sweep_runs import SweepTracking
 
 # Training budgets of the embedded default and of --smoke-test (on top of the preset; --data runs use the preset's).
 EMBEDDED_SYNTH = "small"
@@ -80,6 +86,43 @@ class SweepSettings:
         """Splits each trial evaluates fully (all three tasks) at its end; the embedded budget skips it,
         the selected configuration is evaluated on test either way."""
         return () if self.embedded else ("val",)
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """Everything a prepared sweep's stages share (cluster.launcher: prepare -> tune -> conclude); fixed for
+    the sweep's whole run."""
+
+    study: Study
+    settings: SweepSettings  # a resumed sweep's: the settings it was started with
+    sweep_name: str
+    storage: str  # Ray storage root (a local folder or a URI)
+    home: Path  # the local MLflow store, data cache, run folders and reports
+    data: Path  # the dataset folder every trial trains on
+    base: tuple[str, ...]  # every trial's overrides before its own values: data, budget, command line
+    epochs: int  # per trial (ASHA's horizon)
+    plan: TrialPlan
+    target: TrackingTarget  # the MLflow store
+    tracking: SweepTracking  # the sweep's experiment and parent run
+    client: Any  # an mlflow.tracking.MlflowClient on `target`
+
+    @property
+    def parent(self) -> str:
+        return self.tracking.parent_run_id
+
+    @property
+    def experiment_path(self) -> str:
+        """The sweep's Tune experiment folder (its saved state, what --resume restores)."""
+        return paths.experiment_path(self.storage, self.sweep_name)
+
+    @property
+    def runs_root(self) -> Path:
+        """The run folders of the sweep's trials, confirmation and baseline runs."""
+        return self.home / "runs" / self.sweep_name
+
+    @property
+    def n_trials(self) -> int:
+        return self.study.n_trials(len(self.settings.run_seeds))
 
 
 def embedded_data(home: Path, smoke: bool) -> Path:

@@ -1,4 +1,5 @@
-"""The Ray Tune side of a sweep: the Tuner for a study (new or restored) and Ctrl+C / SIGTERM handling.
+"""The tune stage of a sweep (cluster.launcher): the Tuner for a study (new or restored), run until it ends or
+is interrupted (Ctrl+C / SIGTERM), and Tune's saved record of its trials.
 
 Grid studies use Tune's grid search with FIFO scheduling (every configuration trains to the end, so
 the figures compare like with like); search studies use OptunaSearch (TPE) on a define-by-run space
@@ -11,13 +12,62 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
-from cluster import paths
-from cluster.resources import TrialPlan
-from cluster.study import SEED, Study
-from cluster.sweep_settings import SweepSettings
+import pandas as pd
+
+from cluster.outcome import trials_table
+from cluster.study import SEED
+from cluster.sweep_settings import SweepContext
 from rcml_core.eval.keys import SELECTION_METRIC
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """What the tune stage hands to conclude."""
+
+    trials: pd.DataFrame  # one row per trial of Tune's saved record (cluster.outcome.trials_table)
+    axes: list[str]  # what tells configurations apart (a search: its sampled parameters)
+    interrupted: bool  # stopped by Ctrl+C / SIGTERM, or trials missing or unfinished
+
+
+def tune_study(ctx: SweepContext) -> Tuned:
+    """Run the study's trials on Ray Tune (restoring the Tuner of a resumed sweep); Tune's record of them."""
+    from ray import tune
+    from ray.tune import ExperimentAnalysis
+
+    from cluster.callbacks import ProgressCallback, TrialRunsCallback, UsageCallback
+    from cluster.final_eval import storage_filesystem
+    from cluster.tracking_relay import start_relay, stop_relay
+    from cluster.trial import TrialSettings, run_trial
+
+    settings, study = ctx.settings, ctx.study
+    relay = start_relay(ctx.tracking)  # the trials' MLflow writes go through it; it starts while Tune is set up
+    trial_settings = TrialSettings(
+        study=study.for_trials(), preset=settings.preset, overrides=ctx.base, runs_root=str(ctx.runs_root),
+        train_storage=f"{ctx.experiment_path}/train_runs", plan=ctx.plan, tracking=relay,
+        max_failures=settings.max_failures, final_splits=settings.final_splits,
+    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), ctx.plan.trial_resources)
+    restore = bool(settings.resume) and tune.Tuner.can_restore(ctx.experiment_path)
+    tuner = build_tuner(ctx, trainable, [UsageCallback(ctx.tracking, ctx.plan, settings.node_prices),
+                                         TrialRunsCallback(ctx.tracking, ctx.epochs),
+                                         ProgressCallback(list(study.axes), ctx.n_trials)], restore)
+    try:
+        with sigterm_as_interrupt() as signals:
+            tuner.fit()
+    finally:
+        stop_relay(relay)
+    # Tune's saved record, not the in-memory one: after Ctrl+C, Tune's clean-up marks the trials it stopped
+    # TERMINATED in memory, while its saved state (what --resume reads) keeps them RUNNING, and trials of a
+    # grid or search that were not created yet are in neither.
+    analysis = ExperimentAnalysis(ctx.experiment_path, storage_filesystem=storage_filesystem(ctx.storage))
+    axes = list(study.axes) if not study.is_search else sorted(
+        {k for t in analysis.trials for k in t.config} - {SEED})
+    trials = trials_table(analysis, axes)
+    interrupted = (signals["terminated"] or len(trials) < ctx.n_trials
+                   or bool((~trials["status"].isin(["TERMINATED", "ERROR"])).any()))
+    return Tuned(trials=trials, axes=axes, interrupted=interrupted)
 
 
 @contextlib.contextmanager
@@ -48,22 +98,23 @@ class _SeededSpace:
         return {**(self.search(trial) or {}), SEED: self.seed}
 
 
-def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: str, storage: str, home: Path,
-                plan: TrialPlan, epochs: int, callbacks: list, restore: bool):
+def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
+    """The sweep's Tuner: new, or restored from its experiment folder (`restore`)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     # Keeping one checkpoint per in-trial run makes Tune save its (small) experiment state after every trial
     # checkpoint, which it warns about each time two trials report within 5 s; that is the intended trade.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    asha = (study.is_search if settings.asha is None else settings.asha) and epochs > 1
-    scheduler = (ASHAScheduler(time_attr="epoch", metric=SELECTION_METRIC, mode="max", max_t=epochs,
+    study, settings, plan = ctx.study, ctx.settings, ctx.plan
+    asha = (study.is_search if settings.asha is None else settings.asha) and ctx.epochs > 1
+    scheduler = (ASHAScheduler(time_attr="epoch", metric=SELECTION_METRIC, mode="max", max_t=ctx.epochs,
                                grace_period=1, reduction_factor=2) if asha else FIFOScheduler())
     param_space = {axis: tune.grid_search(list(values)) for axis, values in study.grid.items()}
     if not study.is_search:
         param_space[SEED] = tune.grid_search(list(settings.run_seeds))
     if restore:
-        return tune.Tuner.restore(paths.experiment_path(storage, sweep_name), trainable,
+        return tune.Tuner.restore(ctx.experiment_path, trainable,
                                   param_space=param_space or None, resume_unfinished=True)
     search_alg = None
     if study.is_search:
@@ -73,8 +124,8 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
         from tracking.optuna_report import optuna_storage_uri
 
         search_alg = OptunaSearch(_SeededSpace(study.search, settings.run_seeds[0]), metric=SELECTION_METRIC,
-                                  mode="max", study_name=sweep_name, seed=settings.run_seeds[0],
-                                  storage=optuna.storages.RDBStorage(optuna_storage_uri(home)))
+                                  mode="max", study_name=ctx.sweep_name, seed=settings.run_seeds[0],
+                                  storage=optuna.storages.RDBStorage(optuna_storage_uri(ctx.home)))
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -89,7 +140,7 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
                                     reuse_actors=plan.in_trial or not asha),
         # In-trial runs report their checkpoints to Tune (keep the latest) and are retried by Tune; worker-group
         # runs are retried by Ray Train inside the trial (cluster.trial).
-        run_config=tune.RunConfig(name=sweep_name, storage_path=storage, callbacks=callbacks, verbose=0,
+        run_config=tune.RunConfig(name=ctx.sweep_name, storage_path=ctx.storage, callbacks=callbacks, verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(
                                       max_failures=settings.max_failures if plan.in_trial else 0)),

@@ -10,12 +10,7 @@ selects, tests and registers `full` (an ablated setting is never the sweep's mod
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, also from Ray's working-dir copy
-
-from sweeps.cli import main_for  # noqa: E402
+from sweeps.cli import Script
 
 VARIANTS = {
     "full": {},
@@ -30,12 +25,11 @@ def build(args):
     from cluster.study import Study
     from tracking.reports import ablation_report
 
-    study = Study(name="ablation_sweep", grid={"variant": list(VARIANTS)}, variants=VARIANTS, reference_variant="full")
-    return study, ablation_report, None
+    return Study(name="ablation_sweep", grid={"variant": list(VARIANTS)}, variants=VARIANTS, reference_variant="full",
+                 report=ablation_report)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_for("ablation_sweep", __doc__, build, argv)
+main = Script("ablation_sweep", __doc__, build).main
 
 
 if __name__ == "__main__":

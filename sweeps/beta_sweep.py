@@ -13,12 +13,7 @@ table; the best (summary_mix, beta) by mean validation Hit@5 over seeds is evalu
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, also from Ray's working-dir copy
-
-from sweeps.cli import main_for  # noqa: E402
+from sweeps.cli import Script
 
 BETAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SUMMARY_MIXES = ("prob", "logit")
@@ -28,12 +23,10 @@ def build(args):
     from cluster.study import Study
     from tracking.reports import beta_report
 
-    return Study(name="beta_sweep", grid={"summary_mix": SUMMARY_MIXES, "beta": BETAS}), beta_report, None
+    return Study(name="beta_sweep", grid={"summary_mix": SUMMARY_MIXES, "beta": BETAS}, report=beta_report)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_for("beta_sweep", __doc__, build, argv)
-
+main = Script("beta_sweep", __doc__, build).main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from cluster.connect import prefer_loopback
 
@@ -71,45 +73,59 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def main_for(study_name: str, description: str, build: Callable[[argparse.Namespace], tuple],
-             argv: Sequence[str] | None = None, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
-             default_seeds: Sequence[int] = (0, 1, 2), smoke_epochs: int | None = None) -> int:
-    """Parse, then run the study returned by `build(args)` -> (Study, report fn, extra report fn | None)."""
-    parser = build_parser(description)
-    if add_arguments is not None:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
-    prefer_loopback(args.address)  # before Ray is imported: a local instance listens on 127.0.0.1 only
+@dataclass(frozen=True)
+class Script:
+    """A sweep script: its study's name, its help text, `build(args) -> Study`, and its own flags and defaults."""
 
-    from cluster.console import results_lines
-    from cluster.launcher import run_sweep
-    from cluster.resources import ResourceConfig
-    from cluster.sweep_settings import SweepSettings
-    from rcml_core.errors import RCMLError
-    from tracking.cost import parse_prices
+    name: str
+    description: str
+    build: Callable[[argparse.Namespace], Any]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    default_seeds: tuple[int, ...] = (0, 1, 2)
+    smoke_epochs: int | None = None  # --smoke-test's epochs (default: the smoke budget's)
 
-    try:
-        settings = SweepSettings(
-            data=args.data, preset=args.preset, seeds=tuple(args.seeds or default_seeds),
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Parse, then run the study `build(args)` returns; exit code 2 on a user error, 130 when interrupted."""
+        parser = build_parser(self.description)
+        if self.add_arguments is not None:
+            self.add_arguments(parser)
+        args = parser.parse_args(argv)
+        prefer_loopback(args.address)  # before Ray is imported: a local instance listens on 127.0.0.1 only
+
+        from cluster.console import results_lines
+        from cluster.launcher import run_sweep
+        from rcml_core.errors import RCMLError
+
+        try:
+            settings = self.settings(args)
+            study = self.build(args)
+            result = run_sweep(study, settings)
+        except RCMLError as exc:
+            print(f"{self.name}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{self.name}: interrupted; resume with --resume", file=sys.stderr)
+            return 130
+        for line in results_lines(result, list(study.axes)):
+            print(line)
+        return 130 if result.interrupted else 0
+
+    def settings(self, args: argparse.Namespace):
+        """The `cluster.sweep_settings.SweepSettings` the parsed command line asks for."""
+        from cluster.resources import ResourceConfig
+        from cluster.sweep_settings import SweepSettings
+        from tracking.cost import parse_prices
+
+        return SweepSettings(
+            data=args.data, preset=args.preset, seeds=tuple(args.seeds or self.default_seeds),
             overrides=tuple(args.overrides), smoke_test=args.smoke_test,
-            epochs=args.epochs if args.epochs is not None or not args.smoke_test else smoke_epochs, resume=args.resume,
-            name=args.name, home=args.home, storage=args.storage, address=args.address,
+            epochs=args.epochs if args.epochs is not None or not args.smoke_test else self.smoke_epochs,
+            resume=args.resume, name=args.name, home=args.home, storage=args.storage, address=args.address,
             resources=ResourceConfig(num_workers=args.num_workers, use_gpu=args.use_gpu,
                                      cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
                                      max_concurrent_trials=args.max_concurrent,
                                      in_trial=False if args.worker_group else None,
                                      worker_resource=args.worker_resource),
-            max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines, node_prices=parse_prices(args.node_price),
-            confirm=args.confirm,
+            max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines,
+            node_prices=parse_prices(args.node_price), confirm=args.confirm,
         )
-        study, report, extra = build(args)
-        result = run_sweep(study, settings, report=report, extra_report=extra)
-    except RCMLError as exc:
-        print(f"{study_name}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{study_name}: interrupted; resume with --resume", file=sys.stderr)
-        return 130
-    for line in results_lines(result, list(study.axes)):
-        print(line)
-    return 130 if result.interrupted else 0

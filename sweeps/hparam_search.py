@@ -9,12 +9,7 @@ optuna-dashboard) and its parameter importances are logged on the parent run.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, also from Ray's working-dir copy
-
-from sweeps.cli import main_for  # noqa: E402
+from sweeps.cli import Script
 
 FLAGS = ("no_inter_edges", "no_edge_text", "frozen_backbone")
 
@@ -48,13 +43,11 @@ def build(args):
     from tracking.optuna_report import importances_report
 
     samples = min(args.num_samples, 4) if args.smoke_test else args.num_samples
-    study = Study(name="hparam_search", search=SearchSpace(args.search_flags), num_samples=samples)
-    return study, None, importances_report
+    return Study(name="hparam_search", search=SearchSpace(args.search_flags), num_samples=samples,
+                 extra_report=importances_report)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return main_for("hparam_search", __doc__, build, argv, add_arguments=add_arguments, default_seeds=(0,),
-                    smoke_epochs=2)
+main = Script("hparam_search", __doc__, build, add_arguments=add_arguments, default_seeds=(0,), smoke_epochs=2).main
 
 
 if __name__ == "__main__":

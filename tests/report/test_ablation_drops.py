@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cluster.launcher import _selectable
+from cluster.conclude import selectable as _selectable
 from cluster.study import Study
 from rcml_core.eval.results import QueryOutcomes
 from tracking.report_ablation import drops_report

@@ -79,8 +79,8 @@ def test_the_console_prints_intervals_the_floor_rows_and_the_test_table() -> Non
     summary, trials = _summary()
     from cluster.outcome import select
 
-    result = SweepResult("beta_sweep-x", "run", trials, summary, select(trials, summary, ["beta"]), _test_table(),
-                         None, False, None, val_baselines=_baselines())
+    result = SweepResult(sweep_name="beta_sweep-x", parent_run_id="run", trials=trials, summary=summary,
+                         selection=select(trials, summary, ["beta"]), test=_test_table(), val_baselines=_baselines())
     text = "\n".join(results_lines(result, ["beta"]))
     assert "val hit@5 AVG [pooled CI]" in text and "0.5500 ± 0.0707 [" in text
     assert "reference: category pair | relation" in text

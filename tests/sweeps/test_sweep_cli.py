@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,19 @@ def test_the_num_workers_help_says_what_docs_architecture_says_batch_size_means(
     sentence = next(line for line in doc.splitlines() if line.startswith("`batch_size` is the global batch"))
     action = next(a for a in build_parser("")._actions if "--num-workers" in a.option_strings)
     assert sentence.replace("`", "").rstrip(".") in " ".join(action.help.split())
+
+
+@pytest.mark.parametrize("script", ["beta_sweep", "ablation_sweep", "hparam_search"])
+def test_a_script_runs_the_same_as_a_file_and_as_a_module(script: str, tmp_path: Path) -> None:
+    # No sys.path edits in the scripts: the installed project (pip install -e .; Ray's --working-dir puts its copy
+    # on PYTHONPATH) makes `python sweeps/x.py` from any folder and `python -m sweeps.x` import the same code.
+    root = Path(__file__).resolve().parents[2]
+    module = importlib.import_module(f"sweeps.{script}")
+    as_file = subprocess.run([sys.executable, str(root / "sweeps" / f"{script}.py"), "--help"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    as_module = subprocess.run([sys.executable, "-m", f"sweeps.{script}", "--help"], cwd=root, capture_output=True,
+                               text=True, timeout=120)
+    assert as_file.returncode == as_module.returncode == 0, as_file.stderr[-2000:] + as_module.stderr[-2000:]
+    assert as_file.stdout == as_module.stdout
+    assert " ".join(module.__doc__.split()[:8]) in " ".join(as_file.stdout.split())
+    assert ("--num-samples" in as_file.stdout) == (script == "hparam_search")  # the script's own flags
