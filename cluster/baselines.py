@@ -23,8 +23,9 @@ from typing import Any
 
 from cluster.outcome import Selection
 from cluster.resources import TrialPlan
-from cluster.study import SEED, Study, format_override, plain_value
+from cluster.study import SEED, Study, plain_value
 from cluster.sweep_settings import SweepSettings
+from rcml_core.config import Override
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
 
@@ -39,17 +40,17 @@ BASELINE_PREFIXES = (keys.CONCAT, keys.PLAIN)  # CLIP-concat, CLIP fine-tuned
 @dataclass(frozen=True)
 class BaselineSpec:
     preset: str
-    overrides: tuple[str, ...]  # the sweep's data, budget and fixed overrides, the shared hyperparameters, method=clip
+    overrides: tuple[Override, ...]  # the sweep's data, budget, fixed overrides, shared hyperparameters, method=clip
     seeds: tuple[int, ...]
     runs_root: str  # where the baseline runs' folders go (one per seed)
 
 
-def baseline_spec(study: Study, preset: str, base: Sequence[str], selected: Mapping[str, Any],
+def baseline_spec(study: Study, preset: str, base: Sequence[Override], selected: Mapping[str, Any],
                   seeds: Sequence[int], runs_root: Path | str) -> BaselineSpec:
     """The CLIP runs that go beside the selected configuration `selected` (its axes' values)."""
     config = study.expand({k: plain_value(v) for k, v in selected.items() if k != SEED})
-    shared = [format_override(k, v) for k, v in config.items() if k in SHARED_AXES]
-    return BaselineSpec(preset, (*base, *shared, "method=clip"), tuple(seeds), str(runs_root))
+    shared = [(k, v) for k, v in config.items() if k in SHARED_AXES]
+    return BaselineSpec(preset, (*base, *shared, ("method", "clip")), tuple(seeds), str(runs_root))
 
 
 def clip_rows(result: EvalResult) -> EvalResult:
@@ -62,14 +63,14 @@ def clip_rows(result: EvalResult) -> EvalResult:
     return EvalResult(result.split, metrics, outcomes)
 
 
-def _train_and_test(preset: str, overrides: Sequence[str], out_dir: str, use_gpu: bool) -> EvalResult:
+def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
     from cluster.final_eval import evaluate_best
     from cluster.worker import plan_device
     from rcml_core.train.loop import train
     from rcml_core.runtime.run_config import resolve_run_config
 
     device = plan_device(use_gpu, on_worker_group=False)
-    config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}"])
+    config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type)])
     run = train(config, final_splits=())
     return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)
 
@@ -80,7 +81,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
 
     task = ray.remote(_train_and_test).options(num_cpus=plan.cpus_per_worker,
                                                num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
-    return ray.get([task.remote(spec.preset, [*spec.overrides, f"seed={seed}"],
+    return ray.get([task.remote(spec.preset, [*spec.overrides, ("seed", seed)],
                                 str(Path(spec.runs_root) / f"clip-seed{seed}"), plan.use_gpu)
                     for seed in spec.seeds])
 
@@ -94,7 +95,7 @@ def baseline_table(results: Sequence[EvalResult]) -> dict[str, float]:
     return table
 
 
-def clip_baselines(study: Study, settings: SweepSettings, base: Sequence[str], selection: Selection,
+def clip_baselines(study: Study, settings: SweepSettings, base: Sequence[Override], selection: Selection,
                    plan: TrialPlan, runs_root: Path) -> list[EvalResult]:
     """The CLIP baselines' test results, one per selected seed (`clip_rows`; none with --no-baselines)."""
     if not settings.baselines:

@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from cluster.resources import TrialPlan
-from cluster.study import SEED, Study, format_override, plain_value
+from cluster.study import SEED, Study, plain_value
+from rcml_core.config import Override
 from rcml_core.errors import ConfigError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
@@ -76,7 +77,7 @@ def configuration(row: Mapping[str, Any], axes: Sequence[str]) -> dict[str, Any]
 class ConfirmSpec:
     k: int  # how many configurations to confirm
     preset: str
-    overrides: tuple[str, ...]  # the sweep's data, budget and fixed overrides
+    overrides: tuple[Override, ...]  # the sweep's data, budget and fixed overrides
     seeds: tuple[int, ...]  # fresh seeds, the same for every candidate
     runs_root: str  # one run folder per candidate and seed
 
@@ -85,13 +86,12 @@ class ConfirmSpec:
             raise ConfigError(f"--confirm must be >= 1, got {self.k}")
 
 
-def run_overrides(study: Study, spec: ConfirmSpec, config: Mapping[str, Any], seed: int) -> list[str]:
+def run_overrides(study: Study, spec: ConfirmSpec, config: Mapping[str, Any], seed: int) -> list[Override]:
     """One confirmation run's overrides: the sweep's, then the configuration's (its variant expanded) and seed."""
-    values = [format_override(k, v) for k, v in sorted(study.expand({**config, SEED: seed}).items())]
-    return [*spec.overrides, *values]
+    return [*spec.overrides, *sorted(study.expand({**config, SEED: seed}).items())]
 
 
-def _train_and_validate(preset: str, overrides: Sequence[str], out_dir: str, use_gpu: bool,
+def _train_and_validate(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool,
                         threads: int) -> EvalResult:
     """Train one configuration on one seed; its best checkpoint's val retrieval on the selection queries."""
     from cluster.worker import plan_device
@@ -99,8 +99,8 @@ def _train_and_validate(preset: str, overrides: Sequence[str], out_dir: str, use
     from rcml_core.runtime.run_config import resolve_run_config
 
     device = plan_device(use_gpu, on_worker_group=False)
-    config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}",
-                                                   f"train.num_threads={threads}"])
+    config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type),
+                                                   ("train.num_threads", threads)])
     run = train(config, final_splits=())
     return EvalResult.load(run.run_dir / OUTCOMES_DIR / SELECTION_OUTCOMES)
 

@@ -38,7 +38,7 @@ from cluster import paths
 from cluster.conclude import SweepResult, conclude
 from cluster.connect import connect
 from cluster.resources import plan_trials
-from cluster.study import Study, validate_study
+from cluster.study import Study, format_override, validate_study
 from cluster.storage import is_remote_uri, require_shared_storage
 from cluster.sweep_settings import (
     SweepContext,
@@ -96,9 +96,9 @@ def prepare(study: Study, settings: SweepSettings) -> SweepContext:
         if sweep_name in paths.existing_sweeps(storage, study.name):
             raise RCMLError(f"a sweep named {sweep_name!r} exists under {storage}; --resume {sweep_name} continues it")
     data = Path(settings.data).resolve() if settings.data else embedded_data(home, settings.smoke_test)
-    base = (f"data={data}", *settings.budget(), *settings.overrides)
+    base = (("data", str(data)), *settings.budget(), *settings.overrides)
     validate_study(study, settings.preset, base, settings.run_seeds, num_workers=settings.resources.num_workers)
-    epochs = budget_epochs(list(base), settings.preset)
+    epochs = budget_epochs(settings)
     target = resolve_tracking(home)
     check_reachable(target)
     if settings.data is None:
@@ -126,7 +126,7 @@ def _record_start(ctx: SweepContext) -> None:
     study, settings = ctx.study, ctx.settings
     MlflowTracker(ctx.client, ctx.parent).log_params({"sweep": {
         "study": study.name, "name": ctx.sweep_name, "preset": settings.preset, "data": str(ctx.data),
-        "seeds": list(settings.run_seeds), "overrides": list(ctx.base),
+        "seeds": list(settings.run_seeds), "overrides": [o if isinstance(o, str) else format_override(*o) for o in ctx.base],
         "grid": {k: list(v) for k, v in study.grid.items()}, "num_samples": study.num_samples,
         "resources": ctx.plan.describe()}})
     run_metadata.describe_run(ctx.client, ctx.parent, run_metadata.git_commit(paths.PROJECT_ROOT),

@@ -105,6 +105,7 @@ def plain_value(value: Any) -> Any:
 
 
 def format_override(key: str, value: Any) -> str:
+    """A typed override as the `key=value` a command line would give (for run names and the parent's params)."""
     if isinstance(value, bool):
         return f"{key}={'true' if value else 'false'}"
     if isinstance(value, float):
@@ -116,9 +117,8 @@ def _check_config(study: Study, preset: str, base: Sequence[str], config: Mappin
                   num_workers: int = 1) -> None:
     from rcml_core.runtime.run_config import resolve_run_config  # imports the model code: driver only
 
-    overrides = [format_override(k, v) for k, v in study.expand(config).items()]
     try:
-        resolved = resolve_run_config(preset, overrides=[*base, *overrides])
+        resolved = resolve_run_config(preset, overrides=[*base, *study.expand(config).items()])
     except ConfigError as exc:
         raise ConfigError(f"study {study.name}: {what}: {exc}") from None
     if resolved.train.batch_size % num_workers:  # the global batch, split evenly between the DDP workers

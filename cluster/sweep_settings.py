@@ -19,6 +19,7 @@ from cluster import paths
 from cluster.resources import ResourceConfig, TrialPlan
 from cluster.study import Study
 from rcml_core.data.synth import generate_catalog, synth_preset
+from rcml_core.config import Override
 from rcml_core.errors import ConfigError, RCMLError
 from rcml_core.runtime.run_config import PRESETS
 
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 
 # Training budgets of the embedded default and of --smoke-test (on top of the preset; --data runs use the preset's).
 EMBEDDED_SYNTH = "small"
-EMBEDDED_BUDGET = ("epochs=2", "max_steps_per_epoch=40")  # 36 trials of the beta sweep in < 4 min on 2 cores
+EMBEDDED_BUDGET = (("epochs", 2), ("max_steps_per_epoch", 40))  # 36 trials of the beta sweep in < 4 min on 2 cores
 SMOKE_SYNTH = "tiny"
-SMOKE_BUDGET = ("epochs=1", "batch_size=16", "max_steps_per_epoch=3")
+SMOKE_BUDGET = (("epochs", 1), ("batch_size", 16), ("max_steps_per_epoch", 3))
 SETTINGS_FILE = "rcml_sweep.json"
 
 
@@ -77,9 +78,9 @@ class SweepSettings:
     def embedded(self) -> bool:
         return self.smoke_test or self.data is None
 
-    def budget(self) -> list[str]:
+    def budget(self) -> list[tuple[str, int]]:
         out = list(SMOKE_BUDGET if self.smoke_test else EMBEDDED_BUDGET if self.data is None else ())
-        return out + ([f"epochs={self.epochs}"] if self.epochs is not None else [])
+        return out + ([("epochs", self.epochs)] if self.epochs is not None else [])
 
     @property
     def final_splits(self) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ class SweepContext:
     storage: str  # Ray storage root (a local folder or a URI)
     home: Path  # the local MLflow store, data cache, run folders and reports
     data: Path  # the dataset folder every trial trains on
-    base: tuple[str, ...]  # every trial's overrides before its own values: data, budget, command line
+    base: tuple[Override, ...]  # every trial's overrides before its own values: data, budget, command line
     epochs: int  # per trial (ASHA's horizon)
     plan: TrialPlan
     target: TrackingTarget  # the MLflow store
@@ -139,11 +140,12 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
                      progress=False)
 
 
-def budget_epochs(overrides: list[str], preset: str) -> int:
-    """Epochs per trial under these overrides (ASHA's horizon)."""
+def budget_epochs(settings: SweepSettings) -> int:
+    """Epochs per trial under the budget and the command line's overrides (ASHA's horizon)."""
     from rcml_core.runtime.run_config import resolve_run_config
 
-    return resolve_run_config(preset, overrides=[o for o in overrides if not o.startswith("data=")]).train.epochs
+    overrides = [*settings.budget(), *(o for o in settings.overrides if not o.startswith("data="))]
+    return resolve_run_config(settings.preset, overrides=overrides).train.epochs
 
 
 def write_settings(storage: str, sweep_name: str, settings: SweepSettings) -> None:

@@ -33,6 +33,7 @@ from cluster.resources import TrialPlan
 from cluster.study import Study, format_override
 from cluster.tracking_relay import open_trial_run
 from cluster.worker import local_run_dir, quiet_ray_train_logs, train_worker
+from rcml_core.config import Override
 from rcml_core.errors import RCMLError
 from tracking.run_tags import TAG_CONFIGURATION, TAG_SEED, configuration_label, seed_value
 
@@ -47,7 +48,7 @@ class TrialSettings:
 
     study: Study
     preset: str
-    overrides: tuple[str, ...]  # sweep-wide `key=value` overrides (data=..., epochs=...)
+    overrides: tuple[Override, ...]  # sweep-wide overrides (data, budget, command line)
     runs_root: str  # trial run folders (the loop's out_dir) live under it
     train_storage: str  # Ray Train storage_path of the sweep's Train runs (local folder or URI)
     plan: TrialPlan
@@ -56,17 +57,17 @@ class TrialSettings:
     final_splits: tuple[str, ...] = ("val",)  # splits each trial fully evaluates at its end
 
 
-def trial_overrides(settings: TrialSettings, config: Mapping[str, Any], trial_id: str) -> list[str]:
+def trial_overrides(settings: TrialSettings, config: Mapping[str, Any], trial_id: str) -> list[Override]:
     """The trial's overrides on top of the preset: sweep-wide ones, the trial's values, its run folder.
 
     The worker resolves them into the run config (cluster.worker); the launcher validated every
     value of the study before the sweep started.
     """
-    values = [format_override(k, v) for k, v in sorted(settings.study.expand(config).items())]
-    out_dir = local_run_dir(settings.runs_root, trial_id)
+    values = sorted(settings.study.expand(config).items())  # typed, as the study gave them
+    out_dir = str(local_run_dir(settings.runs_root, trial_id))
     device = "cuda" if settings.plan.use_gpu else "cpu"  # recorded; the worker pins the granted device itself
-    return [*settings.overrides, *values, f"out_dir={out_dir}", f"train.num_threads={settings.plan.torch_threads}",
-            f"train.device={device}"]
+    return [*settings.overrides, *values, ("out_dir", out_dir), ("train.num_threads", settings.plan.torch_threads),
+            ("train.device", device)]
 
 
 def run_name(config: Mapping[str, Any], keys: Sequence[str]) -> str:

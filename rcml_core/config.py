@@ -6,8 +6,9 @@ it and validates itself in `__post_init__`. This module only moves values in and
 - `config_to_dict(cfg)` gives the JSON/YAML-ready nested dict saved with every run;
 - `config_from_dict(cls, data)` builds a config from a nested dict, rejecting unknown
   keys and coercing scalar types from the field annotations;
-- `parse_overrides(["a.b=1", "beta=0.4"], aliases)` turns command-line overrides into a
-  nested dict (values parsed as YAML scalars), resolving short aliases;
+- `parse_overrides(["a.b=1", ("beta", 0.4)], aliases)` turns overrides into a nested dict,
+  resolving short aliases: a command-line `key=value`'s value is parsed as a YAML scalar, a
+  `(key, value)` pair from code (a sweep trial's values) is taken as it is;
 - `merge(base, update)` deep-merges nested dicts (update wins).
 """
 
@@ -151,8 +152,12 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def parse_overrides(overrides: Sequence[str], aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """`["beta=0.4", "optim.lr=1e-4"]` -> nested dict. Values are parsed as YAML scalars.
+Override = str | tuple[str, Any]  # "key=value" as typed on a command line, or (key, typed value)
+
+
+def parse_overrides(overrides: Sequence[Override], aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`["beta=0.4", ("optim.lr", 1e-4)]` -> nested dict. A string's value is parsed as a YAML scalar; a pair's
+    value is used as it is.
 
     `aliases` maps short keys a user types (`beta`) to their dotted path (`model.beta`).
     Keys are not checked here; `config_from_dict` rejects unknown ones.
@@ -160,6 +165,9 @@ def parse_overrides(overrides: Sequence[str], aliases: Mapping[str, str] | None 
     aliases = aliases or {}
     tree: dict[str, Any] = {}
     for item in overrides:
+        if isinstance(item, tuple):
+            _set_path(tree, aliases.get(item[0], item[0]), item[1])
+            continue
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)

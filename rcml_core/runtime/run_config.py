@@ -16,6 +16,7 @@ concern are defined here and read by rcml_core.train and rcml_core.eval (docs/ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -232,7 +233,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def resolve_run_config(
     preset: str = "tiny",
     config_file: Path | str | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: Sequence[str | tuple[str, Any]] = (),  # "key=value" or (key, typed value): config.parse_overrides
     base: dict[str, Any] | None = None,
 ) -> RunConfig:
     """preset -> (base dict) -> YAML file -> key=value overrides -> validated RunConfig."""

@@ -41,6 +41,13 @@ def test_overrides_parse_yaml_scalars_and_aliases() -> None:
     assert cfg.model.beta == 0.4 and cfg.flag is True and cfg.seed == 7 and cfg.out == "runs/x"
 
 
+def test_typed_overrides_keep_their_values_where_yaml_text_would_change_them() -> None:
+    assert parse_overrides(["out=null", "beta=0.4"], aliases={"beta": "model.beta"}) == \
+        {"out": None, "model": {"beta": 0.4}}  # the YAML reading of `key=value`
+    assert parse_overrides([("out", "null"), ("beta", 0.4)], aliases={"beta": "model.beta"}) == \
+        {"out": "null", "model": {"beta": 0.4}}  # a (key, value) pair from code, as it is
+
+
 def test_validation_names_field_and_range() -> None:
     with pytest.raises(ConfigError, match=r"model.beta must be in \[0.0, 1.0\], got 1.5"):
         config_from_dict(Outer, {"model": {"beta": 1.5}})

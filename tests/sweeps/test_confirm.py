@@ -94,8 +94,9 @@ def test_a_search_configuration_without_a_conditional_parameter_is_confirmed_wit
     assert config == {"batch_size": 64, "lr": 2e-3}  # 64, not 64.0; no lambda_intra=nan
     assert len(chosen_summary(summary, config, axes)) == 1
     spec = ConfirmSpec(1, "tiny", ("epochs=1",), (1,), "/runs")
-    assert run_overrides(Study(name="s", fixed={"tau": 0.1}), spec, config, 1) == \
-        ["epochs=1", "batch_size=64", "lr=0.002", "seed=1", "tau=0.1"]
+    overrides = run_overrides(Study(name="s", fixed={"tau": 0.1}), spec, config, 1)
+    assert overrides == ["epochs=1", ("batch_size", 64), ("lr", 2e-3), ("seed", 1), ("tau", 0.1)]
+    assert type(overrides[1][1]) is int  # typed values, no `key=value` text in between
 
 
 def test_confirm_k_must_be_positive() -> None:
