@@ -17,14 +17,14 @@ The runs are Ray tasks with a trial's resources (a GPU when trials used one), al
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cluster.outcome import Selection
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study, plain_value
-from cluster.sweep_settings import SweepSettings
+from cluster.sweep_settings import SweepContext
 from rcml_core.config import Override
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
@@ -45,12 +45,12 @@ class BaselineSpec:
     runs_root: str  # where the baseline runs' folders go (one per seed)
 
 
-def baseline_spec(study: Study, preset: str, base: Sequence[Override], selected: Mapping[str, Any],
-                  seeds: Sequence[int], runs_root: Path | str) -> BaselineSpec:
-    """The CLIP runs that go beside the selected configuration `selected` (its axes' values)."""
+def baseline_spec(study: Study, selected: Mapping[str, Any], runs: BaselineSpec) -> BaselineSpec:
+    """The CLIP runs that go beside the selected configuration `selected` (its axes' values): `runs` (the sweep's
+    preset, data, budget and fixed overrides, the selected seeds) with the shared hyperparameters and method=clip."""
     config = study.expand({k: plain_value(v) for k, v in selected.items() if k != SEED})
     shared = [(k, v) for k, v in config.items() if k in SHARED_AXES]
-    return BaselineSpec(preset, (*base, *shared, ("method", "clip")), tuple(seeds), str(runs_root))
+    return replace(runs, overrides=(*runs.overrides, *shared, ("method", "clip")))
 
 
 def clip_rows(result: EvalResult) -> EvalResult:
@@ -63,15 +63,29 @@ def clip_rows(result: EvalResult) -> EvalResult:
     return EvalResult(result.split, metrics, outcomes)
 
 
-def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
-    from cluster.final_eval import evaluate_best
+def train_run(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool):
+    """Train one run outside the Tuner (a baseline or a confirmation run, in a Ray task): the trained run
+    (rcml_core.train.loop) and the device it used."""
     from cluster.worker import plan_device
-    from rcml_core.train.loop import train
     from rcml_core.runtime.run_config import resolve_run_config
+    from rcml_core.train.loop import train
 
     device = plan_device(use_gpu, on_worker_group=False)
     config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type)])
-    run = train(config, final_splits=())
+    return train(config, final_splits=()), device
+
+
+def task_with_trial_resources(fn, plan: TrialPlan):
+    """`fn` as a Ray task with a trial's resources (a GPU when the trials had one)."""
+    import ray
+
+    return ray.remote(fn).options(num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+
+
+def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
+    from cluster.final_eval import evaluate_best
+
+    run, device = train_run(preset, overrides, out_dir, use_gpu)
     return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)
 
 
@@ -79,8 +93,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
     """One CLIP run per seed, trained and tested in parallel Ray tasks: each seed's `clip_rows` on test."""
     import ray
 
-    task = ray.remote(_train_and_test).options(num_cpus=plan.cpus_per_worker,
-                                               num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = task_with_trial_resources(_train_and_test, plan)
     return ray.get([task.remote(spec.preset, [*spec.overrides, ("seed", seed)],
                                 str(Path(spec.runs_root) / f"clip-seed{seed}"), plan.use_gpu)
                     for seed in spec.seeds])
@@ -95,12 +108,13 @@ def baseline_table(results: Sequence[EvalResult]) -> dict[str, float]:
     return table
 
 
-def clip_baselines(study: Study, settings: SweepSettings, base: Sequence[Override], selection: Selection,
-                   plan: TrialPlan, runs_root: Path) -> list[EvalResult]:
+def clip_baselines(ctx: SweepContext, selection: Selection) -> list[EvalResult]:
     """The CLIP baselines' test results, one per selected seed (`clip_rows`; none with --no-baselines)."""
+    settings = ctx.settings
     if not settings.baselines:
         return []
     seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
-    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
+    spec = baseline_spec(ctx.study, selection.config, BaselineSpec(settings.preset, ctx.base, tuple(seeds),
+                                                                   str(ctx.runs_root / "baselines")))
     print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
-    return run_baselines(spec, plan)
+    return run_baselines(spec, ctx.plan)

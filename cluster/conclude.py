@@ -1,12 +1,13 @@
 """The conclude stage of a sweep (cluster.launcher): from Tune's record of the trials to the registered model.
 
-In order: bring each trial's child run in line with Tune's record and describe it; summarise the
-trials per configuration (mean and std over seeds, the interval pooled from each trial's per-query val
-outcomes); select (an ablation selects its reference; `--confirm` trains the top K again on fresh seeds
-and chooses by those: cluster.confirm); evaluate the selected checkpoints on test, the training-free
-and reference scorers, and the CLIP baselines on the same queries (cluster.final_eval,
-cluster.baselines); log it all on the parent run; write the report (docs/evaluation.md); register the
-best checkpoint; end the parent run FINISHED. An interrupted sweep ends its runs KILLED instead.
+In order: each trial's child run brought in line with Tune's record and described; the trials summarised
+per configuration (mean and std over seeds, the interval pooled from each trial's per-query val
+outcomes); the selection by mean val Hit@5 over seeds (an ablation selects its reference and reports
+each variant's paired drop against it: tracking.report_ablation; `--confirm` trains the top K again on
+fresh seeds and chooses by those: cluster.confirm); the selected checkpoints on test with the
+training-free and reference scorers and the CLIP baselines on the same queries (cluster.final_eval,
+cluster.baselines); all of it on the parent run and in the report (docs/evaluation.md); the best
+checkpoint registered as `rcml-<study>`. An interrupted sweep ends its running runs KILLED instead.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _test(ctx: SweepContext, selection: Selection) -> Tested:
     evaluations = evaluate_trials(checkpoints, ctx.storage, ctx.plan, split="test", val_queries=val_queries)
     results = [e.test for e in evaluations]
     val_baselines = val_floors(run_config.data, val_queries, [e.val_free for e in evaluations])
-    baselines = clip_baselines(ctx.study, ctx.settings, ctx.base, selection, ctx.plan, ctx.runs_root)
+    baselines = clip_baselines(ctx, selection)
     return Tested(results=results, table=seed_table(results), val_baselines=val_baselines, baselines=baselines,
                   baseline_table=baseline_table(baselines) if baselines else {})
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from cluster.baselines import task_with_trial_resources, train_run
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study, plain_value
 from rcml_core.config import Override
@@ -94,14 +95,9 @@ def run_overrides(study: Study, spec: ConfirmSpec, config: Mapping[str, Any], se
 def _train_and_validate(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool,
                         threads: int) -> EvalResult:
     """Train one configuration on one seed; its best checkpoint's val retrieval on the selection queries."""
-    from cluster.worker import plan_device
-    from rcml_core.train.loop import OUTCOMES_DIR, SELECTION_OUTCOMES, train
-    from rcml_core.runtime.run_config import resolve_run_config
+    from rcml_core.runtime.layout import OUTCOMES_DIR, SELECTION_OUTCOMES
 
-    device = plan_device(use_gpu, on_worker_group=False)
-    config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type),
-                                                   ("train.num_threads", threads)])
-    run = train(config, final_splits=())
+    run, _ = train_run(preset, [*overrides, ("train.num_threads", threads)], out_dir, use_gpu)
     return EvalResult.load(run.run_dir / OUTCOMES_DIR / SELECTION_OUTCOMES)
 
 
@@ -110,8 +106,7 @@ def run_confirmation(study: Study, spec: ConfirmSpec, configurations: Sequence[M
     """Every configuration on every fresh seed, as parallel Ray tasks: per configuration, one result per seed."""
     import ray
 
-    task = ray.remote(_train_and_validate).options(num_cpus=plan.cpus_per_worker,
-                                                   num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = task_with_trial_resources(_train_and_validate, plan)
     refs = [[task.remote(spec.preset, run_overrides(study, spec, config, seed),
                          str(Path(spec.runs_root) / f"c{rank}-seed{seed}"), plan.use_gpu, plan.torch_threads)
              for seed in spec.seeds] for rank, config in enumerate(configurations, start=1)]

@@ -2,26 +2,17 @@
 
     result = run_sweep(study, SweepSettings(seeds=(0, 1, 2)))
 
-A sweep is three stages that share one frozen `SweepContext` (cluster/sweep_settings.py):
+Three stages share one frozen `SweepContext` (cluster/sweep_settings.py), each in one place:
 
 1. prepare (`prepare`, here), so that every user error surfaces before any expensive work: resolve
-   the dataset (the embedded synthetic catalog when none is given) and the sweep's budget overrides,
-   validate every trial configuration of the study, check that the MLflow store can be reached,
-   name the sweep (new) or find it again (`resume`), generate the embedded catalog once, connect to
-   Ray, plan trial resources, open the sweep's MLflow parent run;
-2. tune (`cluster.tuner.tune_study`): grid studies through Tune's grid search (no early stopping),
-   search studies through OptunaSearch (TPE, persistent Optuna storage) with ASHA on `val/hit@5`
-   per epoch; `resume` restores the Tuner, so finished trials are not rerun;
-3. conclude (`cluster.conclude.conclude`): summarise trials per configuration (mean and std over
-   seeds, and the interval pooled over seeds from each trial's per-query val outcomes), select the
-   best by mean validation Hit@5 over seeds (an ablation study selects its reference variant and
-   reports each variant's drop against it with a paired interval: tracking.report_ablation; with
-   `confirm`, the top K train again on fresh seeds and the final choice is theirs: cluster.confirm),
-   evaluate the selected configuration's checkpoints on test (every metric with its interval, the
-   training-free score on the untrained backbone), train the CLIP baselines with the same budget and
-   seeds and test them on the same queries (cluster/baselines.py), score the model-free reference
-   scorers on the same val and test queries, register the best checkpoint as `rcml-<study>`, write
-   the report (docs/evaluation.md), end the parent run FINISHED.
+   the dataset (the embedded synthetic catalog when none is given) and the budget, validate every
+   trial configuration, check that MLflow can be reached, name the sweep (new) or find it again
+   (`resume`), generate the embedded catalog once, connect to Ray, plan trial resources, open the
+   sweep's MLflow parent run;
+2. tune (`cluster.tuner.tune_study`): grid studies through Tune's grid search, search studies
+   through OptunaSearch with ASHA; `resume` restores the Tuner, so finished trials are not rerun;
+3. conclude (`cluster.conclude.conclude`): select (and confirm), test beside the CLIP baselines and
+   the reference scorers, log, report, register, end the parent run FINISHED.
 
 Interrupted (Ctrl+C or SIGTERM): Tune saves its state, running child runs and the parent
 end KILLED, and the printed command resumes the sweep.

@@ -14,16 +14,17 @@ points) before Ray starts, so a bad key or value is a one-line error naming it.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rcml_core.config import Override
 from rcml_core.errors import ConfigError
 
 SEED = "seed"
 VARIANT = "variant"
+SEARCH_CHECKS = 16  # sampled points of a search space that validate_study resolves
 
 SearchSpace = Callable[[Any], "dict[str, Any] | None"]  # optuna.Trial -> constants (define-by-run)
 ReportFn = Callable[[Any, Any, "list[str]"], Any]  # (summary, trials, axes) -> tracking.reports.Report
@@ -113,19 +114,6 @@ def format_override(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def _check_config(study: Study, preset: str, base: Sequence[str], config: Mapping[str, Any], what: str,
-                  num_workers: int = 1) -> None:
-    from rcml_core.runtime.run_config import resolve_run_config  # imports the model code: driver only
-
-    try:
-        resolved = resolve_run_config(preset, overrides=[*base, *study.expand(config).items()])
-    except ConfigError as exc:
-        raise ConfigError(f"study {study.name}: {what}: {exc}") from None
-    if resolved.train.batch_size % num_workers:  # the global batch, split evenly between the DDP workers
-        raise ConfigError(f"study {study.name}: {what}: train.batch_size {resolved.train.batch_size} must be a "
-                          f"multiple of --num-workers {num_workers} (it is the global batch of a step)")
-
-
 def _search_points(study: Study, n: int) -> list[dict[str, Any]]:
     import optuna
 
@@ -143,14 +131,25 @@ def _search_points(study: Study, n: int) -> list[dict[str, Any]]:
     return points
 
 
-def validate_study(study: Study, preset: str, base_overrides: Sequence[str], seeds: Sequence[int],
-                   search_checks: int = 16, num_workers: int = 1) -> None:
+def validate_study(study: Study, preset: str, base: Sequence[Override], seeds: Sequence[int],
+                   num_workers: int = 1) -> None:
     """Raise ConfigError, naming the axis / value / field, unless every trial config resolves (and its
-    batch splits evenly over `num_workers` data-parallel workers)."""
+    batch splits evenly over `num_workers` data-parallel workers); a search study is checked on
+    `SEARCH_CHECKS` sampled points."""
+    from rcml_core.runtime.run_config import resolve_run_config  # imports the model code: driver only
+
+    def check(config: Mapping[str, Any], what: str) -> None:
+        try:
+            resolved = resolve_run_config(preset, overrides=[*base, *study.expand(config).items()])
+        except ConfigError as exc:
+            raise ConfigError(f"study {study.name}: {what}: {exc}") from None
+        if resolved.train.batch_size % num_workers:  # the global batch, split evenly between the DDP workers
+            raise ConfigError(f"study {study.name}: {what}: train.batch_size {resolved.train.batch_size} must be "
+                              f"a multiple of --num-workers {num_workers} (it is the global batch of a step)")
+
     if not seeds:
         raise ConfigError("--seeds needs at least one seed")
     first = {axis: values[0] for axis, values in study.grid.items()}
-    check = functools.partial(_check_config, study, preset, base_overrides, num_workers=num_workers)
     check({**first, SEED: seeds[0]}, "base configuration")
     for seed in seeds:
         check({**first, SEED: seed}, f"seed={seed}")
@@ -158,6 +157,5 @@ def validate_study(study: Study, preset: str, base_overrides: Sequence[str], see
         for value in values:
             check({**first, axis: value, SEED: seeds[0]}, f"{axis}={value!r}")
     if study.is_search:
-        for point in _search_points(study, search_checks):
+        for point in _search_points(study, SEARCH_CHECKS):
             check({**point, SEED: seeds[0]}, f"search point {point}")
-

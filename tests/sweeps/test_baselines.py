@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.baselines import _train_and_test, baseline_spec, baseline_table
+from cluster.baselines import BaselineSpec, _train_and_test, baseline_spec, baseline_table
 from cluster.study import Study
 from rcml_core.eval import keys
 from rcml_core.eval.evaluate import EvalOptions, evaluate_split
@@ -20,8 +20,8 @@ from tests.data.tiny_catalog import build_tiny
 def test_the_baseline_takes_the_selected_training_hyperparameters_but_none_of_rcmls_own() -> None:
     study = Study(name="s", grid={"variant": ["full", "no_edge_text"], "lr": [1e-3, 1e-4], "beta": [0.2]},
                   variants={"full": {}, "no_edge_text": {"no_edge_text": True}}, fixed={"tau": 0.05})
-    spec = baseline_spec(study, "tiny", ["data=/d", "epochs=2"], {"variant": "no_edge_text", "lr": 1e-4,
-                                                                   "beta": 0.2, "seed": 3}, [0, 1], "/runs")
+    spec = baseline_spec(study, {"variant": "no_edge_text", "lr": 1e-4, "beta": 0.2, "seed": 3},
+                         BaselineSpec("tiny", ("data=/d", "epochs=2"), (0, 1), "/runs"))
     assert spec.overrides == ("data=/d", "epochs=2", ("tau", 0.05), ("lr", 1e-4), ("method", "clip"))
     assert spec.seeds == (0, 1) and spec.preset == "tiny"
 
@@ -29,7 +29,7 @@ def test_the_baseline_takes_the_selected_training_hyperparameters_but_none_of_rc
 def test_values_from_the_trials_table_become_the_overrides_they_were() -> None:
     study = Study(name="s", grid={"batch_size": [16, 32], "tau": [0.05, 0.1]})
     selected = {"batch_size": np.float64(16.0), "tau": np.float64(0.1)}  # pandas widened the int column
-    spec = baseline_spec(study, "tiny", [], selected, [0], "/runs")
+    spec = baseline_spec(study, selected, BaselineSpec("tiny", (), (0,), "/runs"))
     assert spec.overrides == (("batch_size", 16), ("tau", 0.1), ("method", "clip"))
     assert type(spec.overrides[0][1]) is int and type(spec.overrides[1][1]) is float
     resolve_run_config("tiny", overrides=list(spec.overrides))  # they resolve
