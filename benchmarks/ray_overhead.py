@@ -165,6 +165,7 @@ def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, 
     from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
     from cluster.tuner import build_tuner
+    from rcml_core.runtime.run_config import resolve_run_config
     from tracking.store import resolve_tracking
     from tracking.sweep_runs import SweepTracking, get_or_create_experiment, start_parent_run
 
@@ -173,15 +174,16 @@ def _trials(home: Path, budget: list[str], epochs: int, plan, seeds: tuple[int, 
     client = MlflowClient(target.uri)
     experiment = get_or_create_experiment(client, "rcml-ray_overhead", target)
     handle = SweepTracking(target.uri, experiment, start_parent_run(client, experiment, "overhead", {}), "overhead")
+    ctx = SweepContext(study=study, settings=SweepSettings(seeds=seeds, home=str(home)), sweep_name="overhead",
+                       storage=str(home / "ray_results"), home=home, data=Path(budget[0].split("=", 1)[1]),
+                       base=tuple(budget), run_config=resolve_run_config("tiny", overrides=budget), plan=plan,
+                       target=target, tracking=handle, client=client)
     t0 = time.perf_counter()
     relay = start_relay(handle)  # as the sweeps do: started with the Tuner, its start-up is in the time
     settings = TrialSettings(study=study, preset="tiny", overrides=tuple(budget), runs_root=str(home / "runs"),
                              train_storage=str(home / "ray_results" / "overhead" / "train_runs"), plan=plan,
                              tracking=relay, final_splits=())
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), plan.trial_resources)
-    ctx = SweepContext(study=study, settings=SweepSettings(seeds=seeds, home=str(home)), sweep_name="overhead",
-                       storage=str(home / "ray_results"), home=home, data=Path(budget[0].split("=", 1)[1]),
-                       base=tuple(budget), epochs=epochs, plan=plan, target=target, tracking=handle, client=client)
     tuner = build_tuner(ctx, trainable, [TrialRunsCallback(handle, epochs)], restore=False)
     try:
         result = tuner.fit()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cluster.outcome import Selection
 from cluster.resources import TrialPlan
@@ -28,6 +28,11 @@ from cluster.sweep_settings import SweepContext
 from rcml_core.config import Override
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, seed_table
+
+if TYPE_CHECKING:
+    import torch
+
+    from rcml_core.train.loop import TrainResult
 
 # Trial keys that mean the same for CLIP as for RCML; a study's other axes (beta, summary_mix, lambda_intra,
 # the ablation variants) are RCML's own and do not reach the baseline.
@@ -63,16 +68,13 @@ def clip_rows(result: EvalResult) -> EvalResult:
     return EvalResult(result.split, metrics, outcomes)
 
 
-def train_run(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool):
-    """Train one run outside the Tuner (a baseline or a confirmation run, in a Ray task): the trained run
-    (rcml_core.train.loop) and the device it used."""
-    from cluster.worker import plan_device
+def train_run(preset: str, overrides: Sequence[Override], out_dir: str, device: torch.device) -> TrainResult:
+    """Train one run outside the Tuner: a baseline or a confirmation run, in a Ray task."""
     from rcml_core.runtime.run_config import resolve_run_config
     from rcml_core.train.loop import train
 
-    device = plan_device(use_gpu, on_worker_group=False)
     config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type)])
-    return train(config, final_splits=()), device
+    return train(config, final_splits=())
 
 
 def task_with_trial_resources(fn, plan: TrialPlan):
@@ -84,8 +86,10 @@ def task_with_trial_resources(fn, plan: TrialPlan):
 
 def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
     from cluster.final_eval import evaluate_best
+    from cluster.worker import plan_device
 
-    run, device = train_run(preset, overrides, out_dir, use_gpu)
+    device = plan_device(use_gpu, on_worker_group=False)
+    run = train_run(preset, overrides, out_dir, device)
     return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)
 
 

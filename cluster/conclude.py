@@ -30,7 +30,6 @@ from cluster.tuner import Tuned
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
-from rcml_core.runtime.run_config import resolve_run_config
 from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
@@ -159,11 +158,10 @@ def _test(ctx: SweepContext, selection: Selection) -> Tested:
     checkpoints = selection.trials["checkpoint_path"].tolist()
     if any(p is None for p in checkpoints):
         raise RCMLError("a selected trial reported no checkpoint; cannot evaluate it on test")
-    run_config = resolve_run_config(ctx.settings.preset, overrides=list(ctx.base))
-    val_queries = run_config.eval.max_val_queries  # the queries validation selected on
+    val_queries = ctx.run_config.eval.max_val_queries  # the queries validation selected on
     evaluations = evaluate_trials(checkpoints, ctx.storage, ctx.plan, split="test", val_queries=val_queries)
     results = [e.test for e in evaluations]
-    val_baselines = val_floors(run_config.data, val_queries, [e.val_free for e in evaluations])
+    val_baselines = val_floors(ctx.run_config.data, val_queries, [e.val_free for e in evaluations])
     baselines = clip_baselines(ctx, selection)
     return Tested(results=results, table=seed_table(results), val_baselines=val_baselines, baselines=baselines,
                   baseline_table=baseline_table(baselines) if baselines else {})
@@ -202,8 +200,7 @@ def _report(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.CostS
         built = reports.merge(built, study.extra_report(ctx.sweep_name, ctx.home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, tested.val_baselines,
                                                            {**tested.table, **tested.baseline_table}))
-    data = resolve_run_config(ctx.settings.preset, overrides=list(ctx.base)).data
-    built = reports.merge(built, reports.relation_report(data, {
+    built = reports.merge(built, reports.relation_report(ctx.run_config.data, {
         "selected": [r.outcomes[keys.MODEL] for r in tested.results if keys.MODEL in r.outcomes],
         **{keys.LABELS[p]: [b.outcomes[p] for b in tested.baselines] for p in BASELINE_PREFIXES}}))
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals

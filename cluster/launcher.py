@@ -34,7 +34,6 @@ from cluster.storage import is_remote_uri, require_shared_storage
 from cluster.sweep_settings import (
     SweepContext,
     SweepSettings,
-    budget_epochs,
     embedded_data,
     ensure_embedded_data,
     resolve_resume,
@@ -81,7 +80,8 @@ def prepare(study: Study, settings: SweepSettings) -> SweepContext:
     if not is_remote_uri(storage):
         require_writable(storage.split("://", 1)[-1], "--storage")
     if settings.resume:
-        sweep_name, settings = resolve_resume(study, settings, storage)
+        settings = resolve_resume(study, settings, storage)
+        sweep_name = settings.resume
     else:
         sweep_name = settings.name or paths.new_sweep_name(study.name)
         if sweep_name in paths.existing_sweeps(storage, study.name):
@@ -89,7 +89,6 @@ def prepare(study: Study, settings: SweepSettings) -> SweepContext:
     data = Path(settings.data).resolve() if settings.data else embedded_data(home, settings.smoke_test)
     base = (("data", str(data)), *settings.budget(), *settings.overrides)
     validate_study(study, settings.preset, base, settings.run_seeds, num_workers=settings.resources.num_workers)
-    epochs = budget_epochs(settings)
     target = resolve_tracking(home)
     check_reachable(target)
     if settings.data is None:
@@ -108,8 +107,9 @@ def prepare(study: Study, settings: SweepSettings) -> SweepContext:
               "(tag rcml.orphaned)", flush=True)
     parent = start_parent_run(client, experiment_id, sweep_name, {"rcml.study": study.name})
     return SweepContext(study=study, settings=settings, sweep_name=sweep_name, storage=storage, home=home, data=data,
-                        base=base, epochs=epochs, plan=plan, target=target, client=client,
-                        tracking=SweepTracking(target.uri, experiment_id, parent, sweep_name))
+                        base=base, run_config=resolve_run_config(settings.preset, overrides=base), plan=plan,
+                        target=target, tracking=SweepTracking(target.uri, experiment_id, parent, sweep_name),
+                        client=client)
 
 
 def _record_start(ctx: SweepContext) -> None:
@@ -122,7 +122,7 @@ def _record_start(ctx: SweepContext) -> None:
         "resources": ctx.plan.describe()}})
     run_metadata.describe_run(ctx.client, ctx.parent, run_metadata.git_commit(paths.PROJECT_ROOT),
                               run_metadata.dataset_input(ctx.data),
-                              config=resolve_run_config(settings.preset, overrides=list(ctx.base)).to_dict())
+                              config=ctx.run_config.to_dict())
     if not settings.resume:
         write_settings(ctx.storage, ctx.sweep_name, settings)
     print(f"sweep {ctx.sweep_name}: {ctx.n_trials} trial(s), {ctx.plan.describe()}; data {ctx.data}; "

@@ -21,7 +21,7 @@ from cluster.study import Study
 from rcml_core.data.synth import generate_catalog, synth_preset
 from rcml_core.config import Override
 from rcml_core.errors import ConfigError, RCMLError
-from rcml_core.runtime.run_config import PRESETS
+from rcml_core.runtime.run_config import PRESETS, RunConfig
 
 if TYPE_CHECKING:
     from tracking.store import TrackingTarget
@@ -101,11 +101,16 @@ class SweepContext:
     home: Path  # the local MLflow store, data cache, run folders and reports
     data: Path  # the dataset folder every trial trains on
     base: tuple[Override, ...]  # every trial's overrides before its own values: data, budget, command line
-    epochs: int  # per trial (ASHA's horizon)
+    run_config: RunConfig  # `base` resolved: the data, budget and evaluation every trial shares
     plan: TrialPlan
     target: TrackingTarget  # the MLflow store
     tracking: SweepTracking  # the sweep's experiment and parent run
     client: Any  # an mlflow.tracking.MlflowClient on `target`
+
+    @property
+    def epochs(self) -> int:
+        """Per trial (ASHA's horizon)."""
+        return self.run_config.train.epochs
 
     @property
     def parent(self) -> str:
@@ -140,14 +145,6 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
                      progress=False)
 
 
-def budget_epochs(settings: SweepSettings) -> int:
-    """Epochs per trial under the budget and the command line's overrides (ASHA's horizon)."""
-    from rcml_core.runtime.run_config import resolve_run_config
-
-    overrides = [*settings.budget(), *(o for o in settings.overrides if not o.startswith("data="))]
-    return resolve_run_config(settings.preset, overrides=overrides).train.epochs
-
-
 def write_settings(storage: str, sweep_name: str, settings: SweepSettings) -> None:
     fs, root = paths._listing(paths.experiment_path(storage, sweep_name))
     fs.create_dir(root, recursive=True)
@@ -166,8 +163,9 @@ def read_settings(storage: str, sweep_name: str) -> dict | None:
         return None
 
 
-def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> tuple[str, SweepSettings]:
-    """The sweep to continue and the settings it was started with (they win over the command line)."""
+def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> SweepSettings:
+    """The settings the sweep to continue was started with (they win over the command line), `resume` naming
+    that sweep exactly."""
     found = paths.existing_sweeps(storage, study.name)
     if settings.resume == "latest":
         if not found:
@@ -181,4 +179,4 @@ def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> tuple
     if saved:
         settings = replace(settings, data=saved["data"], preset=saved["preset"], seeds=tuple(saved["seeds"]),
                            overrides=tuple(saved["overrides"]), smoke_test=saved["smoke_test"], epochs=saved["epochs"])
-    return name, settings
+    return replace(settings, resume=name)
