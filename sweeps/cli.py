@@ -94,10 +94,25 @@ class Script:
 
         from cluster.console import results_lines
         from cluster.launcher import run_sweep
+        from cluster.resources import ResourceConfig
+        from cluster.sweep_settings import SweepSettings
         from rcml_core.errors import RCMLError
+        from tracking.cost import parse_prices
 
         try:
-            settings = self.settings(args)
+            settings = SweepSettings(
+                data=args.data, preset=args.preset, seeds=tuple(args.seeds or self.default_seeds),
+                overrides=tuple(args.overrides), smoke_test=args.smoke_test,
+                epochs=args.epochs if args.epochs is not None or not args.smoke_test else self.smoke_epochs,
+                resume=args.resume, name=args.name, home=args.home, storage=args.storage, address=args.address,
+                resources=ResourceConfig(num_workers=args.num_workers, use_gpu=args.use_gpu,
+                                         cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+                                         max_concurrent_trials=args.max_concurrent,
+                                         in_trial=False if args.worker_group else None,
+                                         worker_resource=args.worker_resource),
+                max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines,
+                node_prices=parse_prices(args.node_price), confirm=args.confirm,
+            )
             study = self.build(args)
             result = run_sweep(study, settings)
         except RCMLError as exc:
@@ -109,23 +124,3 @@ class Script:
         for line in results_lines(result, list(study.axes)):
             print(line)
         return 130 if result.interrupted else 0
-
-    def settings(self, args: argparse.Namespace):
-        """The `cluster.sweep_settings.SweepSettings` the parsed command line asks for."""
-        from cluster.resources import ResourceConfig
-        from cluster.sweep_settings import SweepSettings
-        from tracking.cost import parse_prices
-
-        return SweepSettings(
-            data=args.data, preset=args.preset, seeds=tuple(args.seeds or self.default_seeds),
-            overrides=tuple(args.overrides), smoke_test=args.smoke_test,
-            epochs=args.epochs if args.epochs is not None or not args.smoke_test else self.smoke_epochs,
-            resume=args.resume, name=args.name, home=args.home, storage=args.storage, address=args.address,
-            resources=ResourceConfig(num_workers=args.num_workers, use_gpu=args.use_gpu,
-                                     cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
-                                     max_concurrent_trials=args.max_concurrent,
-                                     in_trial=False if args.worker_group else None,
-                                     worker_resource=args.worker_resource),
-            max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines,
-            node_prices=parse_prices(args.node_price), confirm=args.confirm,
-        )
