@@ -33,6 +33,7 @@ EMBEDDED_BUDGET = (("epochs", 2), ("max_steps_per_epoch", 40))  # 36 trials of t
 SMOKE_SYNTH = "tiny"
 SMOKE_BUDGET = (("epochs", 1), ("batch_size", 16), ("max_steps_per_epoch", 3))
 SETTINGS_FILE = "rcml_sweep.json"
+RESUMED = ("data", "preset", "seeds", "overrides", "smoke_test", "epochs")  # saved with a sweep; --resume reads them
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,8 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
 def write_settings(storage: str, sweep_name: str, settings: SweepSettings) -> None:
     fs, root = paths._listing(paths.experiment_path(storage, sweep_name))
     fs.create_dir(root, recursive=True)
-    doc = {"data": settings.data, "preset": settings.preset, "seeds": list(settings.seeds),
-           "overrides": list(settings.overrides), "smoke_test": settings.smoke_test, "epochs": settings.epochs}
     with fs.open_output_stream(f"{root}/{SETTINGS_FILE}") as out:
-        out.write(json.dumps(doc, indent=2).encode())
+        out.write(json.dumps({k: getattr(settings, k) for k in RESUMED}, indent=2).encode())
 
 
 def read_settings(storage: str, sweep_name: str) -> dict | None:
@@ -176,7 +175,5 @@ def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> Sweep
     else:
         raise RCMLError(f"--resume: no sweep named {settings.resume!r} under {storage}; found {found or 'none'}")
     saved = read_settings(storage, name)
-    if saved:
-        settings = replace(settings, data=saved["data"], preset=saved["preset"], seeds=tuple(saved["seeds"]),
-                           overrides=tuple(saved["overrides"]), smoke_test=saved["smoke_test"], epochs=saved["epochs"])
-    return replace(settings, resume=name)
+    resumed = {k: tuple(v) if isinstance(v, list) else v for k, v in (saved or {}).items() if k in RESUMED}
+    return replace(settings, **resumed, resume=name)
