@@ -21,8 +21,8 @@ import pandas as pd
 from rcml_core.eval import keys
 from tracking.mlflow_tracker import mlflow_key
 
-STAGE = "selected"  # the parent run's prefix of the selected configuration's metrics
-BASELINES = "baselines"  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
+STAGE = keys.SELECTED  # the parent run's prefix of the selected configuration's metrics
+BASELINES = keys.BASELINES  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
 STATS = ("mean", "std", "ci_lo", "ci_hi")
 
 

@@ -162,21 +162,27 @@ def relation_report(data: str | Path, scorers: Mapping[str, list]) -> Report:
 
 
 CONFIGURATIONS = "configurations"  # the parent run's prefix of every configuration's val Hit@5 over its seeds
-SUMMARY_STATS = {"mean": "best_val_mean", "std": "best_val_std", "ci_lo": "best_val_ci_lo",
-                 "ci_hi": "best_val_ci_hi", "n_seeds": "n"}
+# summary column -> the key's tail under `configurations/<label>/` (the naming scheme of rcml_core.eval.keys:
+# the key itself is the mean over seeds, `_std` the std over seeds, `_ci_lo/_ci_hi` the pooled interval)
+SUMMARY_STATS = {"best_val_mean": metric_keys.SELECTION_METRIC,
+                 "best_val_std": metric_keys.std_key(metric_keys.SELECTION_METRIC),
+                 "best_val_ci_lo": metric_keys.SELECTION_METRIC + metric_keys.CI_LO,
+                 "best_val_ci_hi": metric_keys.SELECTION_METRIC + metric_keys.CI_HI,
+                 "n": metric_keys.count_key("val", metric_keys.N_SEEDS)}
 
 
 def configuration_metrics(summary: pd.DataFrame, axes: list[str]) -> dict[str, float]:
-    """Every configuration's val Hit@5 AVG over its seeds, for the parent run: `configurations/<label>/val/hit@5_`
-    + mean, std (over seeds), ci_lo, ci_hi (pooled over seeds and resampled over query pairs), n_seeds; the label
-    is the configuration (`summary_mix:logit beta:0.6`, colons for MLflow's metric-name characters)."""
+    """Every configuration's val Hit@5 AVG over its seeds, for the parent run: `configurations/<label>/val/hit@5`
+    (the mean), `..._std` (over seeds), `..._ci_lo/_ci_hi` (pooled over seeds and resampled over query pairs) and
+    `configurations/<label>/val/n_seeds`; the label is the configuration (`summary_mix:logit beta:0.6`, colons
+    for MLflow's metric-name characters)."""
     out: dict[str, float] = {}
     for _, row in summary.iterrows():
         label = configuration_label({k: row[k] for k in axes if k in row}, axes).replace("=", ":")
         label = re.sub(r"[^\w.\- :]", "_", label)
-        for stat, column in SUMMARY_STATS.items():
+        for column, key in SUMMARY_STATS.items():
             if column in row and pd.notna(row[column]):
-                out[f"{CONFIGURATIONS}/{label}/val/hit@5_{stat}"] = float(row[column])
+                out[f"{CONFIGURATIONS}/{label}/{key}"] = float(row[column])
     return out
 
 

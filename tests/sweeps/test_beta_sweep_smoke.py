@@ -58,7 +58,7 @@ def test_the_selected_mode_and_beta_are_the_argmax_of_validation_hit5(beta_home:
             max(v for _, v in record.history(c, "val/hit_at_5")) for c in record.children}
     selected = json.loads(record.parent.data.tags["rcml.selected"])
     assert best[selected["summary_mix"], selected["beta"]] == max(best.values())
-    assert record.parent.data.metrics["selected/val/hit_at_5_mean"] == pytest.approx(max(best.values()))
+    assert record.parent.data.metrics["selected/val/hit_at_5"] == pytest.approx(max(best.values()))  # mean, 1 seed
     assert 0.0 <= record.parent.data.metrics["selected/test/hit_at_5"] <= 1.0
 
 
@@ -75,7 +75,10 @@ def test_the_selected_model_is_registered_and_embeds_items_under_a_new_relation(
     record = read_sweep(beta_home, "beta_sweep")
     version = record.client.get_model_version_by_alias("rcml-beta_sweep", "champion")
     assert version.tags["rcml.trial_id"] == record.parent.data.tags["rcml.selected_trial"]
-    assert 0.0 <= float(version.tags["test/hit_at_5"]) <= 1.0
+    assert 0.0 <= float(version.tags["final/test/hit_at_5"]) <= 1.0  # the checkpoint's own test result
+    selected_child = next(c for c in record.children if c.data.tags["rcml.trial_id"] == version.tags["rcml.trial_id"])
+    assert float(version.tags["final/test/hit_at_5"]) == \
+        pytest.approx(selected_child.data.metrics["final/test/hit_at_5"], abs=1e-5)  # the same name on its run
     mlflow.set_tracking_uri(f"sqlite:///{beta_home / 'mlflow.db'}")
     try:
         model = mlflow.pyfunc.load_model("models:/rcml-beta_sweep@champion")
@@ -119,8 +122,8 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
         assert rows["n_queries"].sum() == metrics["selected/test/n_queries"]
         assert ((rows["ci_lo"] <= rows["mean"]) & (rows["mean"] <= rows["ci_hi"])).all()
     # every configuration's val Hit@5 over its seeds on the parent, not only the selected one's
-    per_config = {k for k in metrics if k.startswith("configurations/") and k.endswith("/val/hit_at_5_mean")}
-    assert len(per_config) == N_TRIALS and "configurations/summary_mix:logit beta:0.6/val/hit_at_5_mean" in per_config
+    per_config = {k for k in metrics if k.startswith("configurations/") and k.endswith("/val/hit_at_5")}
+    assert len(per_config) == N_TRIALS and "configurations/summary_mix:logit beta:0.6/val/hit_at_5" in per_config
     assert {"CLIP-concat", "CLIP fine-tuned (plain)", "reference: category pair"} <= scorers
 
 
@@ -164,7 +167,7 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     metrics = record.parent.data.metrics
     table = pd.read_csv(tmp_path / "table1_hit5.csv", keep_default_na=False, na_values=[""]).set_index("scorer")
     for sim in ("tt", "ii", "ti", "it", "avg"):
-        key = f"selected/test/hit_at_5_{sim}"
+        key = "selected/test/hit_at_5" + ("" if sim == "avg" else f"_{sim}")  # AVG: no suffix
         assert table.loc["RCML (selected)", f"{sim}_mean"] == pytest.approx(metrics[key])
         assert table.loc["RCML (selected)", f"{sim}_ci_lo"] == pytest.approx(metrics[key + "_ci_lo"])
     assert table.loc["reference: category pair | relation", "avg_mean"] == \
