@@ -238,7 +238,7 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
             MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
                                                              step=int(row["epochs"]))
     parent_tracker = MlflowTracker(client, parent)
-    parent_tracker.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
+    parent_tracker.log_metrics({"selected/val/hit@5": selection.mean, "selected/val/hit@5_std": selection.std,
                                 **{f"selected/{k}": v for k, v in test.items()},
                                 **{f"baselines/{k}": v for k, v in {**val_baselines, **test_baselines}.items()},
                                 "trials/failed": float((trials["status"] == "ERROR").sum()),
