@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys as metric_keys
 from tracking import figures
 from tracking.run_tags import configuration_label
@@ -104,6 +106,18 @@ def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
     return lines
 
 
+def ood_report(ood: Mapping[str, float]) -> Report:
+    """The selected configuration on the out-of-domain dataset (`ood/test/...`, cluster.final_eval.ood_metrics):
+    `test_ood.csv` (one numeric row per scorer, similarity type and metric, as `test_selected.csv`) and the
+    floor lines on its queries; empty without --ood-data."""
+    prefix = metric_keys.staged(metric_keys.OOD, "")
+    test = {k.removeprefix(prefix): v for k, v in ood.items() if k.startswith(prefix)}
+    if not test:
+        return Report()
+    lines = [f"  out-of-domain (--ood-data) {line.strip()}" for line in floor_lines(test, "test")]
+    return Report(tables={"test_ood": figures.metrics_table(test, "test")}, lines=lines)
+
+
 def beta_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
     """Paper Figure 5: Hit@5 against beta per similarity type."""
     report = base_report(summary, trials, keys)
@@ -137,18 +151,20 @@ def importance_report(importances: Mapping[str, float] | None, note: str | None 
     return report
 
 
-def relation_report(data: str | Path, scorers: Mapping[str, list]) -> Report:
+def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, list]) -> Report:
     """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
     relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
 
+    data: the loaded dataset (the launcher loads it once), or its folder;
     scorers: label -> the scorer's per-seed test `QueryOutcomes` (same queries); empty lists are skipped."""
-    from rcml_core.data.format.io import load_dataset
     from rcml_core.eval.results import pool_seeds
     from rcml_core.eval.slices import relation_slices
 
     scorers = {label: outcomes for label, outcomes in scorers.items() if outcomes}
-    dataset = load_dataset(data)
-    if not scorers or "test" not in dataset.retrieval:
+    if not scorers:
+        return Report()
+    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
+    if "test" not in dataset.retrieval:
         return Report()
     queries = dataset.retrieval["test"]
     texts = dict(zip(dataset.relations.index, dataset.relations["text"]))

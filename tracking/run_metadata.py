@@ -76,8 +76,12 @@ def git_commit(root: Path | str) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-def dataset_input(data: Path | str) -> DatasetInput | None:
-    """The dataset folder as an MLflow dataset input (digest: its manifest's content hash), None without one."""
+OOD_CONTEXT = "ood_test"  # the dataset input of a sweep's --ood-data (the training data's context is "train")
+
+
+def dataset_input(data: Path | str, context: str = "train") -> DatasetInput | None:
+    """The dataset folder as an MLflow dataset input (digest: its manifest's content hash), None without one;
+    `context`: what the run did with it ("train", or OOD_CONTEXT for the out-of-domain evaluation)."""
     manifest_path = Path(data) / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -91,7 +95,7 @@ def dataset_input(data: Path | str) -> DatasetInput | None:
     dataset = Dataset(name=str(manifest.get("name") or Path(data).name), digest=content_hash[:DIGEST_CHARS],
                       source_type="local", source=json.dumps({"uri": Path(data).resolve().as_uri()}),
                       profile=json.dumps(profile, default=str))
-    return DatasetInput(dataset=dataset, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value="train")])
+    return DatasetInput(dataset=dataset, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
 
 
 def describe_experiment(client: MlflowClient, experiment_id: str) -> None:
