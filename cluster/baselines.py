@@ -36,6 +36,11 @@ SHARED_AXES = frozenset({"lr", "optim.lr", "weight_decay", "optim.weight_decay",
 BASELINE_PREFIXES = (keys.CONCAT, keys.PLAIN)  # CLIP-concat, CLIP fine-tuned
 
 
+def run_folder(runs_root: Path | str, seed: int) -> Path:
+    """The CLIP run of `seed` under a sweep's runs folder (its best checkpoint: checkpoints/best inside)."""
+    return Path(runs_root) / "baselines" / f"clip-seed{seed}"
+
+
 @dataclass(frozen=True)
 class BaselineSpec:
     preset: str
@@ -81,7 +86,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
     task = ray.remote(_train_and_test).options(num_cpus=plan.cpus_per_worker,
                                                num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
     return ray.get([task.remote(spec.preset, [*spec.overrides, f"seed={seed}"],
-                                str(Path(spec.runs_root) / f"clip-seed{seed}"), plan.use_gpu)
+                                str(run_folder(spec.runs_root, seed)), plan.use_gpu)
                     for seed in spec.seeds])
 
 
@@ -100,6 +105,6 @@ def clip_baselines(study: Study, settings: SweepSettings, base: Sequence[str], s
     if not settings.baselines:
         return []
     seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
-    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root / "baselines")
+    spec = baseline_spec(study, settings.preset, base, selection.config, seeds, runs_root)
     print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
     return run_baselines(spec, plan)
