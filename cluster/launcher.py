@@ -43,6 +43,7 @@ from mlflow.tracking import MlflowClient
 from cluster import confirm, paths
 from cluster.baselines import BASELINE_PREFIXES, baseline_table, clip_baselines
 from cluster.connect import connect
+from cluster.embedding_figure import figure6
 from cluster.outcome import Selection, select, summarize, trials_table
 from cluster.resources import TrialPlan, plan_trials
 from cluster.study import SEED, VARIANT, Study, validate_study
@@ -56,6 +57,7 @@ from cluster.sweep_settings import (
     write_settings,
 )
 from cluster.tuner import build_tuner, sigterm_as_interrupt
+from rcml_core.data.format.io import load_dataset
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
@@ -230,9 +232,11 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     evaluations = _test_metrics(selection, storage, plan, val_queries)
     test_results = [e.test for e in evaluations]
     test = seed_table(test_results)
-    val_baselines = final_eval.val_floors(run_config.data, val_queries, [e.val_free for e in evaluations])
+    dataset = load_dataset(run_config.data)  # once: the val floors, the per-relation slices and Figure 6 read it
+    val_baselines = final_eval.val_floors(dataset, val_queries, [e.val_free for e in evaluations])
     baseline_results = clip_baselines(study, settings, base, selection, plan, home / "runs" / sweep_name)
     test_baselines = baseline_table(baseline_results) if baseline_results else {}
+    ood = final_eval.ood_metrics(selection.trials["checkpoint_path"].tolist(), storage, plan, settings.ood_data)
     for (_, row), result in zip(selection.trials.iterrows(), test_results):
         if row["run_id"]:
             MlflowTracker(client, row["run_id"]).log_metrics({f"final/{k}": v for k, v in result.metrics.items()},
@@ -242,7 +246,10 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                                 **{f"selected/{k}": v for k, v in test.items()},
                                 **{f"baselines/{k}": v for k, v in {**val_baselines, **test_baselines}.items()},
                                 "trials/failed": float((trials["status"] == "ERROR").sum()),
-                                "trials/total": float(len(trials))}, step=0)
+                                "trials/total": float(len(trials)), **ood}, step=0)
+    if settings.ood_data:
+        run_metadata.describe_run(client, parent, None,
+                                  run_metadata.dataset_input(settings.ood_data, run_metadata.OOD_CONTEXT))
     parent_tracker.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
                              "rcml.selected_trial": selection.best_trial_id})
     if confirmation is not None:
@@ -255,7 +262,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
     if extra_report is not None:
         built = reports.merge(built, extra_report(sweep_name, home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, val_baselines, {**test, **test_baselines}))
-    built = reports.merge(built, reports.relation_report(run_config.data, {
+    built = reports.merge(built, reports.ood_report(ood),
+                          figure6(selection, storage, home / "runs" / sweep_name, dataset))
+    built = reports.merge(built, reports.relation_report(dataset, {
         "selected": [r.outcomes[keys.MODEL] for r in test_results if keys.MODEL in r.outcomes],
         **{keys.LABELS[p]: [b.outcomes[p] for b in baseline_results] for p in BASELINE_PREFIXES}}))
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
