@@ -21,6 +21,7 @@ from rcml_core.eval.views import ItemViews
 from tracking.reports import Report
 
 FIGURE = "fig6_tsne"
+TITLE_CHARS = 38  # a relation text's characters shown in a panel's title (the panel is ~4 inches wide)
 MAX_COLOURS = 10  # category levels with more distinct values than this are too many colours to read
 
 
@@ -74,7 +75,8 @@ def tsne_figure(views: Mapping[str, ItemViews], dataset: RelationalDataset, seed
             ax.set_xticks([])
             ax.set_yticks([])
             text = str(texts.iat[relation])
-            ax.set_title(f"{label}\nunder r{relation}: {text[:48] + ('…' if len(text) > 48 else '')}", fontsize=8)
+            short = text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+            ax.set_title(f"{label}\nunder r{relation}: {short}", fontsize=8)
     handles = [axes[0, 0].scatter([], [], c=palette[c], s=12, label=c[:40]) for c in categories]
     fig.legend(handles=handles, title=meaning, loc="outside right center", fontsize=7, title_fontsize=8)
     fig.suptitle(f"Figure 6: t-SNE of {len(first.items)} test items under two relations", fontsize=10)
