@@ -42,6 +42,11 @@ SHARED_AXES = frozenset({"lr", "optim.lr", "weight_decay", "optim.weight_decay",
 BASELINE_PREFIXES = (keys.CONCAT, keys.PLAIN)  # CLIP-concat, CLIP fine-tuned
 
 
+def run_folder(runs_root: Path | str, seed: int) -> Path:
+    """The CLIP run of `seed` under a sweep's runs folder (its best checkpoint: checkpoints/best inside)."""
+    return Path(runs_root) / "baselines" / f"clip-seed{seed}"
+
+
 @dataclass(frozen=True)
 class BaselineSpec:
     preset: str
@@ -99,7 +104,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
 
     task = task_with_trial_resources(_train_and_test, plan)
     return ray.get([task.remote(spec.preset, [*spec.overrides, ("seed", seed)],
-                                str(Path(spec.runs_root) / f"clip-seed{seed}"), plan.use_gpu)
+                                str(run_folder(spec.runs_root, seed)), plan.use_gpu)
                     for seed in spec.seeds])
 
 
@@ -119,6 +124,6 @@ def clip_baselines(ctx: SweepContext, selection: Selection) -> list[EvalResult]:
         return []
     seeds = ([int(s) for s in selection.trials[SEED]] if SEED in selection.trials else list(settings.run_seeds))
     spec = baseline_spec(ctx.study, selection.config, BaselineSpec(settings.preset, ctx.base, tuple(seeds),
-                                                                   str(ctx.runs_root / "baselines")))
+                                                                   str(ctx.runs_root)))
     print(f"training the CLIP baselines on {len(seeds)} seed(s) for the test table", flush=True)
     return run_baselines(spec, ctx.plan)

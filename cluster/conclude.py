@@ -23,10 +23,13 @@ from mlflow.tracking import MlflowClient
 from cluster import confirm, paths
 from cluster.baselines import BASELINE_PREFIXES, baseline_table, clip_baselines
 from cluster.confirm import Confirmation
+from cluster.embedding_figure import figure6
 from cluster.outcome import Selection, select, summarize
 from cluster.study import SEED, VARIANT, Study
 from cluster.sweep_settings import SweepContext
 from cluster.tuner import Tuned
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
@@ -92,6 +95,8 @@ class Tested:
     val_baselines: dict[str, float]  # the training-free and reference scorers on the val selection queries
     baselines: list[EvalResult]  # the CLIP baselines on test, per seed (none with --no-baselines)
     baseline_table: dict[str, float]
+    dataset: RelationalDataset  # the sweep's dataset, loaded once (val floors, relation slices, Figure 6)
+    ood: dict[str, float]  # the selected checkpoints on --ood-data's test queries (ood/test/...; empty without it)
 
 
 def conclude(ctx: SweepContext, tuned: Tuned) -> SweepResult:
@@ -153,7 +158,7 @@ def _choose(ctx: SweepContext, tuned: Tuned) -> Chosen:
 
 def _test(ctx: SweepContext, selection: Selection) -> Tested:
     """Each selected seed's checkpoint on test, the val floors, and the CLIP baselines trained beside it."""
-    from cluster.final_eval import evaluate_trials, val_floors
+    from cluster.final_eval import evaluate_trials, ood_metrics, val_floors
 
     checkpoints = selection.trials["checkpoint_path"].tolist()
     if any(p is None for p in checkpoints):
@@ -161,10 +166,12 @@ def _test(ctx: SweepContext, selection: Selection) -> Tested:
     val_queries = ctx.run_config.eval.max_val_queries  # the queries validation selected on
     evaluations = evaluate_trials(checkpoints, ctx.storage, ctx.plan, split="test", val_queries=val_queries)
     results = [e.test for e in evaluations]
-    val_baselines = val_floors(ctx.run_config.data, val_queries, [e.val_free for e in evaluations])
+    dataset = load_dataset(ctx.run_config.data)
+    val_baselines = val_floors(dataset, val_queries, [e.val_free for e in evaluations])
     baselines = clip_baselines(ctx, selection)
     return Tested(results=results, table=seed_table(results), val_baselines=val_baselines, baselines=baselines,
-                  baseline_table=baseline_table(baselines) if baselines else {})
+                  baseline_table=baseline_table(baselines) if baselines else {}, dataset=dataset,
+                  ood=ood_metrics(checkpoints, ctx.storage, ctx.plan, ctx.settings.ood_data))
 
 
 def _log_results(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.CostSummary) -> None:
@@ -176,11 +183,14 @@ def _log_results(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.
             MlflowTracker(ctx.client, row["run_id"]).log_metrics(
                 {f"final/{k}": v for k, v in result.metrics.items()}, step=int(row["epochs"]))
     parent = MlflowTracker(ctx.client, ctx.parent)
-    parent.log_metrics({"selected/val/hit@5_mean": selection.mean, "selected/val/hit@5_std": selection.std,
+    parent.log_metrics({"selected/val/hit@5": selection.mean, "selected/val/hit@5_std": selection.std,
                         **{f"selected/{k}": v for k, v in tested.table.items()},
                         **{f"baselines/{k}": v for k, v in {**tested.val_baselines, **tested.baseline_table}.items()},
                         "trials/failed": float((trials["status"] == "ERROR").sum()),
-                        "trials/total": float(len(trials))}, step=0)
+                        "trials/total": float(len(trials)), **tested.ood}, step=0)
+    if ctx.settings.ood_data:
+        run_metadata.describe_run(ctx.client, ctx.parent, None,
+                                  run_metadata.dataset_input(ctx.settings.ood_data, run_metadata.OOD_CONTEXT))
     parent.set_tags({"rcml.selected": json.dumps(selection.config, default=str),
                      "rcml.selected_trial": selection.best_trial_id})
     if chosen.confirmation is not None:
@@ -200,7 +210,9 @@ def _report(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.CostS
         built = reports.merge(built, study.extra_report(ctx.sweep_name, ctx.home))
     built = reports.merge(built, reports.evaluation_report(summary, axes, tested.val_baselines,
                                                            {**tested.table, **tested.baseline_table}))
-    built = reports.merge(built, reports.relation_report(ctx.run_config.data, {
+    built = reports.merge(built, reports.ood_report(tested.ood),
+                          figure6(chosen.selection, ctx.storage, ctx.runs_root, tested.dataset))
+    built = reports.merge(built, reports.relation_report(tested.dataset, {
         "selected": [r.outcomes[keys.MODEL] for r in tested.results if keys.MODEL in r.outcomes],
         **{keys.LABELS[p]: [b.outcomes[p] for b in tested.baselines] for p in BASELINE_PREFIXES}}))
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals

@@ -7,7 +7,8 @@ one), all seeds in parallel. Each task returns a `SelectedEvaluation`: the test 
 scorers, the training-free score on the run's untrained backbone, and the per-query
 outcomes, so the launcher can pool the seeds) and the training-free score on the val
 selection queries (for the val tables, beside the reference scorers); `val_floors` puts those
-beside the reference scorers on the same queries.
+beside the reference scorers on the same queries. With --ood-data, `ood_metrics` evaluates the same
+checkpoints on a second dataset's test queries (the out-of-domain column of the report's Table 1).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import torch
 from ray.train import Checkpoint
 
 from cluster.resources import TrialPlan
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys
-from rcml_core.eval.evaluate import evaluate_run, first_queries
+from rcml_core.eval.evaluate import evaluate_checkpoint, evaluate_run, first_queries
 from rcml_core.eval.results import EvalResult, seed_table
 from rcml_core.eval.training_free import training_free_result, untrained_backbone
 from rcml_core.runtime.device import exact_fp32
@@ -85,13 +88,35 @@ def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialP
     return ray.get([task.remote(path, storage_path, split, val_queries, plan.use_gpu) for path in checkpoint_paths])
 
 
-def val_floors(data: str, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
+def _evaluate_ood(checkpoint_path: str, storage_path: str, ood_data: str, use_gpu: bool) -> EvalResult:
+    from cluster.worker import plan_device
+
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    with checkpoint.as_directory() as local:
+        return evaluate_checkpoint(Path(local) / BEST, "test", data=ood_data,
+                                   device=plan_device(use_gpu, on_worker_group=False))
+
+
+def ood_metrics(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,
+                ood_data: str | None) -> dict[str, float]:
+    """The selected checkpoints on the out-of-domain dataset `ood_data` (test split, every scorer of
+    `evaluate_checkpoint` on its queries: the model, the training-free score, the reference scorers fitted on
+    that dataset's train edges), over the seeds (`seed_table`), keyed `ood/test/...`; {} without one."""
+    if ood_data is None:
+        return {}
+    task = ray.remote(_evaluate_ood).options(num_cpus=plan.cpus_per_worker,
+                                             num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    results = ray.get([task.remote(path, storage_path, str(ood_data), plan.use_gpu) for path in checkpoint_paths])
+    return {keys.staged(keys.OOD, k): v for k, v in seed_table(results).items()}
+
+
+def val_floors(data: str | Path | RelationalDataset, val_queries: int | None,
+               free: list[EvalResult]) -> dict[str, float]:
     """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
-    the val selection queries: the floor beside the sweep's val table."""
-    from rcml_core.data.format.io import load_dataset
+    the val selection queries: the floor beside the sweep's val table. `data`: the loaded dataset, or its folder."""
     from rcml_core.eval.reference import reference_result
 
-    dataset = load_dataset(data)
+    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
     if "val" not in dataset.retrieval:
         return {}
     out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics

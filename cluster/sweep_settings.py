@@ -56,6 +56,7 @@ class SweepSettings:
     baselines: bool = True  # train the CLIP baselines beside the selected configuration (cluster/baselines.py)
     node_prices: Mapping[str, float] = field(default_factory=dict)  # node type -> USD per hour (tracking/cost.py)
     confirm: int = 0  # re-run the top K configurations on fresh seeds before the final choice (cluster/confirm.py)
+    ood_data: str | None = None  # a second dataset folder: the selected checkpoints also tested there (ood/test/...)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -68,6 +69,9 @@ class SweepSettings:
             raise ConfigError(f"--confirm must be >= 0 (0: no confirmation), got {self.confirm}")
         if self.max_failures < 0:
             raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.ood_data is not None and not (Path(self.ood_data) / "manifest.json").is_file():
+            raise ConfigError(f"--ood-data {self.ood_data}: not a dataset folder (no manifest.json); build one with "
+                              "`rcml data ...`")
         if self.resume is not None and self.name is not None:
             raise ConfigError("--name names a new sweep; --resume continues an existing one (give its name there)")
 

@@ -1,8 +1,10 @@
 """`rcml report SWEEP_RUN_ID --out DIR`: a sweep's Table 1 and figures as Markdown and one HTML page.
 
 Reads the sweep's parent run from MLflow (tracking.report_page): Hit@5 and MRR of the selected configuration
-on test per similarity type (mean ± std over seeds, pooled 95 % CI, counts; the training-free score and the
-reference scorers as rows) and the figures the sweep logged; writes report.md, report.html (figures
+on test per similarity type (mean ± std over seeds, pooled 95 % CI, counts; the CLIP baselines, the
+training-free score and the reference scorers as rows; an out-of-domain column when the sweep had
+--ood-data), Figures 2 and 3 from its metrics and the figures the sweep logged (Figure 4 or 5, Figure 6:
+t-SNE of test items under two relations, RCML beside CLIP); writes report.md, report.html (figures
 embedded), the tables as CSV, and logs them to the parent run under report/rcml_report/.
 """
 

@@ -67,6 +67,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--confirm", type=int, default=0, metavar="K",
                    help="after selection, train the top K configurations again on fresh seeds (as many as --seeds) "
                         "and choose the final one by those scores (default 0: off)")
+    p.add_argument("--ood-data", metavar="DIR",
+                   help="a second dataset folder (e.g. built by `rcml data goodreads`): the selected checkpoints are "
+                        "also tested there, logged as ood/test/* and shown as Table 1's out-of-domain column")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the CLIP baselines trained beside the selected configuration for the test table")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="rcml train overrides for every trial")
@@ -111,7 +114,7 @@ class Script:
                                          in_trial=False if args.worker_group else None,
                                          worker_resource=args.worker_resource),
                 max_failures=args.max_failures, register=not args.no_register, baselines=not args.no_baselines,
-                node_prices=parse_prices(args.node_price), confirm=args.confirm,
+                node_prices=parse_prices(args.node_price), confirm=args.confirm, ood_data=args.ood_data,
             )
             study = self.build(args)
             result = run_sweep(study, settings)

@@ -2,8 +2,9 @@
 
 The selected trial's best checkpoint is logged under the sweep's parent run as an MLflow
 pyfunc model (tracking.pyfunc_model) and registered as `rcml-<study>`; the new version
-carries the test metrics and the trial it came from as tags, and the alias `champion`
-points at it.
+carries that checkpoint's own test metrics as tags, named as on its trial's run (`final/test/hit_at_5`:
+one checkpoint, one seed; the configuration's mean over seeds is the parent's `selected/test/...`), the
+trial it came from, and the alias `champion` points at it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
+from rcml_core.eval import keys
 from tracking import pyfunc_model
 from tracking.mlflow_tracker import mlflow_key
 from tracking.redact import redact_value
@@ -57,7 +59,9 @@ def _fluent_tracking_uri(uri: str) -> Iterator[None]:
 
 def register_model(tracking_uri: str, run_id: str, checkpoint: Path, study: str,
                    metrics: Mapping[str, float], tags: Mapping[str, str]) -> ModelVersion:
-    """Log `checkpoint` as a pyfunc model under run `run_id` and register it as rcml-<study>."""
+    """Log `checkpoint` as a pyfunc model under run `run_id` and register it as rcml-<study>.
+
+    metrics: the checkpoint's own evaluation (`test/hit@5`, ...), tagged `final/test/hit_at_5`, ..."""
     client = MlflowClient(tracking_uri)
     name = model_name(study)
     with _fluent_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id):
@@ -68,7 +72,7 @@ def register_model(tracking_uri: str, run_id: str, checkpoint: Path, study: str,
             pip_requirements=_requirements(),
             signature=pyfunc_model.signature(),
         )
-    version_tags = {mlflow_key(k): f"{float(v):.6g}" for k, v in metrics.items()}
+    version_tags = {mlflow_key(keys.staged(keys.FINAL, k)): f"{float(v):.6g}" for k, v in metrics.items()}
     version_tags.update({k: redact_value(k, v) for k, v in tags.items()})
     with _fluent_tracking_uri(tracking_uri):
         version = mlflow.register_model(info.model_uri, name, tags=version_tags)

@@ -4,8 +4,11 @@ Reads the sweep's parent run: Table 1 (Hit@5 and MRR of the selected configurati
 type, tracking.report_table1) from its metrics, and the figures the sweep logged under `report/` (Figure 5
 for a beta sweep, Figure 4 with CIs for an ablation, importances for a search), embedded in the HTML as
 data URIs so the page opens anywhere, and Figures 2 and 3 (relation-type Top-1/Top-3 against the random
-Top-3, relation-validity accuracy) drawn from the parent's `selected/test/` metrics. Writes `<out>/report.md`, `report.html`, the numeric tables as CSV
-and the figures as PNG, and logs them to the parent run under `report/rcml_report/`.
+Top-3, relation-validity accuracy) drawn from the parent's `selected/test/` metrics; Figure 6 (t-SNE of test
+items under two relations, RCML beside CLIP-concat: cluster.embedding_figure) is one of the sweep's own figures.
+With --ood-data, Table 1 has an out-of-domain column (`ood/test/...`), named after the run's dataset input of
+context `ood_test`. Writes `<out>/report.md`, `report.html`, the numeric tables as CSV and the figures as PNG,
+and logs them to the parent run under `report/rcml_report/`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from rcml_core.errors import RCMLError
 from tracking import figures as figures_
 from tracking import report_table1
+from tracking.run_metadata import OOD_CONTEXT
 from tracking.sweep_runs import TAG_ROLE
 
 ARTIFACT_DIR = "report/rcml_report"
@@ -69,6 +74,14 @@ def _task_figures(metrics: dict[str, float], dest: Path) -> list[Path]:
     return out
 
 
+def _ood_name(run) -> str | None:
+    """The name of the run's out-of-domain dataset input (run_metadata.OOD_CONTEXT), if it has one."""
+    for dataset_input in (run.inputs.dataset_inputs if run.inputs else []):
+        if any(t.key == MLFLOW_DATASET_CONTEXT and t.value == OOD_CONTEXT for t in dataset_input.tags):
+            return dataset_input.dataset.name
+    return None
+
+
 def write_report(client: MlflowClient, run_id: str, out: Path, log: bool = True) -> WrittenReport:
     """Write the report of the sweep whose parent run is `run_id` into `out` (and log it to that run)."""
     run = _parent(client, run_id)
@@ -85,16 +98,18 @@ def write_report(client: MlflowClient, run_id: str, out: Path, log: bool = True)
         files.append(out / f"table1_{metric.replace('@', '')}.csv")
         table.to_csv(files[-1], index=False)
     with tempfile.TemporaryDirectory(prefix="rcml-report-") as tmp:
-        figures = _figures(client, run_id, Path(tmp)) + _task_figures(metrics, Path(tmp))
+        figures = sorted(_figures(client, run_id, Path(tmp)) + _task_figures(metrics, Path(tmp)), key=lambda p: p.name)
         for figure in figures:
             files.append(Path(shutil.copy(figure, out / figure.name)))
         md = [f"# Sweep {sweep}", "", f"Selected configuration: `{selected}` (parent run `{run_id}`).", ""]
         page = [f"<h1>Sweep {html.escape(sweep)}</h1>",
                 f"<p>Selected configuration: <code>{html.escape(selected)}</code> (parent run "
                 f"<code>{html.escape(run_id)}</code>).</p>"]
+        ood = _ood_name(run)
         for metric, table in tables.items():
-            md += [f"## Table 1: {metric}", "", report_table1.markdown(table, metric)]
-            page.append(f"<h2>Table 1: {html.escape(metric)}</h2>{report_table1.html_table(table, metric)}")
+            md += [f"## Table 1: {metric}", "", report_table1.markdown(table, metric, ood_name=ood)]
+            page.append(f"<h2>Table 1: {html.escape(metric)}</h2>"
+                        f"{report_table1.html_table(table, metric, ood_name=ood)}")
         for figure in figures:
             md += [f"## {figure.stem}", "", f"![{figure.stem}]({figure.name})", ""]
             data = base64.b64encode(figure.read_bytes()).decode("ascii")

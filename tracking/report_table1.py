@@ -4,7 +4,10 @@ The parent run holds the selected configuration's test metrics over its seeds (`
 experiment's description, tracking.run_metadata): per scorer and similarity type the mean over seeds, `_std`
 over seeds and the pooled 95 % interval `_ci_lo/_ci_hi`, and the query / distinct-pair / seed counts. One row
 per scorer present (the model, the CLIP baselines trained beside it, `baselines/test/...`, the training-free
-score, the model-free reference scorers); the best value of each column is bold in Markdown and HTML.
+score, the model-free reference scorers); the best value of each column is bold in Markdown and HTML. When
+the sweep was given --ood-data, an out-of-domain column (`OOD AVG`) holds each scorer's AVG value on that
+dataset's test queries (`ood/test/...`: the selected checkpoints, the training-free score and the reference
+scorers fitted there; the CLIP baselines are not evaluated there and show "-").
 
     table = table1(parent_metrics, "hit@5")     # numeric: one row per scorer, mean/std/ci_lo/ci_hi per sim
     text = markdown(table, "hit@5")
@@ -21,9 +24,10 @@ import pandas as pd
 from rcml_core.eval import keys
 from tracking.mlflow_tracker import mlflow_key
 
-STAGE = "selected"  # the parent run's prefix of the selected configuration's metrics
-BASELINES = "baselines"  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
+STAGE = keys.SELECTED  # the parent run's prefix of the selected configuration's metrics
+BASELINES = keys.BASELINES  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
 STATS = ("mean", "std", "ci_lo", "ci_hi")
+OOD = "ood"  # the out-of-domain column's name prefix (`ood_mean`, ...) and its metrics' stage
 
 
 def _key(split: str, metric: str, sim: str | None, prefix: str, suffix: str = "", stage: str = STAGE) -> str:
@@ -59,8 +63,27 @@ def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, spli
             row[count] = float(metrics.get(f"{stage}/" + keys.count_key(split, count, prefix), math.nan))
         row[keys.N_SEEDS] = float(metrics.get(f"{stage}/" + keys.count_key(split, keys.N_SEEDS, prefix),
                                               metrics.get(f"{STAGE}/{split}/{keys.N_SEEDS}", math.nan)))
+        row.update(_ood(metrics, split, metric, prefix))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ood(metrics: Mapping[str, float], split: str, metric: str, prefix: str) -> dict[str, float]:
+    """The scorer's AVG value on the out-of-domain dataset (`ood/{split}/...`), NaN where it has none."""
+    base = _key(split, metric, None if prefix in keys.REFERENCES else "avg", prefix, stage=keys.OOD)
+    out = {f"{OOD}_{stat}": float(metrics.get(base + suffix, math.nan))
+           for stat, suffix in zip(STATS, ("", keys.STD, keys.CI_LO, keys.CI_HI))}
+    for count in (keys.N_QUERIES, keys.N_PAIRS):
+        out[f"{OOD}_{count}"] = float(metrics.get(f"{keys.OOD}/" + keys.count_key(split, count, prefix), math.nan))
+    return out
+
+
+def columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column prefix, header) of the table's value columns: the similarity types, then OOD AVG when present."""
+    out = [(sim, sim.upper()) for sim in keys.SIMILARITIES]
+    if f"{OOD}_mean" in table and table[f"{OOD}_mean"].notna().any():
+        out.append((OOD, "OOD AVG"))
+    return out
 
 
 def _cell(row: pd.Series, sim: str) -> str:
@@ -77,35 +100,43 @@ def _best(table: pd.DataFrame, sim: str) -> float:
 
 
 def cells(table: pd.DataFrame) -> list[list[tuple[str, bool]]]:
-    """Each row's (text, is_best) per similarity type."""
-    best = {sim: _best(table, sim) for sim in keys.SIMILARITIES}
-    return [[(_cell(row, sim), row[f"{sim}_mean"] == best[sim]) for sim in keys.SIMILARITIES]
-            for _, row in table.iterrows()]
+    """Each row's (text, is_best) per value column (`columns`)."""
+    shown = [c for c, _ in columns(table)]
+    best = {c: _best(table, c) for c in shown}
+    return [[(_cell(row, c), row[f"{c}_mean"] == best[c]) for c in shown] for _, row in table.iterrows()]
 
 
-def caption(table: pd.DataFrame, metric: str, split: str = "test") -> str:
+def caption(table: pd.DataFrame, metric: str, split: str = "test", ood_name: str | None = None) -> str:
     first = table.iloc[0]
     counts = ", ".join(f"{int(first[c])} {label}" for c, label in ((keys.N_QUERIES, "queries"),
                        (keys.N_PAIRS, "distinct item pairs"), (keys.N_SEEDS, "seed(s)")) if not math.isnan(first[c]))
-    return (f"{split} {metric} per similarity type: mean ± std over seeds [pooled 95% bootstrap CI over distinct "
+    text = (f"{split} {metric} per similarity type: mean ± std over seeds [pooled 95% bootstrap CI over distinct "
             f"query pairs]; {counts}; best per column in bold")
+    if (OOD, "OOD AVG") in columns(table):
+        n = {c: first.get(f"{OOD}_{c}", math.nan) for c in (keys.N_QUERIES, keys.N_PAIRS)}
+        sizes = ", ".join(f"{int(v)} {label}" for v, label in ((n[keys.N_QUERIES], "queries"),
+                          (n[keys.N_PAIRS], "distinct item pairs")) if not math.isnan(v))
+        text += (f"; OOD AVG: the same checkpoints on the out-of-domain dataset {ood_name or '(--ood-data)'}"
+                 + (f" ({sizes})" if sizes else ""))
+    return text
 
 
-def markdown(table: pd.DataFrame, metric: str, split: str = "test") -> str:
-    head = "| scorer | " + " | ".join(s.upper() for s in keys.SIMILARITIES) + " |"
-    lines = [f"*{caption(table, metric, split)}*", "", head, "|" + "---|" * (len(keys.SIMILARITIES) + 1)]
+def markdown(table: pd.DataFrame, metric: str, split: str = "test", ood_name: str | None = None) -> str:
+    shown = columns(table)
+    head = "| scorer | " + " | ".join(h for _, h in shown) + " |"
+    lines = [f"*{caption(table, metric, split, ood_name)}*", "", head, "|" + "---|" * (len(shown) + 1)]
     for (_, row), row_cells in zip(table.iterrows(), cells(table)):
-        shown = [f"**{text}**" if best else text for text, best in row_cells]
-        lines.append(f"| {str(row['scorer']).replace('|', chr(92) + '|')} | " + " | ".join(shown) + " |")
+        texts = [f"**{text}**" if best else text for text, best in row_cells]
+        lines.append(f"| {str(row['scorer']).replace('|', chr(92) + '|')} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
 
 
-def html_table(table: pd.DataFrame, metric: str, split: str = "test") -> str:
-    head = "".join(f"<th>{s.upper()}</th>" for s in keys.SIMILARITIES)
+def html_table(table: pd.DataFrame, metric: str, split: str = "test", ood_name: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in columns(table))
     body = []
     for (_, row), row_cells in zip(table.iterrows(), cells(table)):
         tds = "".join(f"<td><b>{html.escape(t)}</b></td>" if best else f"<td>{html.escape(t)}</td>"
                       for t, best in row_cells)
         body.append(f"<tr><th>{html.escape(str(row['scorer']))}</th>{tds}</tr>")
-    return (f"<table><caption>{html.escape(caption(table, metric, split))}</caption>"
+    return (f"<table><caption>{html.escape(caption(table, metric, split, ood_name))}</caption>"
             f"<tr><th>scorer</th>{head}</tr>{''.join(body)}</table>")

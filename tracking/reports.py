@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rcml_core.data.format.io import load_dataset
+from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys as metric_keys
 from tracking import figures
 from tracking.run_tags import configuration_label
@@ -104,6 +106,18 @@ def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
     return lines
 
 
+def ood_report(ood: Mapping[str, float]) -> Report:
+    """The selected configuration on the out-of-domain dataset (`ood/test/...`, cluster.final_eval.ood_metrics):
+    `test_ood.csv` (one numeric row per scorer, similarity type and metric, as `test_selected.csv`) and the
+    floor lines on its queries; empty without --ood-data."""
+    prefix = metric_keys.staged(metric_keys.OOD, "")
+    test = {k.removeprefix(prefix): v for k, v in ood.items() if k.startswith(prefix)}
+    if not test:
+        return Report()
+    lines = [f"  out-of-domain (--ood-data) {line.strip()}" for line in floor_lines(test, "test")]
+    return Report(tables={"test_ood": figures.metrics_table(test, "test")}, lines=lines)
+
+
 def beta_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
     """Paper Figure 5: Hit@5 against beta per similarity type."""
     report = base_report(summary, trials, keys)
@@ -137,18 +151,20 @@ def importance_report(importances: Mapping[str, float] | None, note: str | None 
     return report
 
 
-def relation_report(data: str | Path, scorers: Mapping[str, list]) -> Report:
+def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, list]) -> Report:
     """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
     relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
 
+    data: the loaded dataset (the launcher loads it once), or its folder;
     scorers: label -> the scorer's per-seed test `QueryOutcomes` (same queries); empty lists are skipped."""
-    from rcml_core.data.format.io import load_dataset
     from rcml_core.eval.results import pool_seeds
     from rcml_core.eval.slices import relation_slices
 
     scorers = {label: outcomes for label, outcomes in scorers.items() if outcomes}
-    dataset = load_dataset(data)
-    if not scorers or "test" not in dataset.retrieval:
+    if not scorers:
+        return Report()
+    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
+    if "test" not in dataset.retrieval:
         return Report()
     queries = dataset.retrieval["test"]
     texts = dict(zip(dataset.relations.index, dataset.relations["text"]))
@@ -162,21 +178,27 @@ def relation_report(data: str | Path, scorers: Mapping[str, list]) -> Report:
 
 
 CONFIGURATIONS = "configurations"  # the parent run's prefix of every configuration's val Hit@5 over its seeds
-SUMMARY_STATS = {"mean": "best_val_mean", "std": "best_val_std", "ci_lo": "best_val_ci_lo",
-                 "ci_hi": "best_val_ci_hi", "n_seeds": "n"}
+# summary column -> the key's tail under `configurations/<label>/` (the naming scheme of rcml_core.eval.keys:
+# the key itself is the mean over seeds, `_std` the std over seeds, `_ci_lo/_ci_hi` the pooled interval)
+SUMMARY_STATS = {"best_val_mean": metric_keys.SELECTION_METRIC,
+                 "best_val_std": metric_keys.std_key(metric_keys.SELECTION_METRIC),
+                 "best_val_ci_lo": metric_keys.SELECTION_METRIC + metric_keys.CI_LO,
+                 "best_val_ci_hi": metric_keys.SELECTION_METRIC + metric_keys.CI_HI,
+                 "n": metric_keys.count_key("val", metric_keys.N_SEEDS)}
 
 
 def configuration_metrics(summary: pd.DataFrame, axes: list[str]) -> dict[str, float]:
-    """Every configuration's val Hit@5 AVG over its seeds, for the parent run: `configurations/<label>/val/hit@5_`
-    + mean, std (over seeds), ci_lo, ci_hi (pooled over seeds and resampled over query pairs), n_seeds; the label
-    is the configuration (`summary_mix:logit beta:0.6`, colons for MLflow's metric-name characters)."""
+    """Every configuration's val Hit@5 AVG over its seeds, for the parent run: `configurations/<label>/val/hit@5`
+    (the mean), `..._std` (over seeds), `..._ci_lo/_ci_hi` (pooled over seeds and resampled over query pairs) and
+    `configurations/<label>/val/n_seeds`; the label is the configuration (`summary_mix:logit beta:0.6`, colons
+    for MLflow's metric-name characters)."""
     out: dict[str, float] = {}
     for _, row in summary.iterrows():
         label = configuration_label({k: row[k] for k in axes if k in row}, axes).replace("=", ":")
         label = re.sub(r"[^\w.\- :]", "_", label)
-        for stat, column in SUMMARY_STATS.items():
+        for column, key in SUMMARY_STATS.items():
             if column in row and pd.notna(row[column]):
-                out[f"{CONFIGURATIONS}/{label}/val/hit@5_{stat}"] = float(row[column])
+                out[f"{CONFIGURATIONS}/{label}/{key}"] = float(row[column])
     return out
 
 

@@ -32,23 +32,35 @@ RCML sweeps. One parent run per sweep (tag rcml.role=sweep); under it one child 
 (rcml.role=trial), i.e. one configuration (tag rcml.configuration, e.g. "summary_mix=logit beta=0.6")
 trained with one seed (tag seed). Group the runs by rcml.configuration to compare configurations over seeds.
 
-Metric names: [stage/]split/[scorer]metric[_sim][statistic]
-- stage: none on children = per epoch (step = epoch, 0 = before training); final/ on children = the best
-  checkpoint's full evaluation at the end of the trial (final/test/ only for the selected configuration);
-  on the parent: selected/ = the selected configuration over its seeds, baselines/ = scorers that need no
-  trial (reference scorers, training-free score) on the same val queries, trials/ and cost/ = the sweep.
+One naming scheme for every number: [stage/]split/[scorer]metric[_sim][_statistic]
+- stage: which model state or aggregate the number belongs to.
+  none    (children) per epoch, step = epoch (0 = before training): val/ only, the selection curve;
+  best/   (children) the best value so far of the selection metric (best/val/hit_at_5);
+  final/  one trained checkpoint (the run's best epoch) evaluated at the end: on children final/val/ and,
+          for the selected configuration's trials, final/test/ (that seed's test result); the registered
+          model version's tags are the same final/test/ numbers of the one checkpoint it holds;
+  selected/        (parent) the selected configuration over its seeds: selected/val/hit_at_5 (its
+                   selection score), selected/test/... (its test results);
+  baselines/       (parent) scorers beside the selection on the same queries: the CLIP runs trained with
+                   the same budget and seeds (baselines/test/concat_, plain_), the training-free score and
+                   the reference scorers on val (baselines/val/free_, ref_);
+  ood/             (parent, with --ood-data) the selected configuration on the out-of-domain dataset's test
+                   queries over its seeds (ood/test/...), beside the scorers that need no training there;
+  configurations/<label>/  (parent) every configuration's val Hit@5 over its seeds (val/hit_at_5, _std,
+                   _ci_lo, _ci_hi, val/n_seeds); trials/, cost/, confirm/: the sweep's bookkeeping.
 - split: val/ (validation: selection) or test/ (held out: reported once, for the selected configuration).
 - metric: hit_at_1, hit_at_5, hit_at_10, mrr (relation-guided retrieval: the partner among 21 candidates);
   rtype_top1/rtype_top3 (relation-type prediction), validity_acc (relation-validity probe).
-- sim: similarity type: _tt text.text, _ii image.image, _ti text A.image B, _it image A.text B, _avg the
-  averaged text+image embeddings; a retrieval metric without a suffix is _avg again (val/hit_at_5, the
-  selection metric); model-free reference scorers have no suffix.
-- scorer: none = the trained model; free_ = training-free score on the UNTRAINED backbone; ref_pop_,
-  ref_cat_, ref_catrel_ = model-free reference scorers fitted on train edges (category popularity,
-  category pair, category pair given the relation); plain_ / concat_ = the CLIP baseline's other protocol.
-- statistic: none = the value (over seeds: the mean); _std = standard deviation over seeds; _ci_lo/_ci_hi =
-  95% bootstrap interval over distinct query pairs (over seeds: pooled per query); selected/val/hit_at_5_mean
-  and _std: the selection score over seeds.
+- sim: similarity type: _tt text.text, _ii image.image, _ti text A.image B, _it image A.text B; no suffix =
+  AVG, the averaged text+image embeddings (val/hit_at_5 is AVG and the selection metric; there is no
+  val/hit_at_5_avg). Relation-type metrics name all five (rtype_top3_avg). Model-free reference scorers
+  have one value and no suffix.
+- scorer: none = the trained model under its own protocol; free_ = training-free score on the UNTRAINED
+  backbone; ref_pop_, ref_cat_, ref_catrel_ = model-free reference scorers fitted on train edges (category
+  popularity, category pair, category pair given the relation); concat_ = CLIP-concat (the relation text
+  appended to the title), plain_ = CLIP fine-tuned, relation ignored.
+- statistic: none = the value (over seeds: the mean over seeds); _std = standard deviation over seeds;
+  _ci_lo/_ci_hi = 95% bootstrap interval over distinct query pairs (over seeds: pooled per query).
 - counts: n_queries (retrieval queries), n_pairs (distinct item pairs, the bootstrap's clusters), n_seeds.
 """
 
@@ -64,8 +76,12 @@ def git_commit(root: Path | str) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-def dataset_input(data: Path | str) -> DatasetInput | None:
-    """The dataset folder as an MLflow dataset input (digest: its manifest's content hash), None without one."""
+OOD_CONTEXT = "ood_test"  # the dataset input of a sweep's --ood-data (the training data's context is "train")
+
+
+def dataset_input(data: Path | str, context: str = "train") -> DatasetInput | None:
+    """The dataset folder as an MLflow dataset input (digest: its manifest's content hash), None without one;
+    `context`: what the run did with it ("train", or OOD_CONTEXT for the out-of-domain evaluation)."""
     manifest_path = Path(data) / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -79,7 +95,7 @@ def dataset_input(data: Path | str) -> DatasetInput | None:
     dataset = Dataset(name=str(manifest.get("name") or Path(data).name), digest=content_hash[:DIGEST_CHARS],
                       source_type="local", source=json.dumps({"uri": Path(data).resolve().as_uri()}),
                       profile=json.dumps(profile, default=str))
-    return DatasetInput(dataset=dataset, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value="train")])
+    return DatasetInput(dataset=dataset, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
 
 
 def describe_experiment(client: MlflowClient, experiment_id: str) -> None:
@@ -112,6 +128,6 @@ def version_description(study: str, configuration: str, seed: int | str, seeds: 
             f"- this checkpoint: seed {seed} (the configuration's best seed on val Hit@5); the configuration ran "
             f"seeds {', '.join(map(str, seeds))}\n"
             f"- selection rule: {rule}\n"
-            f"- the version's test/* tags are this seed's test metrics; the configuration's mean, std over seeds "
-            f"and pooled 95% intervals are the parent run's selected/test/* metrics, and its report is the "
-            f"parent run's report/ artifacts.")
+            f"- the version's final/test/* tags are this checkpoint's (this seed's) test metrics, as on its trial's "
+            f"run; the configuration's mean, std over seeds and pooled 95% intervals are the parent run's "
+            f"selected/test/* metrics, and its report is the parent run's report/ artifacts.")

@@ -2,14 +2,18 @@
 
 Retrieval metrics (relation-guided retrieval, 21-way) are keyed
 
-    {split}/{prefix}{metric}_{sim}      test/hit@5_tt, val/mrr_avg, test/free_hit@5_ii, test/plain_hit@1_it
-    {split}/{prefix}{metric}            the AVG similarity again (`val/hit@5` is the selection metric), or,
-                                        for a model-free reference scorer, its only value (no similarity type)
+    {split}/{prefix}{metric}_{sim}      test/hit@5_tt, val/mrr_ii, test/free_hit@5_ii, test/plain_hit@1_it
+    {split}/{prefix}{metric}            the AVG similarity (`val/hit@5` is the selection metric), or, for a
+                                        model-free reference scorer, its only value (no similarity type)
+
+One name per number: the AVG similarity is written without a suffix (`val/hit@5`, never also
+`val/hit@5_avg`). Per-query outcome arrays (`QueryOutcomes.values`, `rcml compare --metric`) keep
+the explicit `_avg` (`hit@5_avg`): there the five similarity types are five arrays side by side.
 
 - `split`: val | test.
 - `metric`: hit@1, hit@5, hit@10, mrr (`RANK_METRICS`).
 - `sim` suffix: the similarity type of paper 4.3.1: `_tt` text A . text B, `_ii` image . image,
-  `_ti` text A . image B, `_it` image A . text B, `_avg` the averaged (text + image) embeddings.
+  `_ti` text A . image B, `_it` image A . text B; none: AVG, the averaged (text + image) embeddings.
 - `prefix`, which scorer produced the number, all on the same fixed queries:
     ""            the model under its own protocol: RCML conditioned on the relation; for `method=clip`
                   the protocol named by `eval.clip_protocol` (default "concat": the relation text appended
@@ -30,7 +34,8 @@ Retrieval metrics (relation-guided retrieval, 21-way) are keyed
   {A, B} among them (the bootstrap's clusters); `{split}/n_seeds` in tables over seeds;
   `{split}/ref_<scorer>_depth`: the category depth a reference scorer reads, chosen on val.
 
-Other tasks: `{split}/rtype_top1_{sim}`, `{split}/rtype_top3_{sim}`, `{split}/rtype_random_top3`,
+Other tasks: `{split}/rtype_top1_{sim}`, `{split}/rtype_top3_{sim}` (all five types named, `_avg` included:
+there is no unsuffixed relation-type metric), `{split}/rtype_random_top3`,
 `{split}/n_rtype_pairs` (relation-type prediction) and `{split}/validity_acc`, `{split}/n_validity`
 (the relation-validity probe).
 """
@@ -67,6 +72,20 @@ LABELS: dict[str, str] = {
     REF_CATREL: "reference: category pair | relation",
 }
 
+# Stages: a prefix before `{split}/` that says which model state or aggregate a number belongs to
+# (docs/evaluation.md, "Metric names"; the experiment's description in MLflow says the same).
+FINAL = "final"  # one trained checkpoint (a run's best epoch) evaluated at the run's end: child runs, model versions
+SELECTED = "selected"  # the parent run: the selected configuration over its seeds (mean, _std, pooled _ci_lo/_ci_hi)
+BASELINES = "baselines"  # the parent run: scorers beside the selection (CLIP runs, training-free, reference scorers)
+CONFIGURATIONS = "configurations"  # the parent run: `configurations/<label>/val/...`, every configuration over seeds
+OOD = "ood"  # the parent run: the selected configuration on the out-of-domain dataset (--ood-data), over seeds
+
+
+def staged(stage: str, key: str) -> str:
+    """`{stage}/{key}`: staged(SELECTED, "test/hit@5") == "selected/test/hit@5"."""
+    return f"{stage}/{key}"
+
+
 CI_LO = "_ci_lo"
 CI_HI = "_ci_hi"
 STD = "_std"
@@ -84,14 +103,24 @@ VALIDITY_ACC = "validity_acc"
 N_VALIDITY = "n_validity"
 
 
+AVG = "avg"
+
+
 def outcome_name(metric: str, sim: str | None = None) -> str:
-    """The per-query outcome's name within one scorer: `hit@5_tt`, or `hit@5` for a model-free scorer."""
+    """The per-query outcome's name within one scorer: `hit@5_tt`, `hit@5_avg`, or `hit@5` for a model-free scorer."""
     return metric if sim is None else f"{metric}_{sim}"
 
 
+def outcome_key(split: str, prefix: str, outcome: str) -> str:
+    """The flat metric key of a per-query outcome: `hit@5_tt` -> `{split}/{prefix}hit@5_tt`; the AVG outcome
+    `hit@5_avg` -> `{split}/{prefix}hit@5` (one name per number)."""
+    return f"{split}/{prefix}{outcome.removesuffix('_' + AVG)}"
+
+
 def metric_key(split: str, metric: str, sim: str | None = None, prefix: str = MODEL) -> str:
-    """`{split}/{prefix}{metric}[_{sim}]`, e.g. metric_key("test", "hit@5", "tt", FREE) == "test/free_hit@5_tt"."""
-    return f"{split}/{prefix}{outcome_name(metric, sim)}"
+    """`{split}/{prefix}{metric}[_{sim}]`, e.g. metric_key("test", "hit@5", "tt", FREE) == "test/free_hit@5_tt";
+    the AVG similarity carries no suffix: metric_key("val", "hit@5", "avg") == "val/hit@5"."""
+    return outcome_key(split, prefix, outcome_name(metric, sim))
 
 
 def count_key(split: str, count: str, prefix: str = MODEL) -> str:

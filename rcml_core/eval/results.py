@@ -59,20 +59,17 @@ class QueryOutcomes:
 
     def report(self, split: str, prefix: str = keys.MODEL, n_resamples: int = N_RESAMPLES,
                seed: int = SEED) -> dict[str, float]:
-        """Flat metrics: each outcome's mean with its `_ci_lo/_ci_hi`, the AVG alias without `_avg`,
-        and `n_queries` / `n_pairs`, keyed `{split}/{prefix}...`."""
+        """Flat metrics: each outcome's mean with its `_ci_lo/_ci_hi` (the AVG outcome `hit@5_avg` under
+        `{split}/{prefix}hit@5`: keys.outcome_key), and `n_queries` / `n_pairs`, keyed `{split}/{prefix}...`."""
         names = list(self.values)
         out: dict[str, float] = {}
         if names:
             matrix = np.stack([np.asarray(self.values[n], dtype=np.float64) for n in names], axis=1)  # (Q, M)
             ci = cluster_bootstrap(matrix, self.pair, n_resamples=n_resamples, seed=seed)
             for j, name in enumerate(names):
-                stats = (float(ci.mean[j]), float(ci.low[j]), float(ci.high[j]))
-                aliases = [name] + ([name[: -len("_avg")]] if name.endswith("_avg") else [])
-                for alias in aliases:
-                    key = f"{split}/{prefix}{alias}"
-                    lo, hi = keys.ci_keys(key)
-                    out[key], out[lo], out[hi] = stats
+                key = keys.outcome_key(split, prefix, name)
+                lo, hi = keys.ci_keys(key)
+                out[key], out[lo], out[hi] = float(ci.mean[j]), float(ci.low[j]), float(ci.high[j])
         out[keys.count_key(split, keys.N_QUERIES, prefix)] = float(len(self))
         out[keys.count_key(split, keys.N_PAIRS, prefix)] = float(self.n_pairs)
         return out

@@ -1,7 +1,7 @@
 """docs/reproduce.md end to end on CPU, shrunk: raw Amazon Reviews 2023 and Goodreads files in the real format
 -> `rcml data amazon` / `rcml data goodreads` -> a sweep with `--preset clip-vit-b32 name_or_path=DIR` (a tiny
-random CLIP saved with save_pretrained: the loading code of the real ViT-B/32 weights) -> `rcml report` -> the
-selected checkpoint evaluated out of domain on Goodreads with `rcml eval`."""
+random CLIP saved with save_pretrained: the loading code of the real ViT-B/32 weights) and `--ood-data` on
+Goodreads -> `rcml report`, whose out-of-domain column equals `rcml eval` of the selected checkpoint there."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_raw_dumps_and_a_local_clip_folder_give_table_1_and_the_out_of_domain_sc
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert ablation_sweep.main(["--smoke-test", "--cpu", "--data", str(data / "baby"), "--preset", "clip-vit-b32",
-                                    "--home", str(home), f"name_or_path={clip}",
+                                    "--home", str(home), "--ood-data", str(data / "goodreads"),
+                                    f"name_or_path={clip}",
                                     "backbone.max_text_tokens=40"]) == 0  # the tiny folder's text positions
     command = re.search(r"report page: rcml report (\S+) --home \S+ --out (\S+)", printed.getvalue())
     assert command, printed.getvalue()[-2000:]
@@ -70,10 +71,15 @@ def test_raw_dumps_and_a_local_clip_folder_give_table_1_and_the_out_of_domain_sc
     assert trial.data.params["backbone.preset"] == "clip-vit-b32"
     assert trial.data.params["backbone.name_or_path"] == str(clip)  # the weights came from the folder
     assert str(data / "baby") in params["sweep.data"]
-    # out of domain: the selected checkpoint (the sweep's local copy of what it registered) on Goodreads' test
+    # out of domain: the sweep tested the selected checkpoint on Goodreads' test queries (--ood-data); Table 1's
+    # OOD column is that number, and `rcml eval` of the registered checkpoint there gives it again (one seed)
+    stored = client.get_run(run_id).data.metrics
+    assert table.loc["RCML (selected)", "ood_mean"] == pytest.approx(stored["ood/test/hit_at_5"])
+    assert "OOD AVG" in (out / "report.md").read_text()
     best = sweep_report / "model" / "checkpoint"
     ood = tmp_path / "goodreads-test.json"
     assert rcml(["eval", "--checkpoint", str(best), "--data", str(data / "goodreads"), "--split", "test",
                  "--device", "cpu", "--out", str(ood)]) == 0
     metrics = json.loads(ood.read_text())
-    assert 0.0 <= metrics["test/hit@5"] <= 1.0 and metrics["test/n_queries"] > 0
+    assert metrics["test/n_queries"] == stored["ood/test/n_queries"] > 0
+    assert metrics["test/hit@5"] == pytest.approx(stored["ood/test/hit_at_5"], abs=1e-6)

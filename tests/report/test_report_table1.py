@@ -12,9 +12,10 @@ def _metrics() -> dict[str, float]:
            "selected/test/ref_catrel_hit_at_5": 0.40, "selected/test/ref_catrel_hit_at_5_ci_lo": 0.31,
            "selected/test/ref_catrel_hit_at_5_ci_hi": 0.50}
     for i, sim in enumerate(("tt", "ii", "ti", "it", "avg")):
-        base = f"selected/test/hit_at_5_{sim}"
+        suffix = "" if sim == "avg" else f"_{sim}"  # the AVG similarity is written without a suffix
+        base = f"selected/test/hit_at_5{suffix}"
         out.update({base: 0.30 + 0.05 * i, base + "_std": 0.01, base + "_ci_lo": 0.2, base + "_ci_hi": 0.6})
-        out[f"selected/test/free_hit_at_5_{sim}"] = 0.25
+        out[f"selected/test/free_hit_at_5{suffix}"] = 0.25
     return out
 
 

@@ -54,6 +54,11 @@ def test_a_run_records_the_commit_the_dataset_by_its_manifest_hash_and_its_resol
     for term in ("val/", "test/", "selected/", "baselines/", "_tt", "_ii", "_ti", "_it", "free_", "ref_", "_ci_lo",
                  "_ci_hi", "n_queries", "n_pairs"):
         assert term in note, term
+    from rcml_core.eval import keys
+
+    for stage in (keys.FINAL, keys.SELECTED, keys.BASELINES, keys.CONFIGURATIONS, keys.OOD):  # every stage prefix
+        assert f"{stage}/" in note, stage
+    assert "val/hit_at_5_avg" in note and "there is no" in note  # the AVG similarity's one name is explained
     assert run_metadata.dataset_input(tmp_path / "nowhere") is None
 
 

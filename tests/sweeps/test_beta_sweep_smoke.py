@@ -1,6 +1,7 @@
-"""`sweeps/beta_sweep.py --smoke-test` end to end on local Ray: one child run per trial with per-epoch
-metrics, the selected beta is the argmax of val Hit@5, the model is registered and serves; the MLflow UI
-and the `rcml report` page over that sweep, opened in headless Chromium."""
+"""`sweeps/beta_sweep.py --smoke-test --ood-data DIR` end to end on local Ray: one child run per trial with
+per-epoch metrics, the selected beta is the argmax of val Hit@5, the model is registered and serves, the
+selected checkpoint is also tested on a second catalog (out of domain); the MLflow UI and the `rcml report`
+page over that sweep (Table 1 with its OOD column, Figures 2-6), opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -21,15 +22,20 @@ from tracking.run_metadata import git_commit
 
 N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the grid, one seed (the smoke test)
 
+OOD_DATA = "synth-tiny-seed1"
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def beta_home(tmp_path_factory, local_ray) -> Path:
+    from rcml_core.data.synth import generate_catalog, synth_preset
+
     home = tmp_path_factory.mktemp("beta-sweep")
+    generate_catalog(synth_preset("tiny", seed=1), home / OOD_DATA, progress=False)  # another draw: out of domain
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert beta_sweep.main(["--smoke-test", "--home", str(home)]) == 0
+        assert beta_sweep.main(["--smoke-test", "--home", str(home), "--ood-data", str(home / OOD_DATA)]) == 0
     (home / "printed.txt").write_text(printed.getvalue())
     return home
 
@@ -58,7 +64,7 @@ def test_the_selected_mode_and_beta_are_the_argmax_of_validation_hit5(beta_home:
             max(v for _, v in record.history(c, "val/hit_at_5")) for c in record.children}
     selected = json.loads(record.parent.data.tags["rcml.selected"])
     assert best[selected["summary_mix"], selected["beta"]] == max(best.values())
-    assert record.parent.data.metrics["selected/val/hit_at_5_mean"] == pytest.approx(max(best.values()))
+    assert record.parent.data.metrics["selected/val/hit_at_5"] == pytest.approx(max(best.values()))  # mean, 1 seed
     assert 0.0 <= record.parent.data.metrics["selected/test/hit_at_5"] <= 1.0
 
 
@@ -66,7 +72,8 @@ def test_the_parent_run_holds_figure_5_and_the_tables(beta_home: Path) -> None:
     record = read_sweep(beta_home, "beta_sweep")
     artifacts = {a.path for a in record.client.list_artifacts(record.parent.info.run_id, "report")}
     assert {"report/hit5_vs_beta.png", "report/hit5_by_configuration.csv", "report/trials.csv",
-            "report/selection.json"} <= artifacts
+            "report/selection.json", "report/fig6_tsne.png", "report/fig6_tsne_items.csv",
+            "report/test_ood.csv"} <= artifacts
 
 
 def test_the_selected_model_is_registered_and_embeds_items_under_a_new_relation(beta_home: Path) -> None:
@@ -75,7 +82,10 @@ def test_the_selected_model_is_registered_and_embeds_items_under_a_new_relation(
     record = read_sweep(beta_home, "beta_sweep")
     version = record.client.get_model_version_by_alias("rcml-beta_sweep", "champion")
     assert version.tags["rcml.trial_id"] == record.parent.data.tags["rcml.selected_trial"]
-    assert 0.0 <= float(version.tags["test/hit_at_5"]) <= 1.0
+    assert 0.0 <= float(version.tags["final/test/hit_at_5"]) <= 1.0  # the checkpoint's own test result
+    selected_child = next(c for c in record.children if c.data.tags["rcml.trial_id"] == version.tags["rcml.trial_id"])
+    assert float(version.tags["final/test/hit_at_5"]) == \
+        pytest.approx(selected_child.data.metrics["final/test/hit_at_5"], abs=1e-5)  # the same name on its run
     mlflow.set_tracking_uri(f"sqlite:///{beta_home / 'mlflow.db'}")
     try:
         model = mlflow.pyfunc.load_model("models:/rcml-beta_sweep@champion")
@@ -99,6 +109,10 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
         assert key in metrics, key
     assert metrics["selected/test/hit_at_5_ci_lo"] <= metrics["selected/test/hit_at_5"] \
         <= metrics["selected/test/hit_at_5_ci_hi"]
+    assert metrics["ood/test/hit_at_5_ci_lo"] <= metrics["ood/test/hit_at_5"] <= metrics["ood/test/hit_at_5_ci_hi"]
+    assert {"ood/test/free_hit_at_5", "ood/test/ref_catrel_hit_at_5", "ood/test/n_pairs"} <= set(metrics)
+    for run in [record.parent, *record.children]:  # one name per number: the AVG similarity has no _avg twin
+        assert not [k for k in run.data.metrics if "hit_at_5_avg" in k or k.endswith("/hit_at_5_mean")], run.info.run_name
     for child in record.children:  # every finished trial left its per-query val outcomes for pooling
         assert {a.path for a in record.client.list_artifacts(child.info.run_id, "outcomes")} >= \
             {"outcomes/selection-val.npz"}
@@ -119,8 +133,8 @@ def test_the_report_shows_intervals_the_floor_and_the_selected_models_test_numbe
         assert rows["n_queries"].sum() == metrics["selected/test/n_queries"]
         assert ((rows["ci_lo"] <= rows["mean"]) & (rows["mean"] <= rows["ci_hi"])).all()
     # every configuration's val Hit@5 over its seeds on the parent, not only the selected one's
-    per_config = {k for k in metrics if k.startswith("configurations/") and k.endswith("/val/hit_at_5_mean")}
-    assert len(per_config) == N_TRIALS and "configurations/summary_mix:logit beta:0.6/val/hit_at_5_mean" in per_config
+    per_config = {k for k in metrics if k.startswith("configurations/") and k.endswith("/val/hit_at_5")}
+    assert len(per_config) == N_TRIALS and "configurations/summary_mix:logit beta:0.6/val/hit_at_5" in per_config
     assert {"CLIP-concat", "CLIP fine-tuned (plain)", "reference: category pair"} <= scorers
 
 
@@ -132,8 +146,9 @@ def test_the_store_says_what_each_run_is_which_code_and_data_made_it_and_where_i
     for run in [record.parent, *record.children]:
         run_id = run.info.run_id
         assert run.data.tags.get("mlflow.source.git.commit") == commit
-        (dataset,) = record.client.get_run(run_id).inputs.dataset_inputs
-        assert dataset.dataset.digest == manifest["content_hash"][:32]
+        inputs = {t.value: i.dataset for i in record.client.get_run(run_id).inputs.dataset_inputs for t in i.tags
+                  if t.key == "mlflow.data.context"}
+        assert inputs["train"].digest == manifest["content_hash"][:32]
         assert "config.json" in {a.path for a in record.client.list_artifacts(run_id)}
     for child in record.children:
         params = child.data.params
@@ -142,6 +157,10 @@ def test_the_store_says_what_each_run_is_which_code_and_data_made_it_and_where_i
             f"summary_mix={params['model.summary_mix']} beta={float(params['model.beta']):.4g}"
         best = Path(child.data.tags["rcml.best_checkpoint"])
         assert best.name == "best" and best.is_dir()  # local Ray storage: the folder itself
+    ood_manifest = json.loads((beta_home / OOD_DATA / "manifest.json").read_text())
+    ood_input = {t.value: i.dataset for i in record.client.get_run(record.parent.info.run_id).inputs.dataset_inputs
+                 for t in i.tags}["ood_test"]
+    assert ood_input.digest == ood_manifest["content_hash"][:32]
     note = record.client.get_experiment(record.parent.info.experiment_id).tags["mlflow.note.content"]
     assert all(term in note for term in ("selected/", "baselines/", "_tt", "free_", "ref_", "_ci_lo", "n_pairs"))
     version = record.client.get_model_version_by_alias("rcml-beta_sweep", "champion")
@@ -164,7 +183,7 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     metrics = record.parent.data.metrics
     table = pd.read_csv(tmp_path / "table1_hit5.csv", keep_default_na=False, na_values=[""]).set_index("scorer")
     for sim in ("tt", "ii", "ti", "it", "avg"):
-        key = f"selected/test/hit_at_5_{sim}"
+        key = "selected/test/hit_at_5" + ("" if sim == "avg" else f"_{sim}")  # AVG: no suffix
         assert table.loc["RCML (selected)", f"{sim}_mean"] == pytest.approx(metrics[key])
         assert table.loc["RCML (selected)", f"{sim}_ci_lo"] == pytest.approx(metrics[key + "_ci_lo"])
     assert table.loc["reference: category pair | relation", "avg_mean"] == \
@@ -172,10 +191,16 @@ def test_rcml_report_writes_table_1_with_the_stored_numbers_and_the_figures_and_
     assert table.loc["RCML (selected)", "n_pairs"] == metrics["selected/test/n_pairs"]
     assert table.loc["CLIP-concat", "avg_mean"] == pytest.approx(metrics["baselines/test/concat_hit_at_5"])
     assert table.loc["CLIP fine-tuned (plain)", "tt_ci_hi"] == pytest.approx(metrics["baselines/test/plain_hit_at_5_tt_ci_hi"])
+    assert table.loc["RCML (selected)", "ood_mean"] == pytest.approx(metrics["ood/test/hit_at_5"])  # out of domain
+    assert table.loc["RCML (selected)", "ood_n_queries"] == metrics["ood/test/n_queries"] != metrics["selected/test/n_queries"]
+    assert table.loc["CLIP-concat"].isna()["ood_mean"]  # the CLIP baselines are not tested out of domain
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 3 and "hit5_vs_beta" in page  # Figure 5, embedded
+    assert page.count("data:image/png;base64,") >= 4 and "hit5_vs_beta" in page  # Figure 5, embedded
     assert "fig2_relation_type" in page and "fig3_validity" in page  # Figures 2 and 3 from the stored metrics
-    assert f"{metrics['selected/test/hit_at_5']:.4f}" in (tmp_path / "report.md").read_text()
+    assert "fig6_tsne" in page and "<th>OOD AVG</th>" in page  # Figure 6 and the out-of-domain column
+    md = (tmp_path / "report.md").read_text()
+    assert f"{metrics['selected/test/hit_at_5']:.4f}" in md and f"{metrics['ood/test/hit_at_5']:.4f}" in md
+    assert f"out-of-domain dataset {json.loads((beta_home / OOD_DATA / 'manifest.json').read_text())['name']}" in md
     logged = {a.path for a in record.client.list_artifacts(parent, "report/rcml_report")}
     assert {"report/rcml_report/report.html", "report/rcml_report/report.md"} <= logged
 

@@ -95,7 +95,8 @@ def test_every_configuration_gets_its_mean_std_and_interval_under_a_readable_lab
                             "best_val_std": [0.028, 0.009], "best_val_ci_lo": [0.36, 0.31],
                             "best_val_ci_hi": [0.49, float("nan")], "n": [3, 3]})
     metrics = configuration_metrics(summary, ["summary_mix", "beta"])
-    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5_mean"] == 0.43
+    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5"] == 0.43  # the mean over seeds
     assert metrics["configurations/summary_mix:prob beta:1/val/hit@5_std"] == 0.009
-    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5_n_seeds"] == 3.0
+    assert metrics["configurations/summary_mix:logit beta:0.6/val/hit@5_ci_lo"] == 0.36
+    assert metrics["configurations/summary_mix:logit beta:0.6/val/n_seeds"] == 3.0
     assert "configurations/summary_mix:prob beta:1/val/hit@5_ci_hi" not in metrics  # no interval: left out
