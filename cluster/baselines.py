@@ -64,11 +64,11 @@ def clip_rows(result: EvalResult) -> EvalResult:
 
 def _train_and_test(preset: str, overrides: Sequence[str], out_dir: str, use_gpu: bool) -> EvalResult:
     from cluster.final_eval import evaluate_best
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
     from rcml_core.train.loop import train
     from rcml_core.runtime.run_config import resolve_run_config
 
-    device = plan_device(use_gpu, on_worker_group=False)
+    device = plan_device(use_gpu)
     config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}"])
     run = train(config, final_splits=())
     return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)

@@ -94,11 +94,11 @@ def run_overrides(study: Study, spec: ConfirmSpec, config: Mapping[str, Any], se
 def _train_and_validate(preset: str, overrides: Sequence[str], out_dir: str, use_gpu: bool,
                         threads: int) -> EvalResult:
     """Train one configuration on one seed; its best checkpoint's val retrieval on the selection queries."""
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
     from rcml_core.train.loop import OUTCOMES_DIR, SELECTION_OUTCOMES, train
     from rcml_core.runtime.run_config import resolve_run_config
 
-    device = plan_device(use_gpu, on_worker_group=False)
+    device = plan_device(use_gpu)
     config = resolve_run_config(preset, overrides=[*overrides, f"out_dir={out_dir}", f"device={device.type}",
                                                    f"train.num_threads={threads}"])
     run = train(config, final_splits=())

@@ -111,7 +111,6 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
               extra_report: Callable[[str, Path], reports.Report] | None = None) -> SweepResult:
     """Run (or resume) the study; see the module docstring."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; ProgressCallback prints
     home = Path(settings.home).resolve() if settings.home else paths.default_home()
     storage = settings.storage or str(home / "ray_results")
     require_writable(home, "--home")  # a clear error now, not a traceback from Tune or MLflow later

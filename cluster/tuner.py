@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from cluster import paths
+from cluster import paths, ray_compat
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study
 from cluster.sweep_settings import SweepSettings
@@ -53,9 +53,7 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    # Keeping one checkpoint per in-trial run makes Tune save its (small) experiment state after every trial
-    # checkpoint, which it warns about each time two trials report within 5 s; that is the intended trade.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    ray_compat.quiet_tune()
     asha = (study.is_search if settings.asha is None else settings.asha) and epochs > 1
     scheduler = (ASHAScheduler(time_attr="epoch", metric=SELECTION_METRIC, mode="max", max_t=epochs,
                                grace_period=1, reduction_factor=2) if asha else FIFOScheduler())
@@ -82,15 +80,11 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
                                     num_samples=study.num_samples if study.is_search else 1,
                                     max_concurrent_trials=plan.max_concurrent_trials,
                                     # Reusing trial actors saves a process start and its imports per trial
-                                    # (6-trial smoke sweep: 151 s -> 122 s). A trial ASHA stops after a result
-                                    # is parked in tune.report when it trains in the trial, so its actor is free
-                                    # at once; on a worker group the Train run goes on inside fit() while the
-                                    # next trial would reuse the actor, so not with ASHA there.
-                                    reuse_actors=plan.in_trial or not asha),
-        # In-trial runs report their checkpoints to Tune (keep the latest) and are retried by Tune; worker-group
-        # runs are retried by Ray Train inside the trial (cluster.trial).
+                                    # (6-trial smoke sweep: 151 s -> 122 s), where the trial path allows it.
+                                    reuse_actors=plan.path.reuse_actors(asha)),
+        # Tune keeps each trial's latest checkpoint; who retries a trial is the trial path's choice.
         run_config=tune.RunConfig(name=sweep_name, storage_path=storage, callbacks=callbacks, verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(
-                                      max_failures=settings.max_failures if plan.in_trial else 0)),
+                                      max_failures=plan.path.tune_retries(settings.max_failures))),
     )

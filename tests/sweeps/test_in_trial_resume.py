@@ -22,11 +22,12 @@ def test_a_crashed_in_trial_run_resumes_from_its_latest_tune_checkpoint(tmp_path
     base = [f"data={data}", "batch_size=8", "max_steps_per_epoch=2", f"out_dir={run_dir}", "train.num_threads=1"]
 
     def crash_after_epoch_1_once(config: dict) -> None:  # a closure: Ray ships it by value to the trial actor
+        from cluster.trial_path import InActor
         from cluster.worker import train_worker
 
         first = not marker.exists()
         train_worker({"preset": "tiny", "overrides": [*base, f"epochs={1 if first else 2}"], "tracking": None,
-                      "mlflow_run_id": None, "final_splits": (), "report_to": "tune"})
+                      "mlflow_run_id": None, "final_splits": (), "trial_path": InActor()})
         if first:
             marker.touch()
             raise RuntimeError("simulated crash after epoch 1")
