@@ -130,10 +130,3 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         dashboard_url=dashboard,
         resources={k: float(v) for k, v in resources.items()},
     )
-
-
-def disconnect() -> None:
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()

@@ -55,7 +55,7 @@ from cluster.sweep_settings import (
     resolve_resume,
     write_settings,
 )
-from cluster.tuner import build_tuner, sigterm_as_interrupt
+from cluster.tuner import build_tuner, end_orphaned_optuna_trials, sigterm_as_interrupt
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.results import EvalResult, QueryOutcomes, seed_table
@@ -213,6 +213,9 @@ def _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, h
                            lines=[f"interrupted: {killed} running trial(s) marked KILLED; resume with --resume "
                                   f"{sweep_name}"])
     trials["run_id"] = [_reconciled_run(handle, row, client) for _, row in trials.iterrows()]
+    kill_running_children(handle, client)  # runs of trials a dead driver started but Tune never saved
+    if study.is_search and (orphans := end_orphaned_optuna_trials(sweep_name, home)):
+        print(f"sweep {sweep_name}: {orphans} Optuna trial(s) asked before the driver died ended FAIL", flush=True)
     trials[confirm.STOPPED_EARLY] = confirm.mark_stopped_early(trials, client)
     _describe_children(client, trials, axes, base)
     outcomes = _selection_outcomes(trials, client)

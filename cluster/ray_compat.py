@@ -1,24 +1,18 @@
-"""Every workaround for how this Ray version (2.60) behaves, in one place.
+"""Every workaround for how this Ray version behaves, in one place: the environment variables Ray reads, its
+private modules and Tune's file names are named here only. tests/sweeps/test_ray_compat.py is pinned to
+RAY_VERSION: an upgrade fails it until each workaround is checked again.
 
-Each is an environment variable Ray reads, a private Ray name, or a Tune file name; the rest of the
-project calls the functions here and never names them. tests/sweeps/test_ray_compat.py is pinned to the
-Ray version: on an upgrade it fails until each workaround below is checked again (still needed? still
-read by Ray under that name?).
-
-- Loopback: Ray decides at import time whether to bind its servers to the machine's external interface
-  and whether "127.0.0.1" means the external address. With RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 node
-  addresses stay 127.0.0.1 (`bind_loopback`, before `import ray`).
-- A local instance (`local_instance_options`): no nodes to be preempted, so Ray Train's preemption
-  watcher (one more actor process per trial) is off, and its health check polls the workers more often, so
-  a trial's end is seen sooner (measured on the 2-core machine: the 6-trial smoke beta sweep went from
-  172 s to 142 s). Ray Train's clean-up actors query the State API; without an address they look for "the"
-  Ray instance of this machine and fail when several run, so the dashboard's address is handed to them.
-- Tune's output (`quiet_tune`): no Tune tables (the sweep prints its own progress line), and no warning
-  each time two in-actor trials checkpoint within 5 s (keeping one checkpoint per trial makes Tune save its
-  small experiment state after every trial checkpoint: the intended trade).
-- Ray Train's logs (`quiet_ray_train_logs`): every report and checkpoint is logged at INFO on the worker,
-  by loggers that escape `ray.train.LoggingConfig` (one is named after its file's path).
-- Tune's experiment state file (`is_tune_experiment`): what `--resume` looks for in a sweep's folder.
+- Loopback (`bind_loopback`, before `import ray`): with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 node addresses
+  stay 127.0.0.1 and every server binds there; Ray reads it at import.
+- A local instance (`local_instance_options`) has no node to be preempted: no preemption watcher (one more
+  actor per trial), and a faster health check, so a trial's end is seen sooner (the 6-trial smoke beta sweep
+  on the 2-core machine: 172 s -> 142 s). Ray Train's clean-up actors get the State API's address, since
+  without it they look for "the" Ray instance of the machine and fail when several run.
+- `quiet_tune`: no Tune tables (the sweep prints its own progress), and no warning each time two in-actor
+  trials checkpoint within 5 s (Tune then saves its small experiment state: the intended trade).
+- `quiet_ray_train_logs`: Ray Train logs every report and checkpoint at INFO, by loggers that escape
+  `ray.train.LoggingConfig` (one is named after its file's path).
+- `is_tune_experiment`: the file Tune writes as trials progress, which `--resume` looks for.
 """
 
 from __future__ import annotations

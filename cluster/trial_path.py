@@ -1,24 +1,11 @@
-"""Where a trial trains, and everything that follows from it: one class per way, the only place that knows both.
+"""Where a trial trains, and what follows from it: one class per way, the only code that knows both.
 
-A trial is a Tune function (the per-trial driver, cluster.trial) and a Ray Train run of the RCML loop
-(cluster.worker). The run trains in one of two places:
-
-- `InActor` (one worker, the default): Ray Train's local mode (`num_workers=0`) runs the loop inside the
-  trial's own actor, which holds the worker's CPU / GPU. No TrainController, worker, synchronisation or
-  placement-group actors start: on the 2-core machine those cost ~28 s per trial (docs/performance.md §5),
-  and a grid sweep reuses the trial actor with torch and the model code already imported. The loop reports
-  and checkpoints straight to Tune (`ray.tune.report`; Ray Train's local mode keeps reports to itself), the
-  trial's latest checkpoint is Tune's (`checkpoint_dir_name`, relative to the trial's folder), and Tune
-  retries the trial from it.
-- `OnWorkerGroup` (always for DDP, `num_workers > 1`; `--worker-group` for one worker): the driver asks for
-  a small fraction of a CPU and waits on Ray Train's workers. Tune rejects 0, and with a whole CPU per driver
-  two trials on a 2-CPU machine each hold a CPU their workers need and wait for each other forever
-  (`WorkerGroupStartupTimeoutError`). Workers report with `ray.train.report`, `TuneReportCallback` forwards
-  to Tune with the checkpoint's location (`checkpoint_path`), and Ray Train retries the run inside the
-  trial; a restarted trial finds its Train run (named after the trial) and its checkpoints again.
-
-`cluster.resources.plan_trials` picks the path once per sweep and carries it in the `TrialPlan`; the driver,
-the worker, the Tuner and the trials table ask it and never test which one it is.
+`InActor` (one worker, the default) runs the loop in the trial's own actor (Ray Train's local mode: no
+worker group to start, ~28 s per trial on the 2-core machine, docs/performance.md §5); `OnWorkerGroup`
+(DDP, or `--worker-group`) waits on a Ray Train worker group. Each says what the trial asks Tune for, how
+Ray Train scales, the rank and device, where reports and checkpoints go, the checkpoint's key in Tune's
+results and who retries the trial; the table is in docs/architecture.md ("The trial path").
+`cluster.resources.plan_trials` picks one per sweep and the `TrialPlan` carries it.
 """
 
 from __future__ import annotations
@@ -27,28 +14,26 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+import ray
+import ray.train
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
 
 from cluster.connect import ClusterError
 
 if TYPE_CHECKING:
     import pandas as pd
-    import ray.train
-    import ray.tune
     import torch
 
     from cluster.resources import TrialPlan
 
 
 def plan_device(use_gpu: bool) -> torch.device:
-    """The device this process was granted: its GPU when the plan has GPUs, else the CPU.
-
-    The granted GPU is found by its position in CUDA_VISIBLE_DEVICES (Ray no longer hides GPUs from CPU-only
-    actors, so "auto" could put a --cpu trial on cuda:0). Raises ClusterError, naming the node, when GPUs
-    were granted but torch sees no CUDA device (a CPU build of torch, a driver mismatch): never a silent
-    CPU run.
-    """
-    import ray
+    """The device this process was granted: the CPU unless the plan has GPUs (Ray no longer hides GPUs from
+    CPU-only actors), else the granted GPU's index in CUDA_VISIBLE_DEVICES. A GPU torch cannot use (a CPU
+    build, a driver mismatch) is a ClusterError naming the node, never a silent CPU run."""
     import torch
 
     if not use_gpu:
@@ -66,7 +51,7 @@ def plan_device(use_gpu: bool) -> torch.device:
 
 @dataclass(frozen=True)
 class InActor:
-    """The one worker trains inside the trial's actor (module docstring)."""
+    """The one worker trains inside the trial's actor; Tune retries it from its latest checkpoint."""
 
     description: ClassVar[str] = "in the trial's process"
     checkpoint_key: ClassVar[str] = "checkpoint_dir_name"  # Tune's, relative to the trial's folder
@@ -82,8 +67,6 @@ class InActor:
         return res
 
     def scaling_config(self, plan: TrialPlan) -> ray.train.ScalingConfig:
-        import ray.train
-
         return ray.train.ScalingConfig(num_workers=0)  # Ray Train's local mode: the loop runs in this actor
 
     def train_callbacks(self) -> list:
@@ -103,25 +86,18 @@ class InActor:
     def device(self, use_gpu: bool) -> torch.device:
         return plan_device(use_gpu)
 
-    def latest_checkpoint(self) -> ray.tune.Checkpoint | None:
-        from ray import tune
-
+    def latest_checkpoint(self) -> tune.Checkpoint | None:
         return tune.get_checkpoint()
 
     def report(self, metrics: dict, folder: Path | None, name: str) -> None:
         """Report one epoch's metrics and, when given, the folder holding its checkpoints."""
-        from ray import tune
-
         tune.report(metrics, checkpoint=None if folder is None else tune.Checkpoint.from_directory(str(folder)))
-
-    # -- Tune's record (cluster.outcome)
-    def checkpoint_location(self, reported: str, trial_dir: str | None) -> str | None:
-        return None if trial_dir is None else f"{trial_dir.rstrip('/')}/{reported}"
 
 
 @dataclass(frozen=True)
 class OnWorkerGroup:
-    """The trial's driver waits on a Ray Train worker group (module docstring)."""
+    """The trial's driver (a tenth of a CPU: Tune rejects 0, and a whole CPU per driver starves the workers on
+    a 2-CPU machine) waits on a Ray Train worker group, which Ray Train retries."""
 
     description: ClassVar[str] = "on a Ray Train worker group"
     checkpoint_key: ClassVar[str] = "checkpoint_path"  # a Ray Train run's checkpoint, as TuneReportCallback forwards it
@@ -130,14 +106,10 @@ class OnWorkerGroup:
         return {"cpu": plan.driver_cpus}  # the workers ask for their own
 
     def scaling_config(self, plan: TrialPlan) -> ray.train.ScalingConfig:
-        import ray.train
-
         return ray.train.ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
                                        resources_per_worker=plan.resources_per_worker)
 
     def train_callbacks(self) -> list:
-        from ray.tune.integration.ray_train import TuneReportCallback
-
         return [TuneReportCallback()]
 
     def tune_retries(self, max_failures: int) -> int:
@@ -148,37 +120,24 @@ class OnWorkerGroup:
         return not asha
 
     def ranks(self) -> tuple[int, int, int]:
-        import ray.train
-
         context = ray.train.get_context()
         return context.get_world_rank(), context.get_world_size(), context.get_local_rank()
 
     def device(self, use_gpu: bool) -> torch.device:
-        import ray.train.torch
+        import ray.train.torch  # imports torch: not in the driver
 
         device = plan_device(use_gpu)  # the same check that this node's torch can use its GPU
         return ray.train.torch.get_device() if device.type == "cuda" else device
 
     def latest_checkpoint(self) -> ray.train.Checkpoint | None:
-        import ray.train
-
         return ray.train.get_checkpoint()
 
     def report(self, metrics: dict, folder: Path | None, name: str) -> None:
-        import ray.train
-
-        if folder is None:
-            ray.train.report(metrics)
-        else:
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(folder)),
-                             checkpoint_dir_name=name)
-
-    def checkpoint_location(self, reported: str, trial_dir: str | None) -> str | None:
-        return reported
+        checkpoint = None if folder is None else ray.train.Checkpoint.from_directory(str(folder))
+        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name if checkpoint else None)
 
 
 TrialPath = InActor | OnWorkerGroup
-PATHS: tuple[TrialPath, ...] = (OnWorkerGroup(), InActor())
 
 
 def choose(num_workers: int, in_trial: bool | None) -> TrialPath:
@@ -188,11 +147,9 @@ def choose(num_workers: int, in_trial: bool | None) -> TrialPath:
 
 def latest_checkpoint(history: pd.DataFrame, trial_dir: str | None) -> str | None:
     """A trial's latest checkpoint from its reported results, whichever path it trained on (a resumed sweep
-    may have changed it)."""
-    for path in PATHS:
-        if path.checkpoint_key in history and history[path.checkpoint_key].notna().any():
-            found = path.checkpoint_location(str(history[path.checkpoint_key].dropna().iloc[-1]), trial_dir)
-            if found is not None:
-                return found
+    may have changed it): Ray Train's location, else Tune's folder under the trial's."""
+    for key, under in ((OnWorkerGroup.checkpoint_key, ""), (InActor.checkpoint_key, trial_dir)):
+        if under is not None and key in history and history[key].notna().any():
+            found = str(history[key].dropna().iloc[-1])
+            return f"{under.rstrip('/')}/{found}" if under else found
     return None
-

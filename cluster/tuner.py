@@ -88,3 +88,20 @@ def build_tuner(study: Study, trainable, settings: SweepSettings, sweep_name: st
                                   failure_config=tune.FailureConfig(
                                       max_failures=plan.path.tune_retries(settings.max_failures))),
     )
+
+
+def end_orphaned_optuna_trials(sweep_name: str, home: Path) -> int:
+    """After a search sweep ran to its end: end FAIL the Optuna trials still RUNNING, and list them in the study's
+    user attribute `rcml.orphaned_trials`; returns how many. Every trial Tune knows has been told by then, so these
+    were asked by a driver that died (SIGKILL) before Tune saved them: the resumed searcher proposed afresh."""
+    import optuna
+
+    from tracking.optuna_report import optuna_storage_uri
+
+    study = optuna.load_study(study_name=sweep_name, storage=optuna_storage_uri(home))
+    orphans = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))]
+    for number in orphans:
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    if orphans:
+        study.set_user_attr("rcml.orphaned_trials", [*study.user_attrs.get("rcml.orphaned_trials", []), *orphans])
+    return len(orphans)

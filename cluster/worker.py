@@ -1,22 +1,15 @@
-"""The per-worker training function Ray Train runs on every worker of a trial.
+"""The per-worker training function Ray Train runs on every worker of a trial (`train_worker`).
 
-It turns the trial's overrides into an rcml_core training run:
-
-- the run config is resolved here, on the worker (preset -> overrides; validated), so the
-  trial driver and Ray Train's controller never import torch models, transformers or the
-  dataset code: on a 2-core machine those imports dominate a trial's start-up;
-- where it trains (`trial_path`, cluster.trial_path: in the trial's actor or on a Ray Train worker
-  group) gives its rank and world size, its device, Ray's latest checkpoint and where reports go;
-  the model is wrapped for DDP with `ray.train.torch.prepare_model` when there is more than one worker;
-- resume: when Ray hands back a checkpoint (after a failure or a resumed sweep), it is
-  unpacked into the run folder and the loop resumes from it exactly
-  (rcml_core.runtime.checkpoint);
-- every epoch (validation at epoch 0 included) the metrics and the run's checkpoints
-  (`last/`, `best/`) are reported on every rank (the call is a barrier), the checkpoint by
-  rank 0 only;
-- only rank 0 records into MLflow: a `RelayTracker` on the trial's child run, through the sweep's
-  tracking relay (cluster.tracking_relay; no MLflow import here); first the node it trains on
-  (cluster.nodes.node_tags: Ray node id, host name, node type).
+- the run config is resolved here, on the worker (preset -> overrides; validated), so the trial driver
+  and Ray Train's controller never import torch models, transformers or the dataset code: on a 2-core
+  machine those imports dominate a trial's start-up;
+- where the trial trains (`trial_path`, cluster.trial_path) gives the rank, world size and device, Ray's
+  latest checkpoint and where reports go; more than one worker wraps the model for DDP;
+- resume: Ray's latest checkpoint is unpacked into the run folder and the loop resumes from it exactly;
+- every epoch (validation at epoch 0 included) each rank reports its metrics (a barrier), rank 0 also the
+  folder holding `last/` and `best/`;
+- only rank 0 records into MLflow, through the sweep's tracking relay (cluster.tracking_relay; no MLflow
+  import here), first the node it trains on (cluster.nodes.node_tags).
 """
 
 from __future__ import annotations
