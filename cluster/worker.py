@@ -91,6 +91,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         torch_dist.barrier()
 
     final_epoch: list[tuple[int, dict[str, float], Path | None]] = []
+    trained: list[int] = []  # the epochs this attempt ran
 
     def send(epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         # rank 0's checkpoint: the folder holding last/ and best/
@@ -100,6 +101,7 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     def report(epoch: int, metrics: dict[str, float], checkpoint: Path | None) -> None:
         # The last epoch is reported after the run's final evaluation: Tune may stop a trial as soon as it
         # sees its last result (ASHA at max_t), which would cut that evaluation short.
+        trained.append(epoch)
         if epoch == config.train.epochs:
             final_epoch.append((epoch, metrics, checkpoint))
         else:
@@ -114,9 +116,12 @@ def train_worker(loop_config: dict[str, Any]) -> None:
         return ray.train.torch.prepare_model(module, move_to_device=False,
                                              parallel_strategy_kwargs={"find_unused_parameters": False})
 
-    train(config, tracker=tracker, on_epoch_end=report,
-          dist=DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device), wrap_model=wrap,
-          resume=True,
-          final_splits=tuple(loop_config.get("final_splits", ("val",))))
+    result = train(config, tracker=tracker, on_epoch_end=report,
+                   dist=DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device),
+                   wrap_model=wrap, resume=True, final_splits=tuple(loop_config.get("final_splits", ("val",))))
+    if not trained and result.history:  # restarted after its last epoch (its driver died before Tune saw it end):
+        # its last result again, so that Tune (and ASHA, which refuses a result without its metric) sees one
+        last = run_dir / CHECKPOINTS_DIR / LAST if rank == 0 else None
+        final_epoch.append((len(result.history) - 1, result.history[-1], last))
     for epoch, metrics, checkpoint in final_epoch:
         send(epoch, metrics, checkpoint)

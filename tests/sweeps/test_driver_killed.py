@@ -113,8 +113,8 @@ def _kill_driver_mid_sweep(script: str, study: str, home: Path, args: list[str],
 def _resume_and_check(script: str, study: str, home: Path, killed: Killed, n_trials: int,
                       study_args: tuple[str, ...] = ()) -> SweepRecord:
     """--resume finishes the sweep: the same parent, one FINISHED child per trial, the finished ones not rerun.
-    `study_args`: the flags that shape the study, given again as the user would (the sweep's saved settings
-    hold its data, preset, seeds, overrides and budget, not the study's own flags such as --num-samples)."""
+    `study_args`: the flags that shape the study and its trials, given again as the user would (the sweep's
+    saved settings hold its data, preset, seeds, overrides and budget, not --num-samples or --num-workers)."""
     t0 = time.monotonic()
     resumed = subprocess.run([sys.executable, str(ROOT / "sweeps" / script), *study_args, "--resume", "--home",
                               str(home)],
@@ -213,7 +213,7 @@ def test_sigkill_of_the_driver_of_worker_group_trials_then_resume_finishes_the_s
                                      "--no-baselines"], finished=1, timeout=600)
     told_before = _told(tmp_path, name)
     after = _resume_and_check("hparam_search.py", "hparam_search", tmp_path, killed, n_trials=3,
-                              study_args=("--smoke-test", "--num-samples", "3"))
+                              study_args=("--smoke-test", "--num-samples", "3", "--num-workers", "2"))
     _check_optuna_continued(tmp_path, name, told_before, after, n_trials=3)
     train_runs = tmp_path / "ray_results" / name / "train_runs"
     for child in (c for c in after.children if c.info.status == "FINISHED"):  # each on a worker group of its own
