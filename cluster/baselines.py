@@ -91,9 +91,9 @@ def task_with_trial_resources(fn, plan: TrialPlan):
 
 def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
     from cluster.final_eval import evaluate_best
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
 
-    device = plan_device(use_gpu, on_worker_group=False)
+    device = plan_device(use_gpu)
     run = train_run(preset, overrides, out_dir, device)
     return clip_rows(evaluate_best(run.best_checkpoint, "test", None, device).test)
 

@@ -27,7 +27,7 @@ from cluster.embedding_figure import figure6
 from cluster.outcome import Selection, select, summarize
 from cluster.study import SEED, VARIANT, Study
 from cluster.sweep_settings import SweepContext
-from cluster.tuner import Tuned
+from cluster.tuner import Tuned, end_orphaned_optuna_trials
 from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.errors import RCMLError
@@ -141,6 +141,9 @@ def _choose(ctx: SweepContext, tuned: Tuned) -> Chosen:
     --confirm: the top K again on fresh seeds, and the final choice by their scores: cluster.confirm)."""
     trials, axes, settings = tuned.trials.copy(), tuned.axes, ctx.settings
     trials["run_id"] = [_reconciled_run(ctx.tracking, row, ctx.client) for _, row in trials.iterrows()]
+    kill_running_children(ctx.tracking, ctx.client)  # runs of trials a dead driver started but Tune never saved
+    if ctx.study.is_search and (orphans := end_orphaned_optuna_trials(ctx.sweep_name, ctx.home)):
+        print(f"sweep {ctx.sweep_name}: {orphans} Optuna trial(s) asked before the driver died ended FAIL", flush=True)
     trials[confirm.STOPPED_EARLY] = confirm.mark_stopped_early(trials, ctx.client)
     _describe_children(ctx, trials, axes)
     outcomes = _selection_outcomes(trials, ctx.client)

@@ -95,11 +95,11 @@ def run_overrides(study: Study, spec: ConfirmSpec, config: Mapping[str, Any], se
 def _train_and_validate(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool,
                         threads: int) -> EvalResult:
     """Train one configuration on one seed; its best checkpoint's val retrieval on the selection queries."""
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
     from rcml_core.runtime.layout import OUTCOMES_DIR, SELECTION_OUTCOMES
 
     run = train_run(preset, [*overrides, ("train.num_threads", threads)], out_dir,
-                    plan_device(use_gpu, on_worker_group=False))
+                    plan_device(use_gpu))
     return EvalResult.load(run.run_dir / OUTCOMES_DIR / SELECTION_OUTCOMES)
 
 

@@ -5,14 +5,10 @@ Address resolution: an explicit address (`--address`), else `RAY_ADDRESS` (set b
 cluster last started on this machine with `ray start` (the address it wrote into
 `<RAY_TMPDIR or /tmp>/ray/ray_current_cluster`).
 
-A local instance listens on loopback only. Ray decides at import time whether to bind
-its servers to the machine's external interface and whether "127.0.0.1" means this
-machine's external address: without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 a driver joining
-a head bound to 127.0.0.1 (`ray start --head --node-ip-address=127.0.0.1` with that
-variable) rewrites the address to the external one and never reaches the head.
-`prefer_loopback()` sets the variable for a local instance and for any address (`auto`
-included) that names a loopback head; it must run before `import ray` (the sweep
-scripts call it while parsing their arguments).
+A local instance listens on loopback only, and so does a driver joining a head bound to
+127.0.0.1: `prefer_loopback()` keeps Ray on loopback (cluster.ray_compat.bind_loopback) for a local
+instance and for any address (`auto` included) that names a loopback head; it must run before
+`import ray` (the sweep scripts call it while parsing their arguments).
 """
 
 from __future__ import annotations
@@ -25,14 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster import ray_compat
 from rcml_core.errors import RCMLError
-
-# Read by Ray at import: when "0", node addresses resolve to 127.0.0.1 and every server binds there.
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-# A local instance has no nodes to be preempted and nothing to autoscale: Ray Train's preemption watcher
-# (one more actor process per trial) is off, and it polls its workers more often, so a trial's end is seen
-# sooner. Measured on the 2-core machine: the 6-trial smoke beta sweep went from 172 s to 142 s.
-LOCAL_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 
 
 class ClusterError(RCMLError):
@@ -104,9 +94,7 @@ def prefer_loopback(address: str | None) -> None:
     """Before `import ray`: keep a local instance on 127.0.0.1, and let a driver joining a head bound to
     127.0.0.1 (`auto` included) reach it there (no-op when joining a cluster on a routable address)."""
     if resolve_address(address) == "local" or joins_loopback_head(address):
-        if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":
-            return  # too late to change how this process's Ray binds; it is imported already
-        os.environ.setdefault(LOOPBACK_ENV, "0")
+        ray_compat.bind_loopback()  # no-op when Ray is imported already (too late to change how it binds)
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> ClusterInfo:
@@ -117,14 +105,8 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
     if not ray.is_initialized():
         kwargs: dict = {"log_to_driver": True, "configure_logging": True, "logging_level": "WARNING"}
         if resolved == "local":
-            for key, value in LOCAL_TRAIN_ENV.items():  # inherited by the processes of the local instance
-                os.environ.setdefault(key, value)
-            # Ray Train's clean-up actors query the State API; without an address they look for "the" Ray
-            # instance of this machine and fail when several run (two sweeps, or `ray start` beside one).
-            port = free_port()
-            kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=True,
-                          dashboard_host="127.0.0.1", dashboard_port=port,
-                          runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}})
+            kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
+                          **ray_compat.local_instance_options(free_port()))
         else:
             kwargs.update(address=resolved)
         try:
@@ -148,10 +130,3 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         dashboard_url=dashboard,
         resources={k: float(v) for k, v in resources.items()},
     )
-
-
-def disconnect() -> None:
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()

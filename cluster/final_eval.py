@@ -73,11 +73,11 @@ def evaluate_best(best: Path, split: str, val_queries: int | None,
 
 def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: int | None,
               use_gpu: bool) -> SelectedEvaluation:
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
 
     checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
     with checkpoint.as_directory() as local:  # the device the task was granted, as the trials' (cluster.worker)
-        return evaluate_best(Path(local) / BEST, split, val_queries, plan_device(use_gpu, on_worker_group=False))
+        return evaluate_best(Path(local) / BEST, split, val_queries, plan_device(use_gpu))
 
 
 def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan, split: str = "test",
@@ -89,12 +89,11 @@ def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialP
 
 
 def _evaluate_ood(checkpoint_path: str, storage_path: str, ood_data: str, use_gpu: bool) -> EvalResult:
-    from cluster.worker import plan_device
+    from cluster.trial_path import plan_device
 
     checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
     with checkpoint.as_directory() as local:
-        return evaluate_checkpoint(Path(local) / BEST, "test", data=ood_data,
-                                   device=plan_device(use_gpu, on_worker_group=False))
+        return evaluate_checkpoint(Path(local) / BEST, "test", data=ood_data, device=plan_device(use_gpu))
 
 
 def ood_metrics(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,

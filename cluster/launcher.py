@@ -60,7 +60,6 @@ from tracking.sweep_runs import (
 def run_sweep(study: Study, settings: SweepSettings) -> SweepResult:
     """Run (or resume) the study: prepare -> tune -> conclude (see the module docstring)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; ProgressCallback prints
     ctx = prepare(study, settings)
     try:
         _record_start(ctx)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cluster.trial_path import latest_checkpoint
 from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from rcml_core.eval.keys import SELECTION_METRIC
@@ -28,8 +29,6 @@ SIM_METRICS = tuple(keys.metric_key("val", keys.PRIMARY_METRIC, s) for s in keys
 # The best epoch's interval and counts, carried into the trials table beside its Hit@5.
 EPOCH_EXTRAS = (*(k for m in (SELECTION_METRIC, *SIM_METRICS) for k in keys.ci_keys(m)),
                 keys.count_key("val", keys.N_QUERIES), keys.count_key("val", keys.N_PAIRS))
-CHECKPOINT_KEY = "checkpoint_path"  # a Ray Train run's checkpoint, as TuneReportCallback forwards it
-TUNE_CHECKPOINT_KEY = "checkpoint_dir_name"  # a trial's own Tune checkpoint, relative to the trial's folder
 
 
 def error_line(error: object) -> str:
@@ -48,8 +47,8 @@ def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.Da
               error: str | None, trial_path: str | None = None) -> dict[str, Any]:
     """One trial's row from its reported results (`history`: one row per reported epoch).
 
-    The checkpoint: `checkpoint_path` as a worker-group run reports it (TuneReportCallback), else the
-    trial's own latest Tune checkpoint (`checkpoint_dir_name` under `trial_path`) for in-trial runs.
+    The checkpoint: the latest one the trial reported, wherever it trained (cluster.trial_path; an in-actor
+    trial's is relative to its folder, `trial_path`).
     """
     row: dict[str, Any] = {"trial_id": trial_id, "status": status, "error": error, **config}
     row.update(best_val=math.nan, best_epoch=math.nan, epochs=0, checkpoint_path=None)
@@ -59,10 +58,7 @@ def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.Da
         best = h.loc[h[SELECTION_METRIC].idxmax()]  # first maximum: the earliest epoch wins ties
         row.update(best_val=float(best[SELECTION_METRIC]), best_epoch=int(best["epoch"]), epochs=int(h["epoch"].max()))
         row.update({m: float(best[m]) for m in (*SIM_METRICS, *EPOCH_EXTRAS) if m in best})
-        if CHECKPOINT_KEY in h and h[CHECKPOINT_KEY].notna().any():
-            row["checkpoint_path"] = str(h[CHECKPOINT_KEY].dropna().iloc[-1])
-        elif trial_path is not None and TUNE_CHECKPOINT_KEY in h and h[TUNE_CHECKPOINT_KEY].notna().any():
-            row["checkpoint_path"] = f"{trial_path.rstrip('/')}/{h[TUNE_CHECKPOINT_KEY].dropna().iloc[-1]}"
+        row["checkpoint_path"] = latest_checkpoint(h, trial_path)
     return row
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pyarrow.fs
 
+from cluster import ray_compat
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HOME_ENV = "RCML_HOME"
 
@@ -68,6 +70,6 @@ def existing_sweeps(storage: str, study: str) -> list[str]:
         if info.type != pyarrow.fs.FileType.Directory or not name.startswith(f"{study}-"):
             continue
         state = fs.get_file_info(pyarrow.fs.FileSelector(f"{root}/{name}", allow_not_found=True))
-        if any(s.base_name.startswith("experiment_state") for s in state):
+        if ray_compat.is_tune_experiment(s.base_name for s in state):
             names.append(name)
     return sorted(names)

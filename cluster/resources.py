@@ -1,18 +1,9 @@
 """How much of the cluster one trial takes, and how many trials run at once.
 
 A trial is a Tune function (the per-trial driver) plus its Ray Train run of `num_workers`
-workers. Two ways to run it:
-
-- in the trial (default for one worker): Ray Train's local mode (`num_workers=0`) runs the
-  training loop inside the trial's own actor, which then holds the worker's CPU / GPU. No
-  TrainController, worker, synchronisation or placement-group actors are started: on the
-  2-core machine those new processes cost ~28 s per trial (docs/performance.md §5), and a
-  grid sweep reuses the trial actor with torch and the model code already imported;
-- on a worker group (always for DDP, `num_workers > 1`; `in_trial=False` for one worker):
-  the driver asks for a small fraction of a CPU and waits on Ray Train's workers. Tune
-  rejects 0, and with a whole CPU per driver two trials on a 2-CPU machine each hold a CPU
-  their workers need and wait for each other forever (`WorkerGroupStartupTimeoutError`).
-  Each worker takes the rest of one CPU, or a GPU with `GPU_WORKER_CPUS` CPUs.
+workers, trained in the trial's own actor or on a Ray Train worker group: `plan_trials` picks
+that path once (cluster.trial_path) and the plan carries it. Each worker takes the rest of one CPU
+after its driver's share, or a GPU with `GPU_WORKER_CPUS` CPUs.
 
 A GPU worker gets several CPUs: its batches are built on the host (sampling, false-negative
 masks, gathering ~900 images of 150 KB at 224 px per batch of 512 pairs, pinned copies), and
@@ -39,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cluster import trial_path
 from cluster.connect import ClusterError, ClusterInfo
 from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
@@ -95,7 +87,7 @@ class TrialPlan:
     gpus_per_worker: float
     max_concurrent_trials: int
     torch_threads: int  # intra-op threads each worker's torch uses
-    in_trial: bool = False  # the one worker trains inside the trial's actor (module docstring)
+    path: trial_path.TrialPath = trial_path.OnWorkerGroup()  # where each trial trains (cluster.trial_path)
     worker_resource: str | None = None  # custom resource, 1 unit per training process
 
     @property
@@ -118,23 +110,15 @@ class TrialPlan:
 
     @property
     def trial_resources(self) -> dict[str, float]:
-        """What the trial's own actor asks Tune for: the driver share, plus the worker's when it trains in it."""
-        if not self.in_trial:
-            return {"cpu": self.driver_cpus}
-        res = {"cpu": round(self.trial_cpus, 6)}
-        if self.use_gpu:
-            res["gpu"] = self.gpus_per_worker
-        if self.worker_resource:
-            res[self.worker_resource] = 1.0
-        return res
+        """What the trial's own actor asks Tune for (its workers, if any, ask for their own)."""
+        return self.path.trial_resources(self)
 
     def describe(self) -> str:
         device = f"{self.gpus_per_worker:g} GPU + " if self.use_gpu else ""
         custom = f" + 1 {self.worker_resource}" if self.worker_resource else ""
-        where = "in the trial's process" if self.in_trial else "on a Ray Train worker group"
         return (f"{self.num_workers} worker(s) x ({device}{self.cpus_per_worker:g} CPU{custom}) + "
-                f"{self.driver_cpus:g} CPU driver per trial, {where}, up to {self.max_concurrent_trials} trial(s) "
-                "at once")
+                f"{self.driver_cpus:g} CPU driver per trial, {self.path.description}, "
+                f"up to {self.max_concurrent_trials} trial(s) at once")
 
 
 def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | None = None) -> TrialPlan:
@@ -180,6 +164,6 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
         gpus_per_worker=config.gpus_per_worker,
         max_concurrent_trials=concurrent,
         torch_threads=max(1, math.floor(cpus + 1e-9)),
-        in_trial=config.num_workers == 1 if config.in_trial is None else config.in_trial,
+        path=trial_path.choose(config.num_workers, config.in_trial),
         worker_resource=config.worker_resource,
     )

@@ -4,14 +4,9 @@ Tune calls `run_trial(config)` with the trial's values (`beta`, `seed`, `variant
 in the flat override keys of `rcml train`. It resolves and validates the full run
 config, opens (or, on a restart, reopens) the trial's MLflow child run through the sweep's
 tracking relay (cluster.tracking_relay: trials import no MLflow), builds a
-`TorchTrainer` named after the trial id and runs it:
-
-- in the trial (`TrialPlan.in_trial`, one worker): Ray Train's local mode runs the loop in
-  this actor; it reports and checkpoints straight to Tune, and a restarted trial resumes
-  from Tune's latest checkpoint (Tune retries up to `max_failures`);
-- on a worker group: Ray Train starts the workers (DDP when more than one); metrics reach
-  Tune through `TuneReportCallback`, a restarted trial finds its Train run (named after the
-  trial) and checkpoints again, and Ray Train retries up to `max_failures`.
+`TorchTrainer` named after the trial id (no timestamp: a restarted trial finds its Train run again)
+and runs it where the plan's trial path says (cluster.trial_path: in this actor or on a worker
+group; the path also says how the run reports and who retries it, up to `max_failures`).
 
 A trial that raises or diverges fails alone: Tune records the error (its root cause, e.g.
 "diverged at step 12: loss is nan"), the driver ends its child run FAILED with that reason
@@ -27,12 +22,12 @@ from typing import Any
 import ray.train
 from ray import tune
 from ray.train.torch import TorchTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
 
+from cluster.ray_compat import quiet_ray_train_logs
 from cluster.resources import TrialPlan
 from cluster.study import Study, format_override
 from cluster.tracking_relay import open_trial_run
-from cluster.worker import local_run_dir, quiet_ray_train_logs, train_worker
+from cluster.worker import local_run_dir, train_worker
 from rcml_core.config import Override
 from rcml_core.errors import RCMLError
 from tracking.run_tags import TAG_CONFIGURATION, TAG_SEED, configuration_label, seed_value
@@ -53,7 +48,7 @@ class TrialSettings:
     train_storage: str  # Ray Train storage_path of the sweep's Train runs (local folder or URI)
     plan: TrialPlan
     tracking: Any | None  # the sweep's tracking relay (cluster.tracking_relay.start_relay); None: record nothing
-    max_failures: int = 0  # retries of a trial after failures (Ray Train's, or Tune's for in-trial runs)
+    max_failures: int = 0  # retries of a trial after failures (by Tune or Ray Train: cluster.trial_path)
     final_splits: tuple[str, ...] = ("val",)  # splits each trial fully evaluates at its end
 
 
@@ -95,21 +90,18 @@ def failure_reason(exc: BaseException) -> str:
 
 def build_trainer(settings: TrialSettings, overrides: list[str], trial_id: str, run_id: str | None) -> TorchTrainer:
     plan = settings.plan
-    scaling = (ray.train.ScalingConfig(num_workers=0) if plan.in_trial  # local mode: the loop runs in this actor
-               else ray.train.ScalingConfig(num_workers=plan.num_workers, use_gpu=plan.use_gpu,
-                                            resources_per_worker=plan.resources_per_worker))
     return TorchTrainer(
         train_worker,
         train_loop_config={"preset": settings.preset, "overrides": overrides, "tracking": settings.tracking,
                            "mlflow_run_id": run_id, "final_splits": settings.final_splits,
-                           "report_to": "tune" if plan.in_trial else "train", "use_gpu": plan.use_gpu},
-        scaling_config=scaling,
+                           "trial_path": plan.path, "use_gpu": plan.use_gpu},
+        scaling_config=plan.path.scaling_config(plan),
         run_config=ray.train.RunConfig(
             name=f"train-{trial_id}",  # no timestamp: a restarted trial resumes this Train run
             storage_path=settings.train_storage,
             failure_config=ray.train.FailureConfig(max_failures=settings.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
-            callbacks=[] if plan.in_trial else [TuneReportCallback()],
+            callbacks=plan.path.train_callbacks(),
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),  # the sweep prints its own progress
         ),
     )

@@ -13,9 +13,11 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from cluster import ray_compat
 from cluster.outcome import trials_table
 from cluster.study import SEED
 from cluster.sweep_settings import SweepContext
@@ -103,9 +105,7 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    # Keeping one checkpoint per in-trial run makes Tune save its (small) experiment state after every trial
-    # checkpoint, which it warns about each time two trials report within 5 s; that is the intended trade.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    ray_compat.quiet_tune()
     study, settings, plan = ctx.study, ctx.settings, ctx.plan
     asha = (study.is_search if settings.asha is None else settings.asha) and ctx.epochs > 1
     scheduler = (ASHAScheduler(time_attr="epoch", metric=SELECTION_METRIC, mode="max", max_t=ctx.epochs,
@@ -133,15 +133,28 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
                                     num_samples=study.num_samples if study.is_search else 1,
                                     max_concurrent_trials=plan.max_concurrent_trials,
                                     # Reusing trial actors saves a process start and its imports per trial
-                                    # (6-trial smoke sweep: 151 s -> 122 s). A trial ASHA stops after a result
-                                    # is parked in tune.report when it trains in the trial, so its actor is free
-                                    # at once; on a worker group the Train run goes on inside fit() while the
-                                    # next trial would reuse the actor, so not with ASHA there.
-                                    reuse_actors=plan.in_trial or not asha),
-        # In-trial runs report their checkpoints to Tune (keep the latest) and are retried by Tune; worker-group
-        # runs are retried by Ray Train inside the trial (cluster.trial).
+                                    # (6-trial smoke sweep: 151 s -> 122 s), where the trial path allows it.
+                                    reuse_actors=plan.path.reuse_actors(asha)),
+        # Tune keeps each trial's latest checkpoint; who retries a trial is the trial path's choice.
         run_config=tune.RunConfig(name=ctx.sweep_name, storage_path=ctx.storage, callbacks=callbacks, verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(
-                                      max_failures=settings.max_failures if plan.in_trial else 0)),
+                                      max_failures=plan.path.tune_retries(settings.max_failures))),
     )
+
+
+def end_orphaned_optuna_trials(sweep_name: str, home: Path) -> int:
+    """After a search sweep ran to its end: end FAIL the Optuna trials still RUNNING, and list them in the study's
+    user attribute `rcml.orphaned_trials`; returns how many. Every trial Tune knows has been told by then, so these
+    were asked by a driver that died (SIGKILL) before Tune saved them: the resumed searcher proposed afresh."""
+    import optuna
+
+    from tracking.optuna_report import optuna_storage_uri
+
+    study = optuna.load_study(study_name=sweep_name, storage=optuna_storage_uri(home))
+    orphans = [t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))]
+    for number in orphans:
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    if orphans:
+        study.set_user_attr("rcml.orphaned_trials", [*study.user_attrs.get("rcml.orphaned_trials", []), *orphans])
+    return len(orphans)

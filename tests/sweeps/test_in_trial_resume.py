@@ -22,11 +22,12 @@ def test_a_crashed_in_trial_run_resumes_from_its_latest_tune_checkpoint(tmp_path
     base = [f"data={data}", "batch_size=8", "max_steps_per_epoch=2", f"out_dir={run_dir}", "train.num_threads=1"]
 
     def crash_after_epoch_1_once(config: dict) -> None:  # a closure: Ray ships it by value to the trial actor
+        from cluster.trial_path import InActor
         from cluster.worker import train_worker
 
         first = not marker.exists()
         train_worker({"preset": "tiny", "overrides": [*base, f"epochs={1 if first else 2}"], "tracking": None,
-                      "mlflow_run_id": None, "final_splits": (), "report_to": "tune"})
+                      "mlflow_run_id": None, "final_splits": (), "trial_path": InActor()})
         if first:
             marker.touch()
             raise RuntimeError("simulated crash after epoch 1")
@@ -50,3 +51,54 @@ def test_a_crashed_in_trial_run_resumes_from_its_latest_tune_checkpoint(tmp_path
     assert result.checkpoint is not None
     with result.checkpoint.as_directory() as folder:
         assert {p.name for p in Path(folder).iterdir()} >= {"last", "best"}
+
+
+
+
+@pytest.mark.parametrize("in_trial", [True, False], ids=["in_actor", "on_worker_group"])
+def test_a_trial_resumed_after_its_last_epoch_reports_its_last_result_again(tmp_path: Path, local_ray,
+                                                                           in_trial: bool) -> None:
+    """A driver killed after a trial's last epoch but before Tune saved the trial's end: `--resume` restores the
+    Tuner and starts the trial again, from its last checkpoint (Tune's, or its Train run's). Nothing is left to
+    train, and the trial reports its last result again. (Seen in a resumed search sweep of worker-group trials:
+    a restarted trial that reported nothing ended with a result without `val/hit@5`, which ASHA refused, and
+    the resumed sweep stopped.)"""
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchTrainer
+    from ray.tune.schedulers import ASHAScheduler
+
+    from cluster.connect import ClusterInfo
+    from cluster.resources import ResourceConfig, plan_trials
+
+    data = tmp_path / "data"
+    ensure_embedded_data(data, smoke=True)
+    marker, run_dir = tmp_path / "ended-once", tmp_path / "run"
+    base = [f"data={data}", "batch_size=8", "max_steps_per_epoch=2", f"out_dir={run_dir}", "train.num_threads=1",
+            "epochs=2"]
+    plan = plan_trials(ResourceConfig(in_trial=in_trial), ClusterInfo("127.0.0.1:1", True, 2.0, 0.0, 1, None))
+
+    def end_then_die_once(config: dict) -> None:
+        from cluster.worker import train_worker
+
+        TorchTrainer(train_worker, scaling_config=plan.path.scaling_config(plan),
+                     train_loop_config={"preset": "tiny", "overrides": base, "tracking": None, "mlflow_run_id": None,
+                                        "final_splits": (), "trial_path": plan.path},
+                     run_config=ray.train.RunConfig(name="train-once", storage_path=str(tmp_path / "train_runs"),
+                                                    callbacks=plan.path.train_callbacks())).fit()
+        if not marker.exists():
+            marker.touch()
+            raise RuntimeError("simulated: the driver died before Tune saw this trial end")
+
+    trainable = tune.with_resources(end_then_die_once, plan.trial_resources)
+    # ASHA checks every result for its metric; its horizon lies past the 2 epochs, so it lets the trial end
+    asha = ASHAScheduler(time_attr="epoch", metric="val/hit@5", mode="max", max_t=3, grace_period=1)
+    tune.Tuner(trainable, tune_config=tune.TuneConfig(scheduler=asha),
+               run_config=tune.RunConfig(name="ended", storage_path=str(tmp_path / "ray_results"), verbose=0)).fit()
+    assert marker.exists()
+    (result,) = tune.Tuner.restore(str(tmp_path / "ray_results" / "ended"), trainable, resume_errored=True).fit()
+    assert result.error is None
+    assert result.metrics["epoch"] == 2 and "val/hit@5" in result.metrics
+    assert result.metrics_dataframe["epoch"].tolist() == [0, 1, 2, 2]  # the last result again, no epoch retrained
+    history = json.loads((run_dir / "metrics.json").read_text())["epochs"]
+    assert [round(h["epoch"]) for h in history] == [0, 1, 2]  # no epoch trained again

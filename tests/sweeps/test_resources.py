@@ -6,6 +6,7 @@ import pytest
 
 from cluster.connect import ClusterError, ClusterInfo, resolve_address
 from cluster.resources import ResourceConfig, plan_trials
+from cluster.trial_path import InActor, OnWorkerGroup
 from rcml_core.errors import ConfigError
 
 
@@ -21,18 +22,27 @@ def test_on_two_cpus_each_trial_takes_one_cpu_split_between_driver_and_worker() 
 
 def test_a_one_worker_trial_trains_inside_its_trial_actor_which_holds_the_workers_resources() -> None:
     plan = plan_trials(ResourceConfig(), cluster(2))
-    assert plan.in_trial and plan.trial_resources == {"cpu": 1.0} and "in the trial's process" in plan.describe()
+    assert plan.path == InActor() and plan.trial_resources == {"cpu": 1.0} and "in the trial's process" in plan.describe()
     gpu = plan_trials(ResourceConfig(), cluster(16, gpus=4, local=False))
-    assert gpu.in_trial and gpu.trial_resources == {"cpu": 4.0, "gpu": 1.0}  # one g5.xlarge: 4 vCPU, 1 GPU
+    assert gpu.path == InActor() and gpu.trial_resources == {"cpu": 4.0, "gpu": 1.0}  # one g5.xlarge: 4 vCPU, 1 GPU
 
 
 def test_ddp_trials_and_worker_group_trials_leave_the_workers_resources_to_ray_train() -> None:
     ddp = plan_trials(ResourceConfig(num_workers=2, cpus_per_worker=0.9), cluster(4))
-    assert not ddp.in_trial and ddp.trial_resources == {"cpu": 0.1}
+    assert ddp.path == OnWorkerGroup() and ddp.trial_resources == {"cpu": 0.1}
     group = plan_trials(ResourceConfig(in_trial=False), cluster(2))
-    assert not group.in_trial and group.trial_resources == {"cpu": 0.1} and group.max_concurrent_trials == 2
+    assert group.path == OnWorkerGroup() and group.trial_resources == {"cpu": 0.1} and group.max_concurrent_trials == 2
     with pytest.raises(ConfigError, match="in_trial needs one worker"):
         ResourceConfig(num_workers=2, in_trial=True)
+    assert "on a Ray Train worker group" in group.describe()
+
+
+def test_where_a_trial_trains_decides_who_retries_it_and_whether_tune_reuses_its_actor() -> None:
+    assert InActor().tune_retries(3) == 3 and OnWorkerGroup().tune_retries(3) == 0  # Ray Train retries inside
+    assert InActor().reuse_actors(asha=True) and OnWorkerGroup().reuse_actors(asha=False)
+    assert not OnWorkerGroup().reuse_actors(asha=True)  # ASHA's stopped Train run still ends inside fit()
+    assert InActor().train_callbacks() == []  # the loop reports to Tune itself
+    assert InActor().scaling_config(plan_trials(ResourceConfig(), cluster(2))).num_workers == 0  # local mode
 
 
 def test_gpu_workers_are_used_when_the_cluster_has_gpus() -> None:

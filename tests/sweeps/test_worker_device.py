@@ -11,7 +11,7 @@ import ray.train.torch
 import torch
 
 from cluster.connect import ClusterError
-from cluster.worker import plan_device
+from cluster.trial_path import InActor, OnWorkerGroup, plan_device
 
 
 class _Context:
@@ -39,21 +39,21 @@ def node(monkeypatch):
 def test_cpu_trials_run_on_the_cpu_even_on_a_node_where_cuda_is_visible(node, monkeypatch) -> None:
     node.cuda = True  # Ray 2.60 leaves CUDA_VISIBLE_DEVICES alone for 0-GPU actors
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
-    assert plan_device(False, on_worker_group=False) == torch.device("cpu")
-    assert plan_device(False, on_worker_group=True) == torch.device("cpu")
+    assert plan_device(False) == InActor().device(False) == torch.device("cpu")
+    assert OnWorkerGroup().device(False) == torch.device("cpu")
 
 
 def test_gpu_trials_on_a_worker_group_use_ray_trains_device(node) -> None:
     node.granted, node.cuda = [3], True
-    assert plan_device(True, on_worker_group=True) == torch.device("cuda", 1)
+    assert OnWorkerGroup().device(True) == torch.device("cuda", 1)
 
 
 def test_a_gpu_trial_in_its_own_actor_uses_the_granted_gpus_visible_index(node, monkeypatch) -> None:
     node.granted, node.cuda = ["2"], True
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # what Ray sets for an actor holding GPU 2
-    assert plan_device(True, on_worker_group=False) == torch.device("cuda", 0)
+    assert InActor().device(True) == torch.device("cuda", 0)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")  # a node where every GPU stays visible
-    assert plan_device(True, on_worker_group=False) == torch.device("cuda", 2)
+    assert plan_device(True) == torch.device("cuda", 2)
 
 
 def test_a_gpu_grant_without_cuda_in_torch_is_an_error_naming_the_node(node) -> None:
@@ -61,7 +61,7 @@ def test_a_gpu_grant_without_cuda_in_torch_is_an_error_naming_the_node(node) -> 
     host = socket.gethostname()
     with pytest.raises(ClusterError, match=rf"planned on a GPU but on node {host} \(Ray node a1b2c3d4e5f6\) torch "
                                            r".* sees no CUDA device; .* or run the sweep with --cpu"):
-        plan_device(True, on_worker_group=True)
+        OnWorkerGroup().device(True)
     node.granted, node.cuda = [], True
     with pytest.raises(ClusterError, match="Ray granted it no GPU id"):
-        plan_device(True, on_worker_group=False)
+        InActor().device(True)

@@ -1,0 +1,71 @@
+"""Every workaround for how this Ray version behaves, in one place: the environment variables Ray reads, its
+private modules and Tune's file names are named here only. tests/sweeps/test_ray_compat.py is pinned to
+RAY_VERSION: an upgrade fails it until each workaround is checked again.
+
+- Loopback (`bind_loopback`, before `import ray`): with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 node addresses
+  stay 127.0.0.1 and every server binds there; Ray reads it at import.
+- A local instance (`local_instance_options`) has no node to be preempted: no preemption watcher (one more
+  actor per trial), and a faster health check, so a trial's end is seen sooner (the 6-trial smoke beta sweep
+  on the 2-core machine: 172 s -> 142 s). Ray Train's clean-up actors get the State API's address, since
+  without it they look for "the" Ray instance of the machine and fail when several run.
+- `quiet_tune`: no Tune tables (the sweep prints its own progress), and no warning each time two in-actor
+  trials checkpoint within 5 s (Tune then saves its small experiment state: the intended trade).
+- `quiet_ray_train_logs`: Ray Train logs every report and checkpoint at INFO, by loggers that escape
+  `ray.train.LoggingConfig` (one is named after its file's path).
+- `is_tune_experiment`: the file Tune writes as trials progress, which `--resume` looks for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+
+RAY_VERSION = "2.60.0"  # the version every workaround here was checked against
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # read by Ray at import
+LOCAL_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+API_SERVER_ENV = "RAY_API_SERVER_ADDRESS"  # where Ray Train's clean-up actors find the State API
+TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+# Loggers of Ray Train's workers and of Tune's function session (every checkpoint; "runs in local mode" for
+# every in-actor trial); the first one's file path is added by `quiet_ray_train_logs`.
+QUIET_LOGGERS = ("ray.train.v2._internal.execution.context", "ray.train.v2._internal.execution.storage",
+                 "ray.train._internal.storage", "ray.train.v2.api.config")
+EXPERIMENT_STATE_PREFIX = "experiment_state"  # Tune's experiment_state-<time>.json, written as trials progress
+
+
+def bind_loopback() -> bool:
+    """Keep this process's Ray on 127.0.0.1; False when too late (Ray is imported already, bound otherwise)."""
+    import sys
+
+    if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":
+        return False
+    os.environ.setdefault(LOOPBACK_ENV, "0")
+    return True
+
+
+def local_instance_options(dashboard_port: int) -> dict:
+    """`ray.init` keyword arguments for a local instance; sets the variables its processes inherit."""
+    for key, value in LOCAL_TRAIN_ENV.items():
+        os.environ.setdefault(key, value)
+    return {"include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard_port,
+            "runtime_env": {"env_vars": {API_SERVER_ENV: f"http://127.0.0.1:{dashboard_port}"}}}
+
+
+def quiet_tune() -> None:
+    """Before `Tuner.fit`: no Tune progress tables, no warning about frequent experiment checkpoints."""
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def quiet_ray_train_logs() -> None:
+    """In a trial or Ray Train worker: Ray Train's per-report INFO logs to WARNING."""
+    import ray.train.v2._internal.execution.context as train_context
+
+    for name in (*QUIET_LOGGERS, train_context.__file__):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def is_tune_experiment(file_names: Iterable[str]) -> bool:
+    """Whether a folder with these files holds a Tune experiment that can be restored."""
+    return any(name.startswith(EXPERIMENT_STATE_PREFIX) for name in file_names)

@@ -1,0 +1,76 @@
+"""The Ray workarounds of cluster/ray_compat.py are pinned to the Ray version they were checked against: an
+upgrade fails here until each one is checked again, and each still names something this Ray reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import ray
+
+from cluster import ray_compat
+
+RAY_SOURCE = Path(ray.__file__).parent
+
+
+def _ray_reads(variable: str, *modules: str) -> bool:
+    return any(variable in (RAY_SOURCE / m).read_text() for m in modules)
+
+
+def test_the_workarounds_were_checked_against_the_installed_ray() -> None:
+    assert ray.__version__ == ray_compat.RAY_VERSION, (
+        f"Ray {ray.__version__} is installed; cluster/ray_compat.py was checked against {ray_compat.RAY_VERSION}: "
+        "check each workaround there again (this test names what each relies on), then update RAY_VERSION")
+
+
+def test_each_environment_variable_set_is_still_read_by_ray() -> None:
+    assert _ray_reads(ray_compat.LOOPBACK_ENV, "_private/ray_constants.py")
+    for variable in ray_compat.LOCAL_TRAIN_ENV:
+        assert _ray_reads(variable, "train/v2/_internal/constants.py"), variable
+    assert _ray_reads(ray_compat.API_SERVER_ENV, "_private/ray_constants.py")
+    assert _ray_reads("RAY_AIR_NEW_OUTPUT", "tune/experimental/output.py")
+    assert _ray_reads("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "tune/execution/experiment_state.py")
+    assert set(ray_compat.TUNE_ENV) == {"RAY_AIR_NEW_OUTPUT", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"}
+
+
+def test_quiet_tune_and_the_local_instance_options_set_what_the_user_did_not(monkeypatch) -> None:
+    for variable in (*ray_compat.TUNE_ENV, *ray_compat.LOCAL_TRAIN_ENV):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "1")  # the user's choice wins
+    ray_compat.quiet_tune()
+    assert os.environ["RAY_AIR_NEW_OUTPUT"] == "1"
+    assert os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] == "0"
+    options = ray_compat.local_instance_options(8265)
+    assert options["dashboard_host"] == "127.0.0.1" and options["include_dashboard"]
+    assert options["runtime_env"]["env_vars"] == {"RAY_API_SERVER_ADDRESS": "http://127.0.0.1:8265"}
+    assert all(os.environ[k] == v for k, v in ray_compat.LOCAL_TRAIN_ENV.items())
+
+
+def test_ray_trains_per_report_loggers_still_exist_and_are_quieted() -> None:
+    import importlib
+
+    for name in ray_compat.QUIET_LOGGERS:  # the private modules whose loggers are quieted
+        importlib.import_module(name)
+    ray_compat.quiet_ray_train_logs()
+    assert all(logging.getLogger(n).level == logging.WARNING for n in ray_compat.QUIET_LOGGERS)
+
+
+def test_tunes_experiment_state_file_is_what_resume_looks_for(tmp_path: Path) -> None:
+    from ray.tune.execution.tune_controller import TuneController
+
+    written = TuneController.CKPT_FILE_TMPL.format("2026-12-06_13-00-00")  # what Tune writes as trials progress
+    assert ray_compat.is_tune_experiment([written, "tuner.pkl"])
+    assert not ray_compat.is_tune_experiment(["tuner.pkl", "basic-variant-state-x.json"])
+
+
+@pytest.mark.parametrize("imported", [False, True])
+def test_loopback_is_chosen_only_while_ray_can_still_read_it(monkeypatch, imported: bool) -> None:
+    import sys
+
+    monkeypatch.delenv(ray_compat.LOOPBACK_ENV, raising=False)
+    if not imported:
+        monkeypatch.delitem(sys.modules, "ray")
+    assert ray_compat.bind_loopback() is not imported
+    assert (os.environ.get(ray_compat.LOOPBACK_ENV) == "0") is not imported
