@@ -64,20 +64,18 @@ from rcml_core.writable import require_writable
 from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
-from tracking.store import TrackingTarget, check_reachable, resolve_tracking
+from tracking.store import TrackingLost, TrackingTarget, check_reachable, resolve_tracking
 from tracking.sweep_runs import (
     FAILED,
     FINISHED,
     KILLED,
-    RUNNING,
     SweepTracking,
     adopt_orphans,
     end_run,
-    find_trial_run,
     get_or_create_experiment,
     kill_running_children,
+    settle_trial_run,
     start_parent_run,
-    start_trial_run,
 )
 
 ReportFn = Callable[[pd.DataFrame, pd.DataFrame, list[str]], reports.Report]
@@ -162,6 +160,8 @@ def run_sweep(study: Study, settings: SweepSettings, report: ReportFn | None = N
         result = _tune_and_select(study, settings, sweep_name, storage, home, plan, epochs, handle, client, parent,
                                   base, report, extra_report)
     except BaseException as exc:
+        if isinstance(exc, TrackingLost):  # the server is gone: the runs wait as they are for --resume
+            raise
         status = KILLED if isinstance(exc, KeyboardInterrupt) else FAILED
         kill_running_children(handle, client)
         end_run(client, parent, status, {"rcml.failure": f"{type(exc).__name__}: {exc}"[:2000]})
@@ -360,16 +360,5 @@ def _describe_children(client: MlflowClient, trials: pd.DataFrame, axes: list[st
 
 
 def _reconciled_run(handle: SweepTracking, trial: pd.Series, client: MlflowClient) -> str:
-    """The trial's child run, brought in line with Tune's record: created (FAILED) for a trial that errored
-    before it could open one, FINISHED for a finished trial whose run was left RUNNING."""
-    run = find_trial_run(handle, trial["trial_id"], client)
-    if run is None:
-        run_id = start_trial_run(handle, trial["trial_id"], trial["trial_id"], client=client)
-        if trial["status"] == "ERROR":
-            end_run(client, run_id, FAILED, {"rcml.failure": str(trial["error"])[:2000]})
-        return run_id
-    if run.info.status == RUNNING and trial["status"] in ("TERMINATED", "ERROR"):
-        status = FINISHED if trial["status"] == "TERMINATED" else FAILED
-        end_run(client, run.info.run_id, status, {"rcml.failure": str(trial["error"])[:2000]}
-                if status == FAILED else {})
-    return run.info.run_id
+    """The trial's child run, brought in line with Tune's record (tracking.sweep_runs.settle_trial_run)."""
+    return settle_trial_run(handle, trial["trial_id"], trial["status"], str(trial["error"]), client)
