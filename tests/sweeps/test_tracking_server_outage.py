@@ -111,7 +111,7 @@ def _every_trial_recorded_once_per_epoch(server: Server) -> None:
 
 
 def test_a_sweep_goes_on_when_the_tracking_server_is_back_within_the_retries(tmp_path: Path, server) -> None:
-    sweep = _sweep(tmp_path, server, "--name", "outage-1", retries=8)  # 0+2+4+...+120 s: about 4 minutes
+    sweep = _sweep(tmp_path, server, "--name", "hparam_search-outage1", retries=8)  # 0+2+4+...+120 s: ~4 min
     try:
         _wait_for_a_trial_run(tmp_path, sweep)
         server.stop()
@@ -128,7 +128,7 @@ def test_a_sweep_goes_on_when_the_tracking_server_is_back_within_the_retries(tmp
 
 def test_a_server_gone_past_the_retries_stops_the_sweep_and_resume_completes_the_record(tmp_path: Path,
                                                                                          server) -> None:
-    sweep = _sweep(tmp_path, server, "--name", "outage-2", retries=2)  # gives up after about 2 s
+    sweep = _sweep(tmp_path, server, "--name", "hparam_search-outage2", retries=2)  # gives up after about 2 s
     try:
         _wait_for_a_trial_run(tmp_path, sweep)
         server.stop()
@@ -138,11 +138,11 @@ def test_a_server_gone_past_the_retries_stops_the_sweep_and_resume_completes_the
             os.killpg(sweep.pid, signal.SIGKILL)
     errors = [line for line in err.splitlines() if line.startswith("hparam_search: error:")]
     assert sweep.returncode == 2 and len(errors) == 1, err[-3000:]
-    assert server.uri in errors[0] and "--resume outage-2" in errors[0]
-    assert (tmp_path / "sweep" / "ray_results" / "outage-2" / "tuner.pkl").is_file()  # Tune's state kept
+    assert server.uri in errors[0] and "--resume hparam_search-outage2" in errors[0]
+    assert (tmp_path / "sweep" / "ray_results" / "hparam_search-outage2" / "tuner.pkl").is_file()  # Tune's state
 
     server.start()
-    resumed = _sweep(tmp_path, server, "--resume", "outage-2", retries=8)
+    resumed = _sweep(tmp_path, server, "--resume", "hparam_search-outage2", retries=8)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
     _every_trial_recorded_once_per_epoch(server)
