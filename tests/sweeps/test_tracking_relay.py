@@ -125,3 +125,25 @@ def test_the_trial_side_modules_import_no_mlflow() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'sqlalchemy', 'alembic')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_server_gone_past_mlflows_retries_is_lost_for_every_later_write(tmp_path: Path, monkeypatch) -> None:
+    from cluster.connect import free_port
+    from tracking.store import TrackingLost
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # nobody listens: MLflow gives up at once
+    uri = f"http://127.0.0.1:{free_port()}"
+    relay = TrackingRelay(SweepTracking(uri, "1", "parent", "hparam_search-x"))
+    with pytest.raises(TrackingLost, match=f"tracking server {uri} stopped answering.*--resume hparam_search-x"):
+        relay.call("run-1", "log_metrics", ({"val/hit@5": 0.5}, 1))
+    with pytest.raises(TrackingLost):  # at once, without trying the server again
+        relay.open_run("t1", "trial", {})
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" in relay.lost_reason()
+
+
+def test_a_refused_write_on_a_local_store_is_an_error_not_a_lost_server(tmp_path: Path) -> None:
+    handle, _ = _sweep(tmp_path, "local-errors")
+    relay = TrackingRelay(handle)
+    with pytest.raises(Exception, match="no-such-run") as raised:
+        relay.call("no-such-run", "log_metrics", ({"val/hit@5": 0.5}, 1))
+    assert type(raised.value).__name__ == "MlflowException" and relay.lost_reason() is None
