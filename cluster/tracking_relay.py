@@ -146,7 +146,7 @@ def stop_relay(relay: Any) -> None:
     try:
         lost = ray.get(relay.lost_reason.remote(), timeout=30)
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-        lost = None
+        lost = None  # a relay gone or stuck: the trials' own errors tell
     ray.kill(relay, no_restart=True)
     if lost:
         raise TrackingLost(lost)
@@ -163,17 +163,13 @@ def _call(relay: Any, method: str, run_id: str, *args: Any, **kwargs: Any) -> An
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         if isinstance(cause, TrackingLost):
-            _wait_to_be_stopped(str(cause))
+            # The relay has interrupted the driver: Tune stops this trial with the sweep, this epoch neither recorded
+            # nor checkpointed (--resume trains it again). Raising now could make Tune record the trial failed.
+            time.sleep(LOST_WAIT_S)
+            raise TrackingLost(str(cause)) from None
         lines = [line for line in str(cause).splitlines() if line.strip()]
         raise TrackingRelayError(f"recording into MLflow failed ({method} for run {run_id}): "
                                  f"{type(cause).__name__}: {lines[-1] if lines else ''}") from None
-
-
-def _wait_to_be_stopped(reason: str) -> None:
-    """The relay has interrupted the driver: Tune stops this trial with the sweep, its epoch neither recorded nor
-    checkpointed, so --resume trains it again (raising now could make Tune record it failed, never resumed)."""
-    time.sleep(LOST_WAIT_S)
-    raise TrackingLost(reason)
 
 
 def open_trial_run(relay: Any, trial_id: str, run_name: str, tags: Mapping[str, str] | None = None) -> str:
@@ -181,13 +177,12 @@ def open_trial_run(relay: Any, trial_id: str, run_name: str, tags: Mapping[str, 
     return _call(relay, "open_run", trial_id, run_name, dict(tags or {}))
 
 
-def _ship(value: Any) -> Any:
-    return Files.of(value) if isinstance(value, Path) else value
-
-
 def _forward(method: str):
     def forward(self: RelayTracker, *args: Any, **kwargs: Any) -> None:
-        _call(self.relay, method, self.run_id, *map(_ship, args), **{k: _ship(v) for k, v in kwargs.items()})
+        def ship(value: Any) -> Any:
+            return Files.of(value) if isinstance(value, Path) else value
+
+        _call(self.relay, method, self.run_id, *map(ship, args), **{k: ship(v) for k, v in kwargs.items()})
 
     forward.__name__ = method
     return forward

@@ -134,12 +134,8 @@ def end_run(client: MlflowClient, run_id: str, status: str, tags: Mapping[str, s
 
 def settle_trial_run(handle: SweepTracking, trial_id: str, tune_status: str, failure: str = "",
                      client: MlflowClient | None = None) -> str:
-    """The trial's child run brought in line with Tune's record of the trial; its run id.
-
-    Created when the trial never opened one (it failed first, or its actor died). A run still RUNNING is
-    ended FINISHED for a trial Tune recorded TERMINATED, FAILED with `failure` for one it recorded ERROR;
-    a run already ended (a trial that ended its own run FAILED with its root cause) is left as it is.
-    """
+    """The trial's child run in line with Tune's record; its id. Created if the trial never opened one; a RUNNING run
+    ended FINISHED (Tune: TERMINATED) or FAILED with `failure` (ERROR); an ended run (a trial's own FAILED) kept."""
     client = client or handle.client()
     run = find_trial_run(handle, trial_id, client)
     run_id = run.info.run_id if run is not None else start_trial_run(handle, trial_id, trial_id, client=client)
