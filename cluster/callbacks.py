@@ -27,17 +27,8 @@ from cluster.outcome import error_line
 from cluster.resources import TrialPlan
 from tracking import cost
 from tracking.mlflow_tracker import MlflowTracker
-from tracking.sweep_runs import (
-    FAILED,
-    FINISHED,
-    RUNNING,
-    TAG_FAILURE,
-    TAG_STOPPED_BY,
-    SweepTracking,
-    end_run,
-    find_trial_run,
-    start_trial_run,
-)
+from tracking.sweep_runs import (FINISHED, RUNNING, TAG_STOPPED_BY, SweepTracking, end_run, find_trial_run,
+                                 settle_trial_run)
 
 
 def _error_line(trial) -> str:
@@ -68,15 +59,7 @@ class TrialRunsCallback(Callback):
             end_run(client, run.info.run_id, FINISHED, tags)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        client = self.tracking.client()
-        run = find_trial_run(self.tracking, trial.trial_id, client)
-        if run is None:
-            run_id = start_trial_run(self.tracking, trial.trial_id, trial.trial_id, client=client)
-        elif run.info.status == FAILED:
-            return  # the trial recorded its own reason
-        else:
-            run_id = run.info.run_id
-        end_run(client, run_id, FAILED, {TAG_FAILURE: _error_line(trial)})
+        settle_trial_run(self.tracking, trial.trial_id, "ERROR", _error_line(trial))
 
 
 class UsageCallback(Callback):

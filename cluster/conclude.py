@@ -37,17 +37,7 @@ from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
 from tracking.store import TrackingTarget
-from tracking.sweep_runs import (
-    FAILED,
-    FINISHED,
-    KILLED,
-    RUNNING,
-    SweepTracking,
-    end_run,
-    find_trial_run,
-    kill_running_children,
-    start_trial_run,
-)
+from tracking.sweep_runs import FINISHED, KILLED, SweepTracking, end_run, kill_running_children, settle_trial_run
 
 
 @dataclass(frozen=True)
@@ -302,16 +292,5 @@ def _describe_children(ctx: SweepContext, trials: pd.DataFrame, axes: list[str])
 
 
 def _reconciled_run(handle: SweepTracking, trial: pd.Series, client: MlflowClient) -> str:
-    """The trial's child run, brought in line with Tune's record: created (FAILED) for a trial that errored
-    before it could open one, FINISHED for a finished trial whose run was left RUNNING."""
-    run = find_trial_run(handle, trial["trial_id"], client)
-    if run is None:
-        run_id = start_trial_run(handle, trial["trial_id"], trial["trial_id"], client=client)
-        if trial["status"] == "ERROR":
-            end_run(client, run_id, FAILED, {"rcml.failure": str(trial["error"])[:2000]})
-        return run_id
-    if run.info.status == RUNNING and trial["status"] in ("TERMINATED", "ERROR"):
-        status = FINISHED if trial["status"] == "TERMINATED" else FAILED
-        end_run(client, run.info.run_id, status, {"rcml.failure": str(trial["error"])[:2000]}
-                if status == FAILED else {})
-    return run.info.run_id
+    """The trial's child run, brought in line with Tune's record (tracking.sweep_runs.settle_trial_run)."""
+    return settle_trial_run(handle, trial["trial_id"], trial["status"], str(trial["error"]), client)

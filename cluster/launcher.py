@@ -45,7 +45,7 @@ from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.writable import require_writable
 from tracking import run_metadata
 from tracking.mlflow_tracker import MlflowTracker
-from tracking.store import check_reachable, resolve_tracking
+from tracking.store import TrackingLost, check_reachable, resolve_tracking
 from tracking.sweep_runs import (
     FAILED,
     KILLED,
@@ -65,6 +65,8 @@ def run_sweep(study: Study, settings: SweepSettings) -> SweepResult:
         _record_start(ctx)
         return conclude(ctx, tune_study(ctx))
     except BaseException as exc:
+        if isinstance(exc, TrackingLost):  # the server is gone: the runs wait as they are for --resume
+            raise
         status = KILLED if isinstance(exc, KeyboardInterrupt) else FAILED
         kill_running_children(ctx.tracking, ctx.client)
         end_run(ctx.client, ctx.parent, status, {"rcml.failure": f"{type(exc).__name__}: {exc}"[:2000]})

@@ -31,6 +31,11 @@ class TrackingUnavailable(RCMLError):
     """The MLflow tracking store cannot be reached or written."""
 
 
+class TrackingLost(RCMLError):
+    """The tracking server stopped answering mid-sweep, past MLflow's retries: the sweep stops with Tune's state
+    kept, the runs left as they are, and `--resume` continues it once the server answers (docs/reliability.md)."""
+
+
 @dataclass(frozen=True)
 class TrackingTarget:
     uri: str  # MLflow tracking URI

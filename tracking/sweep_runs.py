@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from tracking.redact import redact_value
@@ -132,8 +132,19 @@ def end_run(client: MlflowClient, run_id: str, status: str, tags: Mapping[str, s
     client.set_terminated(run_id, status=status)
 
 
-def run_status(client: MlflowClient, run_id: str) -> str:
-    return RunStatus.to_string(RunStatus.from_string(client.get_run(run_id).info.status))
+def settle_trial_run(handle: SweepTracking, trial_id: str, tune_status: str, failure: str = "",
+                     client: MlflowClient | None = None) -> str:
+    """The trial's child run in line with Tune's record; its id. Created if the trial never opened one; a RUNNING run
+    ended FINISHED (Tune: TERMINATED) or FAILED with `failure` (ERROR); an ended run (a trial's own FAILED) kept."""
+    client = client or handle.client()
+    run = find_trial_run(handle, trial_id, client)
+    run_id = run.info.run_id if run is not None else start_trial_run(handle, trial_id, trial_id, client=client)
+    if run is None or run.info.status == RUNNING:
+        if tune_status == "TERMINATED":
+            end_run(client, run_id, FINISHED)
+        elif tune_status == "ERROR":
+            end_run(client, run_id, FAILED, {TAG_FAILURE: failure[:2000]})
+    return run_id
 
 
 def kill_running_children(handle: SweepTracking, client: MlflowClient | None = None) -> int:

@@ -2,8 +2,9 @@
 
 Training code never imports mlflow: it receives a `Tracker`. `NoopTracker` drops
 everything, `LocalTracker` writes a run folder (params.json, metrics.jsonl, tags.json,
-artifacts/), and `tracking.mlflow_tracker.MlflowTracker` records into MLflow.
-Only rank 0 of a distributed run should be given a real tracker.
+artifacts/) for `rcml train`, and `tracking.mlflow_tracker.MlflowTracker` records into MLflow
+(in a sweep, through the relay: cluster.tracking_relay). Only rank 0 of a distributed run is
+given a real tracker.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def flatten(tree: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[s
 
 @runtime_checkable
 class Tracker(Protocol):
+    """What the loop records. The bodies here do nothing: `NoopTracker` is this protocol as it is."""
+
     def log_params(self, params: Mapping[str, Any]) -> None: ...
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
@@ -40,20 +43,8 @@ class Tracker(Protocol):
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
 
-class NoopTracker:
-    """Records nothing (non-zero ranks, quick experiments)."""
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        pass
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        pass
-
-    def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None:
-        pass
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        pass
+class NoopTracker(Tracker):
+    """Records nothing (non-zero ranks, quick experiments): the protocol's own empty methods."""
 
 
 class LocalTracker:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cluster.tracking_relay import Files, TrackingRelay
 from rcml_core.runtime.run_config import resolve_run_config
 from rcml_core.train.tracker import flatten
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.redact import REDACTED, is_secret_name
 from tracking.store import check_reachable, resolve_tracking
 from tracking.sweep_runs import FAILED, SweepTracking, end_run, get_or_create_experiment, start_parent_run
-from tracking.trial_recorder import TrialRecorder
 
 ENV_SECRETS = {
     "MLFLOW_TRACKING_PASSWORD": "pw-4c1d3f9e",
@@ -68,11 +68,12 @@ def test_no_credential_reaches_a_param_tag_or_artifact(tmp_path: Path, monkeypat
     tracker.log_artifact(report, artifact_path="report")
 
     handle = SweepTracking(target.uri, experiment, parent, "sweep-1")
-    recorder = TrialRecorder(handle)  # what the tracking relay runs for the trials
-    child = recorder.start_trial_run("t1", "t1", {"password": "child-tag-secret"})
-    recorder.log_params(child, {"train": {"epochs": 2}, "auth_token": "trial-token-5678"})
-    recorder.log_artifact(child, {"metrics.json": json.dumps({"config": {"private_key": CONFIG_SECRET}}).encode(),
-                                  "log.txt": f"HF_TOKEN={ENV_SECRETS['HF_TOKEN']}".encode()}, None)
+    relay = TrackingRelay(handle)  # what the tracking relay runs for the trials
+    child = relay.open_run("t1", "t1", {"password": "child-tag-secret"})
+    relay.call(child, "log_params", ({"train": {"epochs": 2}, "auth_token": "trial-token-5678"},))
+    relay.call(child, "log_artifact", (Files("metrics.json", {"": json.dumps(
+        {"config": {"private_key": CONFIG_SECRET}}).encode()}),))
+    relay.call(child, "log_artifact", (Files("log.txt", {"": f"HF_TOKEN={ENV_SECRETS['HF_TOKEN']}".encode()}),))
     end_run(client, child, FAILED, {"rcml.failure": f"cannot open s3://k:{URL_PASSWORD}@b/ckpt"})
 
     recorded = _everything_recorded(client, experiment, tmp_path / "downloaded")
