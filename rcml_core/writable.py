@@ -9,13 +9,19 @@ nothing about a read-only mount or a full file system.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rcml_core.errors import RCMLError
 
 PROBE_BYTES = 4096  # one block: a file system with free inodes but no free blocks fails here
+# the errors that mean "the destination cannot take this write", whoever writes
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class StorageError(RCMLError):
@@ -42,3 +48,39 @@ def require_writable(path: Path | str, what: str) -> Path:
         raise StorageError(f"{what} {path}: cannot write there ({cause}); choose a writable folder "
                            "with free space") from None
     return path
+
+
+def write_refusal(exc: BaseException, errnos: frozenset[int] | None = None) -> str | None:
+    """What the file system said when a write failed ("No space left on device"), or None when `exc` is no such
+    refusal (then it is not ours to rename). With `errnos`, only those errors count (a missing input is not one).
+
+    The writers do not all raise OSError: on a full disk torch.save raises RuntimeError ("unexpected pos ...",
+    with the OSError of the Python file it wrote to as its context), safetensors a SafetensorError ending in
+    "(os error 28)".
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            if errnos is None or seen.errno in errnos:
+                return seen.strerror or str(seen)
+            return None
+        seen = seen.__cause__ or seen.__context__
+    code = re.search(r"\(os error (\d+)\)", str(exc))
+    if code and (errnos is None or int(code.group(1)) in errnos):
+        return os.strerror(int(code.group(1)))
+    return None
+
+
+@contextmanager
+def naming_refusals(what: str, outcome: str = "") -> Iterator[None]:
+    """Turn the file system's refusal of a write in the block (a full disk, a quota, a read-only mount) into one
+    StorageError: "cannot write <what>: <refusal>; <outcome>". Other errors pass unchanged."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as exc:
+        refusal = write_refusal(exc, STORAGE_ERRNOS)
+        if refusal is None:
+            raise
+        raise StorageError(f"cannot write {what}: {refusal}" + (f"; {outcome}" if outcome else "")) from exc
