@@ -77,7 +77,7 @@ def naming_refusals(what: str, outcome: str = "") -> Iterator[None]:
     StorageError: "cannot write <what>: <refusal>; <outcome>". Other errors pass unchanged."""
     try:
         yield
-    except StorageError:
+    except RCMLError:  # already says what could not be written (a checkpoint, a nested folder)
         raise
     except Exception as exc:
         refusal = write_refusal(exc, STORAGE_ERRNOS)

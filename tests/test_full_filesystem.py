@@ -34,6 +34,8 @@ import pytest
 from torch import nn
 
 from rcml_cli.main import main as rcml
+from rcml_core.data.format.images import image_array
+from rcml_core.data.format.io import load_dataset
 from rcml_core.runtime.checkpoint import load_checkpoint
 from rcml_core.runtime.session import load_checkpoint_session
 from sweeps import beta_sweep
@@ -115,9 +117,11 @@ def small_fs(tmp_path: Path) -> Iterator[SmallFs]:
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A built tiny catalog (60 items) on the ordinary disk: only the run folder goes on the small one."""
+    """A built tiny catalog (60 items) on the ordinary disk, its decoded-image cache (32 px) built: only the run
+    folder goes on the small one (RLIMIT_FSIZE caps every file the process writes, wherever it is)."""
     root = tmp_path_factory.mktemp("tiny-catalog")
     build_tiny(root / "data", root / "raw-images")
+    image_array(load_dataset(root / "data"), 32, progress=False)
     return root / "data"
 
 
@@ -139,6 +143,23 @@ def test_train_into_a_full_filesystem_stops_at_start_naming_out_dir(small_fs: Sm
     line = _one_error_line(capsys)
     assert line.startswith(f"rcml: error: out_dir {out}: cannot write there ({small_fs.refusal})"), line
     assert "rcml train: method" not in capsys.readouterr().out  # refused before the data and the model
+
+
+@pytest.mark.parametrize("leave", [8 * 1024, 20 * 1024])
+def test_train_that_runs_out_of_space_before_its_first_checkpoint_names_the_run_folder(
+        small_fs: SmallFs, tiny_data: Path, capsys, leave: int) -> None:
+    # Room for the start-up probe, not for the run's backbone files (8 KiB: the tokenizer's own writer, which
+    # raises a bare Exception "(os error 28)") or its logs (20 KiB: an OSError without a file name).
+    out = small_fs.root / "run"
+    small_fs.fill(leave=leave)
+    with small_fs.full():
+        assert rcml(["train", "--data", str(tiny_data), *TRAIN, "epochs=1", f"out_dir={out}"]) == 2
+    line = _one_error_line(capsys)
+    if small_fs.mode == "tmpfs":
+        assert line == f"rcml: error: cannot write run folder {out}: {small_fs.refusal}", line
+    else:  # a per-file cap: the first file over it may be a checkpoint's
+        assert line.startswith(f"rcml: error: cannot write ") and str(out) in line and small_fs.refusal in line, line
+    assert not (out / "checkpoints" / "last").exists()
 
 
 def test_a_checkpoint_that_does_not_fit_fails_naming_it_and_the_previous_one_still_loads(
