@@ -9,13 +9,14 @@ Where the file system comes from, in order (`small_fs.mode` says which ran; `-rA
 - `tmpfs`: a 16 MiB tmpfs mounted by the test (root with CAP_SYS_ADMIN: this VM). A loop device is not
   tried as a fallback: mounting one needs the same capability.
 - `rlimit`: without the capability (an unprivileged container), a size-limited folder is simulated by
-  lowering RLIMIT_FSIZE for the command under test: the kernel refuses a write past the limit with EFBIG
-  ("File too large") instead of ENOSPC, through the same system calls. A read-only mount cannot be
-  simulated this way: that case skips, saying so (tests/sweeps/test_storage_faults.py covers it with a
-  store under a regular file). `RCML_TEST_SMALL_FS=rlimit` runs this mode where tmpfs would mount.
+  lowering RLIMIT_FSIZE while the command under test runs (in this process): the kernel refuses a write
+  past the limit with EFBIG ("File too large") instead of ENOSPC, through the same system calls. A
+  read-only mount cannot be simulated this way: that case skips, saying so (tests/sweeps/
+  test_storage_faults.py covers it with a store under a regular file). `RCML_TEST_SMALL_FS=rlimit` runs
+  this mode where tmpfs would mount.
 
 "Full" leaves a little room (`fill(leave=...)`): the start-up probe of `rcml_core.writable` needs 4 KiB,
-a checkpoint of the tiny model needs about 1 MiB.
+a checkpoint of the tiny model about 4 MiB (`best`'s weights 1 MiB, `last` with AdamW's moments 3 MiB).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class SmallFs:
             st = os.statvfs(self.root)
             size = max(st.f_bavail * st.f_frsize - leave, 0)
             with open(self.filler, "wb") as f:
-                f.truncate(0)
                 f.write(b"\0" * size)  # tmpfs allocates on write: a sparse file would not fill it
             assert os.statvfs(self.root).f_bavail * os.statvfs(self.root).f_frsize <= leave + 4096
         else:
@@ -223,3 +223,32 @@ def test_a_read_only_mlflow_store_is_refused_at_start_naming_it(small_fs: SmallF
     line = _one_error_line(capsys)
     assert line.startswith(f"beta_sweep: error: the folder of the MLflow store {store}: cannot write there "
                            f"({os.strerror(errno.EROFS)})"), line
+
+
+def test_a_full_sweep_storage_met_by_the_epoch_hook_is_named_as_the_hook_not_the_run_folder(
+        small_fs: SmallFs, tiny_data: Path, tmp_path: Path) -> None:
+    # What a sweep's trial does at every epoch: the hook uploads the checkpoint to the sweep's storage (here a
+    # copy onto the full file system), while the run folder itself has room (on the ordinary disk).
+    from rcml_core.runtime.run_config import resolve_run_config
+    from rcml_core.train.loop import train
+    from rcml_core.writable import StorageError
+
+    storage = small_fs.root / "storage"
+
+    def upload(epoch: int, metrics: dict, checkpoint: Path | None) -> None:
+        target = storage / f"epoch-{epoch}"
+        target.mkdir(parents=True)
+        with small_fs.full():  # file by file, as pyarrow's copy_files does it for Tune
+            for path in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
+                (target / path.relative_to(checkpoint)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target / path.relative_to(checkpoint))
+
+    small_fs.fill(leave=64 * 1024)
+    config = resolve_run_config("tiny", overrides=[f"data={tiny_data}", f"out_dir={tmp_path / 'run'}", "epochs=1",
+                                                   "batch_size=16", "max_steps_per_epoch=2", "device=cpu"])
+    with pytest.raises(StorageError) as info:
+        train(config, on_epoch_end=upload)
+    assert str(info.value) == (f"cannot write epoch 0's report (the on_epoch_end hook: in a sweep, the checkpoint "
+                               f"upload to its storage): {small_fs.refusal}")
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last", _model_of(tmp_path / "run" / "checkpoints" /
+                                                                                 "last")).epoch == 0

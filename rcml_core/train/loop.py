@@ -241,8 +241,10 @@ class _Trainer:
                 self.save(BEST, weights_only=True)  # runs resume from `last`; best is for evaluation
             checkpoint = self.save(LAST)
             self.tracker.log_metrics(metrics, step=epoch)
-        if self.hook is not None:
-            self.hook(epoch, metrics, checkpoint)
+        if self.hook is not None:  # its own refusals are not the run folder's (a sweep uploads to its storage)
+            with naming_refusals(f"epoch {epoch}'s report (the on_epoch_end hook: in a sweep, the checkpoint upload "
+                                 "to its storage)"):
+                self.hook(epoch, metrics, checkpoint)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, resume: bool, final_splits: tuple[str, ...]) -> TrainResult:
