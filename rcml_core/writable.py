@@ -5,6 +5,11 @@ otherwise surface minutes or hours later as a traceback from deep inside Ray Tun
 store or a checkpoint write. `require_writable` creates the folder if needed and writes (and
 fsyncs) a small probe file in it: a real write, because permission bits say nothing for root and
 nothing about a read-only mount or a full file system.
+
+A disk that fills later is met by whichever writer comes first (safetensors, torch.save, a tokenizer's
+Rust writer, pyarrow, a plain write), each with its own exception type: `write_refusal` finds the file
+system's refusal in any of them and `naming_refusals` turns it into one StorageError naming what was
+being written (a run folder, a dataset, the image cache).
 """
 
 from __future__ import annotations
