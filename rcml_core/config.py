@@ -9,18 +9,24 @@ it and validates itself in `__post_init__`. This module only moves values in and
 - `parse_overrides(["a.b=1", ("beta", 0.4)], aliases)` turns overrides into a nested dict,
   resolving short aliases: a command-line `key=value`'s value is parsed as a YAML scalar, a
   `(key, value)` pair from code (a sweep trial's values) is taken as it is;
-- `merge(base, update)` deep-merges nested dicts (update wins).
+- `merge(base, update)` deep-merges nested dicts (update wins);
+- `check_range`, `check_choice`, `check_flag`, `check_text`, `check_fractions`: the checkers every
+  `__post_init__` uses, one wording for every config ("<field> must be <what>, got <value>");
+- `from_preset(cls, presets, name, *layers)`: the one preset mechanism (a named dict of defaults,
+  then YAML and overrides on top, then `config_from_dict`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from rcml_core.errors import ConfigError
@@ -198,21 +204,70 @@ def load_yaml(path: Path | str) -> dict[str, Any]:
     return data
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> None:
-    """Raise ConfigError naming the field and the allowed range when value is outside it."""
-    bad = False
+# -- the checkers every config's __post_init__ uses ---------------------------------------------------
+# One wording everywhere: "<section.field> must be <what>, got <value>", the field named as a user types it.
+
+
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if low is not None:
-        bad |= value <= low if low_open else value < low
-    if high is not None:
-        bad |= value >= high if high_open else value > high
-    if bad:
-        lo = "-inf" if low is None else f"{low}"
-        hi = "inf" if high is None else f"{high}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
-        raise ConfigError(f"{name} must be in {interval}, got {value}")
+        return f"{'>' if low_open else '>='} {low}"
+    return f"{'<' if high_open else '<='} {high}" if high is not None else "finite"
+
+
+def check_range(name: str, value: Any, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False, *, integer: bool = False, note: str = "") -> None:
+    """ConfigError unless `value` is a finite number (an integer with `integer`, never a bool) within the bounds;
+    the message names the field, the allowed range and `note`: "train.epochs must be an integer >= 0, got -1"."""
+    if integer:
+        ok_type = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    else:
+        ok_type = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+                   and math.isfinite(value))
+    ok = ok_type and (low is None or (value > low if low_open else value >= low)) and \
+        (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        kind = "an integer " if integer else "" if ok_type else "a number "
+        why = f" ({note})" if note else ""
+        raise ConfigError(f"{name} must be {kind}{_bounds(low, high, low_open, high_open)}{why}, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
+        raise ConfigError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def check_fractions(name: str, value: Any) -> tuple[float, float, float]:
+    """The (train, val, test) split fractions as floats: three numbers in (0, 1) summing to 1."""
+    if (not isinstance(value, (tuple, list)) or len(value) != 3
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in value)
+            or not math.isclose(sum(value), 1.0, abs_tol=1e-6)):
+        raise ConfigError(f"{name} must be three numbers in (0, 1) (train, val, test) summing to 1, got {value!r}")
+    return tuple(float(f) for f in value)  # type: ignore[return-value]
+
+
+# -- presets -----------------------------------------------------------------------------------------
+
+
+def from_preset(cls: type[T], presets: Mapping[str, Mapping[str, Any]], preset: str, *layers: Mapping[str, Any],
+                what: str = "preset", where: str = "") -> T:
+    """`cls` built from `presets[preset]` with each of `layers` merged on top (nested dicts, the last wins):
+    the one way a config gets its presets. An unknown preset, an unknown key or a bad value is a ConfigError
+    naming it; keys are checked and values coerced by `config_from_dict`."""
+    if preset not in presets:
+        raise ConfigError(f"{what} must be one of {list(presets)}, got {preset!r}")
+    tree: dict[str, Any] = dict(presets[preset])
+    for layer in layers:
+        tree = merge(tree, layer)
+    return config_from_dict(cls, tree, where)

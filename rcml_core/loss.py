@@ -21,13 +21,12 @@ logsumexp to fp32.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from rcml_core.errors import ConfigError
+from rcml_core.config import check_flag, check_range
 from rcml_core.model.outputs import PairSimilarities
 
 DIRECTIONS: tuple[str, ...] = ("ti", "it", "tt", "ii")
@@ -40,13 +39,9 @@ class LossConfig:
     relation_negatives: bool = False  # add same-pair, other-relation scores as negatives
 
     def __post_init__(self) -> None:
-        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0.0 < self.tau <= 10.0:
-            raise ConfigError(f"loss.tau must be in (0, 10], got {self.tau!r}")
-        lam = self.lambda_intra
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 100.0 or math.isnan(lam):
-            raise ConfigError(f"loss.lambda_intra must be in [0, 100], got {lam!r}")
-        if not isinstance(self.relation_negatives, bool):
-            raise ConfigError(f"loss.relation_negatives must be true or false, got {self.relation_negatives!r}")
+        check_range("loss.tau", self.tau, 0, 10, low_open=True)
+        check_range("loss.lambda_intra", self.lambda_intra, 0, 100)
+        check_flag("loss.relation_negatives", self.relation_negatives)
 
 
 @dataclass(frozen=True)

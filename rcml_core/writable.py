@@ -5,17 +5,28 @@ otherwise surface minutes or hours later as a traceback from deep inside Ray Tun
 store or a checkpoint write. `require_writable` creates the folder if needed and writes (and
 fsyncs) a small probe file in it: a real write, because permission bits say nothing for root and
 nothing about a read-only mount or a full file system.
+
+A disk that fills later is met by whichever writer comes first (safetensors, torch.save, a tokenizer's
+Rust writer, pyarrow, a plain write), each with its own exception type: `write_refusal` finds the file
+system's refusal in any of them and `naming_refusals` turns it into one StorageError naming what was
+being written (a run folder, a dataset, the image cache).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rcml_core.errors import RCMLError
 
 PROBE_BYTES = 4096  # one block: a file system with free inodes but no free blocks fails here
+# the errors that mean "the destination cannot take this write", whoever writes
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class StorageError(RCMLError):
@@ -42,3 +53,39 @@ def require_writable(path: Path | str, what: str) -> Path:
         raise StorageError(f"{what} {path}: cannot write there ({cause}); choose a writable folder "
                            "with free space") from None
     return path
+
+
+def write_refusal(exc: BaseException, errnos: frozenset[int] | None = None) -> str | None:
+    """What the file system said when a write failed ("No space left on device"), or None when `exc` is no such
+    refusal (then it is not ours to rename). With `errnos`, only those errors count (a missing input is not one).
+
+    The writers do not all raise OSError: on a full disk torch.save raises RuntimeError ("unexpected pos ...",
+    with the OSError of the Python file it wrote to as its context), safetensors a SafetensorError ending in
+    "(os error 28)".
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            if errnos is None or seen.errno in errnos:
+                return seen.strerror or str(seen)
+            return None
+        seen = seen.__cause__ or seen.__context__
+    code = re.search(r"\(os error (\d+)\)", str(exc))
+    if code and (errnos is None or int(code.group(1)) in errnos):
+        return os.strerror(int(code.group(1)))
+    return None
+
+
+@contextmanager
+def naming_refusals(what: str, outcome: str = "") -> Iterator[None]:
+    """Turn the file system's refusal of a write in the block (a full disk, a quota, a read-only mount) into one
+    StorageError: "cannot write <what>: <refusal>; <outcome>". Other errors pass unchanged."""
+    try:
+        yield
+    except RCMLError:  # already says what could not be written (a checkpoint, a nested folder)
+        raise
+    except Exception as exc:
+        refusal = write_refusal(exc, STORAGE_ERRNOS)
+        if refusal is None:
+            raise
+        raise StorageError(f"cannot write {what}: {refusal}" + (f"; {outcome}" if outcome else "")) from exc

@@ -119,7 +119,7 @@ def test_clip_loss_is_the_symmetric_info_nce_of_unit_embeddings() -> None:
         ({"tau": 0.0}, r"loss.tau must be in \(0, 10\]"),
         ({"tau": -1}, r"loss.tau must be in \(0, 10\]"),
         ({"lambda_intra": -0.1}, r"loss.lambda_intra must be in \[0, 100\]"),
-        ({"lambda_intra": float("nan")}, r"loss.lambda_intra must be in \[0, 100\]"),
+        ({"lambda_intra": float("nan")}, r"loss.lambda_intra must be a number in \[0, 100\], got nan"),
         ({"relation_negatives": 1}, "loss.relation_negatives must be true or false"),
     ],
 )

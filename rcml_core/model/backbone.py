@@ -23,6 +23,7 @@ from transformers import AutoImageProcessor, AutoTokenizer, CLIPConfig, CLIPMode
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
+from rcml_core.config import check_choice, check_range, check_text
 from rcml_core.errors import ConfigError
 from rcml_core.model.tokenizer import TokenizedText, build_word_level_tokenizer, tokenize
 
@@ -30,12 +31,6 @@ PRESETS: tuple[str, ...] = ("tiny", "clip-vit-b32")
 DEFAULT_CLIP_NAME = "openai/clip-vit-base-patch32"
 BACKBONE_META_FILE = "rcml_backbone.json"
 _MAX_TINY_TEXT_TOKENS = 512
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ConfigError(f"backbone.{name} must be {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,20 +51,18 @@ class BackboneConfig:
     min_token_frequency: int = 1  # tiny: words seen fewer times in the corpus map to [UNK]
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"backbone.preset must be one of {PRESETS}, got {self.preset!r}")
+        check_choice("backbone.preset", self.preset, PRESETS)
         if self.name_or_path is not None:
             if self.preset == "tiny":
                 raise ConfigError(
                     "backbone.name_or_path is only used by preset 'clip-vit-b32'; the tiny preset is random"
                 )
-            if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
-                raise ConfigError(f"backbone.name_or_path must be a non-empty string, got {self.name_or_path!r}")
-        _check_int("max_text_tokens", self.max_text_tokens, 3, _MAX_TINY_TEXT_TOKENS)
-        _check_int("init_seed", self.init_seed, 0)
+            check_text("backbone.name_or_path", self.name_or_path)
+        check_range("backbone.max_text_tokens", self.max_text_tokens, 3, _MAX_TINY_TEXT_TOKENS, integer=True)
+        check_range("backbone.init_seed", self.init_seed, 0, integer=True)
         for name in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "image_size", "patch_size",
                      "projection_dim", "min_token_frequency"):
-            _check_int(name, getattr(self, name), 1)
+            check_range(f"backbone.{name}", getattr(self, name), 1, integer=True)
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"backbone.num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})")
         if self.image_size % self.patch_size:

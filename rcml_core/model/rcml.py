@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rcml_core.config import check_choice, check_flag, check_range
 from rcml_core.errors import ConfigError
 from rcml_core.distributed import combine_shares, gather_with_grad
 from rcml_core.loss import LossConfig, LossOutput, RowShare, rcml_loss
@@ -73,16 +74,11 @@ class RCMLConfig:
     freeze_attention: bool = False  # keep W_Q, W_K, W_V, W_o at init (the CLIP baseline: z = normalize(h))
 
     def __post_init__(self) -> None:
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0.0 <= self.beta <= 1.0:
-            raise ConfigError(f"model.beta must be in [0, 1], got {self.beta!r}")
-        if self.summary_mix not in SUMMARY_MIXES:
-            raise ConfigError(f"model.summary_mix must be one of {SUMMARY_MIXES}, got {self.summary_mix!r}")
-        if not isinstance(self.frozen_backbone, bool):
-            raise ConfigError(f"model.frozen_backbone must be true or false, got {self.frozen_backbone!r}")
-        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
-            raise ConfigError(f"model.init_seed must be an integer >= 0, got {self.init_seed!r}")
-        if not isinstance(self.freeze_attention, bool):
-            raise ConfigError(f"model.freeze_attention must be true or false, got {self.freeze_attention!r}")
+        check_range("model.beta", self.beta, 0, 1)
+        check_choice("model.summary_mix", self.summary_mix, SUMMARY_MIXES)
+        check_flag("model.frozen_backbone", self.frozen_backbone)
+        check_range("model.init_seed", self.init_seed, 0, integer=True)
+        check_flag("model.freeze_attention", self.freeze_attention)
 
 
 _Method = TypeVar("_Method", bound=Callable)

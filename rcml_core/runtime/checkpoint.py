@@ -16,7 +16,8 @@ renamed into place and the old one deleted. A process killed at any point leaves
 checkpoint or the previous one loadable: when it died between the two renames, the checkpoint
 is missing under its name and `.<name>.old` holds the previous one, which `recover_checkpoint`
 (called by the next save and before every load) puts back. A write that fails (a full disk,
-ENOSPC) raises `CheckpointWriteError` naming the folder, and the previous checkpoint is kept.
+ENOSPC, whichever writer meets it) raises `CheckpointWriteError` naming the folder and the
+file system's refusal, and the previous checkpoint is kept.
 
 A run keeps two: `last` (full, what a run resumes from) and `best` (weights only: AdamW's
 two moments are twice the model, ~1.2 GB more per checkpoint at ViT-B/32, uploaded with
@@ -40,6 +41,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rcml_core.errors import RCMLError
+from rcml_core.writable import write_refusal
 from rcml_core.runtime.layout import CONFIG_FILE, MODEL_FILE, STATE_FILE, TRAINER_FILE
 
 
@@ -144,10 +146,13 @@ def save_checkpoint(
         if write_extra is not None:
             write_extra(tmp)
         _fsync_tree(tmp)
-    except OSError as exc:
+    except Exception as exc:
+        refusal = write_refusal(exc)
         shutil.rmtree(tmp, ignore_errors=True)
+        if refusal is None:
+            raise  # not the file system: a bug stays a bug
         raise CheckpointWriteError(f"cannot write checkpoint {directory} (in {tmp}): "
-                                   f"{exc.strerror or exc}; the previous checkpoint is kept") from exc
+                                   f"{refusal}; the previous checkpoint is kept") from exc
     if directory.exists():
         old = directory.with_name(f".{directory.name}.old")
         if old.exists():
@@ -169,7 +174,8 @@ def _write_files(tmp: Path, model: nn.Module, optimizer: torch.optim.Optimizer |
         trainer["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         trainer["scheduler"] = scheduler.state_dict()
-    torch.save(trainer, tmp / TRAINER_FILE)
+    with open(tmp / TRAINER_FILE, "wb") as f:  # through a Python file: its OSError is the context of torch's error
+        torch.save(trainer, f)
     (tmp / STATE_FILE).write_text(json.dumps(state.to_json(), indent=2))
     (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
 

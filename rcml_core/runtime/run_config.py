@@ -21,8 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from rcml_core.config import check_choice, check_range, config_from_dict, config_to_dict, load_yaml, merge, parse_overrides
-from rcml_core.errors import ConfigError
+from rcml_core.config import check_choice, check_range, config_to_dict, from_preset, load_yaml, parse_overrides
 from rcml_core.loss import LossConfig
 from rcml_core.model.backbone import BackboneConfig
 from rcml_core.model.rcml import RCMLConfig
@@ -68,7 +67,7 @@ class SamplerConfig:
     category_groups: int = 0  # > 0: batches of runs of this many same-category targets (hard negatives)
 
     def __post_init__(self) -> None:
-        check_range("sampler.category_groups", self.category_groups, 0, None)
+        check_range("sampler.category_groups", self.category_groups, 0, integer=True)
         # Without inter edges the epoch is every training item once as an intra pair,
         # and intra_fraction does not apply.
         check_range("sampler.intra_fraction", self.intra_fraction, 0.0, 1.0, high_open=True)
@@ -86,13 +85,15 @@ class TrainConfig:
     log_every: int = 50  # steps between train/loss logs
 
     def __post_init__(self) -> None:
-        check_range("train.batch_size", self.batch_size, 2, None)
-        check_range("train.epochs", self.epochs, 0, None)
+        check_range("train.batch_size", self.batch_size, 2, integer=True)
+        check_range("train.epochs", self.epochs, 0, integer=True)
         if self.max_steps_per_epoch is not None:
-            check_range("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, None)
-        check_range("train.early_stopping_patience", self.early_stopping_patience, 0, None)
-        check_range("train.num_threads", self.num_threads, 0, None)
-        check_range("train.log_every", self.log_every, 1, None)
+            check_range("train.max_steps_per_epoch", self.max_steps_per_epoch, 1, integer=True)
+        check_range("train.early_stopping_patience", self.early_stopping_patience, 0, integer=True)
+        check_range("train.num_threads", self.num_threads, 0, integer=True)
+        check_range("train.log_every", self.log_every, 1, integer=True)
+        check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("train.precision", self.precision, ("auto", "fp32", "bf16"))
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,9 @@ class EvalConfig:
     validity_probe_c: float = 1.0  # inverse L2 strength of the logistic-regression probe
 
     def __post_init__(self) -> None:
-        check_range("eval.batch_size", self.batch_size, 1, None)
+        check_range("eval.batch_size", self.batch_size, 1, integer=True)
         if self.max_val_queries is not None:
-            check_range("eval.max_val_queries", self.max_val_queries, 1, None)
+            check_range("eval.max_val_queries", self.max_val_queries, 1, integer=True)
         check_range("eval.validity_probe_c", self.validity_probe_c, 0.0, None, low_open=True)
 
 
@@ -140,7 +141,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
-        check_range("seed", self.seed, 0, None)
+        check_range("seed", self.seed, 0, integer=True)
 
     # -- what actually runs --------------------------------------------------------------
     @property
@@ -237,12 +238,5 @@ def resolve_run_config(
     base: dict[str, Any] | None = None,
 ) -> RunConfig:
     """preset -> (base dict) -> YAML file -> key=value overrides -> validated RunConfig."""
-    if preset not in PRESETS:
-        raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    tree = merge(config_to_dict(RunConfig()), PRESETS[preset])
-    if base:
-        tree = merge(tree, base)
-    if config_file is not None:
-        tree = merge(tree, load_yaml(config_file))
-    tree = merge(tree, parse_overrides(list(overrides), ALIASES))
-    return config_from_dict(RunConfig, tree)
+    yaml_tree = load_yaml(config_file) if config_file is not None else {}
+    return from_preset(RunConfig, PRESETS, preset, base or {}, yaml_tree, parse_overrides(list(overrides), ALIASES))

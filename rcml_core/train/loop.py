@@ -63,6 +63,7 @@ from rcml_core.train.optim import build_optimizer, build_scheduler
 from rcml_core.train.prefetch import PREFETCH_DEPTH, prefetch_batches
 from rcml_core.train.sampler import PairIndexBatch, PairSampler
 from rcml_core.train.tracker import NoopTracker, Tracker
+from rcml_core.writable import naming_refusals
 
 # Config sections that may change when a run is resumed (how long to train, where to log).
 _RESUMABLE_CHANGES = ("train", "out_dir", "eval")
@@ -240,8 +241,10 @@ class _Trainer:
                 self.save(BEST, weights_only=True)  # runs resume from `last`; best is for evaluation
             checkpoint = self.save(LAST)
             self.tracker.log_metrics(metrics, step=epoch)
-        if self.hook is not None:
-            self.hook(epoch, metrics, checkpoint)
+        if self.hook is not None:  # its own refusals are not the run folder's (a sweep uploads to its storage)
+            with naming_refusals(f"epoch {epoch}'s report (the on_epoch_end hook: in a sweep, the checkpoint upload "
+                                 "to its storage)"):
+                self.hook(epoch, metrics, checkpoint)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, resume: bool, final_splits: tuple[str, ...]) -> TrainResult:
@@ -333,9 +336,11 @@ def train(
     final_splits: tuple[str, ...] = ("val",),
 ) -> TrainResult:
     """Train one configuration; see the module docstring. Raises DivergedError on a NaN/inf loss."""
-    trainer = _Trainer(config, tracker or NoopTracker(), on_epoch_end, dist, wrap_model)
+    with naming_refusals(f"run folder {config.out_dir}"):  # a full disk: one line naming it, whichever writer met it
+        trainer = _Trainer(config, tracker or NoopTracker(), on_epoch_end, dist, wrap_model)
     try:
-        return trainer.run(resume, final_splits)
+        with naming_refusals(f"run folder {config.out_dir}"):
+            return trainer.run(resume, final_splits)
     except DivergedError as exc:
         trainer.tracker.set_tags({"status": "failed", "failure": str(exc)})
         if dist.is_main:

@@ -84,7 +84,7 @@ def test_behaviour_attributes_the_items_do_not_state_are_a_one_line_error(image_
     ("field", "value", "message"),
     [("behaviour_attributes", ("colour", "colour"), "distinct non-empty names"),
      ("behaviour_attributes", "colour", "distinct non-empty names"),
-     ("behaviour_weight", 0.0, "behaviour_weight must be a number > 0"),
+     ("behaviour_weight", 0.0, "behaviour_weight must be > 0, got 0.0"),
      ("cluster_fit", "val", r"cluster_fit must be one of \('train', 'all'\)")],
 )
 def test_bad_relation_settings_are_config_errors_naming_the_field(field, value, message) -> None:

@@ -85,12 +85,12 @@ def test_an_edge_to_an_unknown_item_is_named(dataset: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("n_clusters", 0, "n_clusters must be an integer >= 1"),
+        ("n_clusters", 0, "n_clusters must be an integer in [1, 10000], got 0"),
         ("n_negatives", 2.5, "n_negatives must be an integer >= 1"),
         ("split_fractions", (0.8, 0.2, 0.0), "split_fractions must be three numbers in (0, 1)"),
         ("split_fractions", (0.5, 0.2, 0.2), "split_fractions must be three numbers in (0, 1) (train, val, test) summing to 1"),
         ("max_validity_per_split", 1, "max_validity_per_split must be an integer >= 2"),
-        ("seed", -1, "seed must be an integer >= 0"),
+        ("seed", -1, "seed must be an integer in [0, 9223372036854775807], got -1"),
         ("relation_verb", " ", "relation_verb must be a non-empty string"),
     ],
 )

@@ -175,7 +175,7 @@ def test_top_genre_sums_shelf_counts_ignores_small_shelves_and_breaks_ties_by_ru
     assert GenreMapper().top_genre([("romance", 4), ("fantasy", 4)]) == "Romance"  # rule order
     assert GenreMapper().top_genre([("to-read", 9)]) is None
     assert len(GENRES) == 10
-    with pytest.raises(ConfigError, match=r"min_shelf must be in \[1, 1000000\]"):
+    with pytest.raises(ConfigError, match=r"min_shelf must be an integer in \[1, 1000000\]"):
         GoodreadsFilter(min_shelf=0)
 
 

@@ -150,8 +150,8 @@ def test_local_folder_is_tried_before_downloading(tmp_path):
         ({}, "give images_dir"),
         ({"download": True}, "cache_dir is required"),
         ({"images_dir": "/no/such/folder"}, "images_dir must be an existing folder"),
-        ({"download": True, "cache_dir": "c", "retries": -1}, r"retries must be in \[0, 20\]"),
-        ({"download": True, "cache_dir": "c", "workers": 0}, r"workers must be in \[1, 64\]"),
+        ({"download": True, "cache_dir": "c", "retries": -1}, r"retries must be an integer in \[0, 20\]"),
+        ({"download": True, "cache_dir": "c", "workers": 0}, r"workers must be an integer in \[1, 64\]"),
         ({"download": True, "cache_dir": "c", "timeout_s": 0}, "timeout_s must be > 0"),
     ],
 )

@@ -52,8 +52,8 @@ def test_filter_reports_what_each_step_removed():
     assert rep.n_out == 4
 
 
-@pytest.mark.parametrize("kw, msg", [({"k_core": 0}, r"k_core must be in \[1, 10000\]"),
-                                     ({"max_items": 1}, "max_items must be >= 2")])
+@pytest.mark.parametrize("kw, msg", [({"k_core": 0}, r"k_core must be an integer in \[1, 10000\]"),
+                                     ({"max_items": 1}, r"max_items must be an integer >= 2 \(or unset\), got 1")])
 def test_filter_config_rejects_out_of_range_values(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         InteractionFilter(**kw)

@@ -249,7 +249,7 @@ def test_loss_with_relation_negatives_uses_the_batch_swap_relations(backbone) ->
     ("overrides", "message"),
     [
         ({"beta": 1.2}, r"model.beta must be in \[0, 1\]"),
-        ({"beta": True}, r"model.beta must be in \[0, 1\]"),
+        ({"beta": True}, r"model.beta must be a number in \[0, 1\], got True"),
         ({"summary_mix": "sum"}, "model.summary_mix must be one of"),
         ({"frozen_backbone": "yes"}, "model.frozen_backbone must be true or false"),
         ({"init_seed": -2}, "model.init_seed must be an integer >= 0"),

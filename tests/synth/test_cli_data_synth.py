@@ -45,5 +45,5 @@ def test_existing_folder_without_overwrite_is_a_one_line_error(tmp_path: Path, c
 def test_out_of_range_items_is_a_one_line_error_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "synth", "--out", str(tmp_path / "ds"), "--items", "5"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "rcml: error: synth.n_items must be in [20, 1000000], got 5"
+    assert err.strip() == "rcml: error: synth.n_items must be an integer in [20, 1000000], got 5"
     assert not (tmp_path / "ds").exists()

@@ -35,12 +35,12 @@ def test_unknown_override_field_is_a_config_error_naming_it() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("n_items", 5, r"synth\.n_items must be in \[20, "),
+        ("n_items", 5, r"synth\.n_items must be an integer in \[20, "),
         ("n_users", 2.5, r"synth\.n_users must be an integer"),
-        ("seed", -1, r"synth\.seed must be in \[0, "),
+        ("seed", -1, r"synth\.seed must be an integer in \[0, "),
         ("popularity_exponent", float("nan"), r"synth\.popularity_exponent must be a number"),
         ("user_concentration", 0.0, r"synth\.user_concentration must be in \(0\.0, "),
-        ("profile_max_categories", 1, r"synth\.profile_max_categories must be in \[2, 10\]"),
+        ("profile_max_categories", 1, r"synth\.profile_max_categories must be an integer in \[2, 10\]"),
         ("mean_purchases", 100.0, r"synth\.mean_purchases must be in \[3\.0, 60\.0\]"),
         ("image_size", True, r"synth\.image_size must be an integer"),
         ("split_fractions", (0.5, 0.2, 0.2), r"synth\.split_fractions .* summing to 1"),
@@ -64,5 +64,5 @@ def test_profile_category_bounds_match_the_domain() -> None:
 
     n = len(BABY_DOMAIN.categories)
     assert SynthConfig(profile_max_categories=n).profile_max_categories == n
-    with pytest.raises(ConfigError, match=rf"profile_max_categories must be in \[2, {n}\]"):
+    with pytest.raises(ConfigError, match=rf"profile_max_categories must be an integer in \[2, {n}\]"):
         SynthConfig(profile_max_categories=n + 1)

@@ -41,11 +41,10 @@ def stall():
     time.sleep(120)
 
 if where == "mid-file":  # half of trainer.pt is on disk when the process dies
-    def torch_save(obj, path):
-        with open(path, "wb") as f:
-            f.write(b"PK\x03\x04 half a file")
-            f.flush()
-            stall()
+    def torch_save(obj, f):  # save_checkpoint hands torch.save an open file
+        f.write(b"PK\x03\x04 half a file")
+        f.flush()
+        stall()
     checkpoint.torch.save = torch_save
 elif where == "between-renames":  # `last` moved aside, the new folder not yet renamed into place
     real_rename = Path.rename

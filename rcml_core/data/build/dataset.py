@@ -29,7 +29,6 @@ The manifest's "source" is the caller's dict plus "build": the BuildConfig used.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,17 +68,12 @@ from rcml_core.data.format.schema import (
 )
 from rcml_core.data.format.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
 from rcml_core.data.build.clean import InteractionStats, clean_interactions, validate_items
+from rcml_core.config import check_choice, check_fractions, check_range, check_text
 from rcml_core.errors import ConfigError, DataError
 
 # Separate random streams per purpose, so changing one eval set never shifts another.
 _STREAM = {"retrieval": 1, "relation_type": 2, "validity": 3}
 CLUSTER_FITS = ("train", "all")
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
-        upper = f" and <= {high}" if high is not None else ""
-        raise ConfigError(f"BuildConfig.{name} must be an integer >= {low}{upper}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -107,38 +101,20 @@ class BuildConfig:
     cluster_fit: str = "train"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ConfigError(f"BuildConfig.name must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.relation_verb, str) or not self.relation_verb.strip():
-            raise ConfigError(f"BuildConfig.relation_verb must be a non-empty string, got {self.relation_verb!r}")
-        _check_int("n_clusters", self.n_clusters, 1, 10_000)
-        _check_int("max_pairs_per_user", self.max_pairs_per_user, 1)
-        _check_int("min_pair_support", self.min_pair_support, 1)
-        _check_int("n_negatives", self.n_negatives, 1)
-        _check_int("max_queries_per_split", self.max_queries_per_split, 1)
-        _check_int("max_relation_type_pairs", self.max_relation_type_pairs, 1)
-        _check_int("max_validity_per_split", self.max_validity_per_split, 2)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        fr = self.split_fractions
-        if (
-            not isinstance(fr, (tuple, list))
-            or len(fr) != 3
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in fr)
-            or not math.isclose(sum(fr), 1.0, abs_tol=1e-6)
-        ):
-            raise ConfigError(
-                f"BuildConfig.split_fractions must be three numbers in (0, 1) (train, val, test) summing to 1, got {fr!r}"
-            )
-        object.__setattr__(self, "split_fractions", tuple(float(f) for f in fr))
+        check_text("BuildConfig.name", self.name)
+        check_text("BuildConfig.relation_verb", self.relation_verb)
+        check_range("BuildConfig.n_clusters", self.n_clusters, 1, 10_000, integer=True)
+        for name, low in (("max_pairs_per_user", 1), ("min_pair_support", 1), ("n_negatives", 1),
+                          ("max_queries_per_split", 1), ("max_relation_type_pairs", 1), ("max_validity_per_split", 2)):
+            check_range(f"BuildConfig.{name}", getattr(self, name), low, integer=True)
+        check_range("BuildConfig.seed", self.seed, 0, 2**63 - 1, integer=True)
+        object.__setattr__(self, "split_fractions", check_fractions("BuildConfig.split_fractions", self.split_fractions))
         attrs = self.behaviour_attributes
         if isinstance(attrs, str) or not all(isinstance(a, str) and a.strip() for a in attrs) or len(set(attrs)) != len(attrs):
             raise ConfigError(f"BuildConfig.behaviour_attributes must be distinct non-empty names, got {attrs!r}")
         object.__setattr__(self, "behaviour_attributes", tuple(attrs))
-        w = self.behaviour_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
-            raise ConfigError(f"BuildConfig.behaviour_weight must be a number > 0, got {w!r}")
-        if self.cluster_fit not in CLUSTER_FITS:
-            raise ConfigError(f"BuildConfig.cluster_fit must be one of {CLUSTER_FITS}, got {self.cluster_fit!r}")
+        check_range("BuildConfig.behaviour_weight", self.behaviour_weight, 0, None, low_open=True)
+        check_choice("BuildConfig.cluster_fit", self.cluster_fit, CLUSTER_FITS)
 
 
 def _item_attributes(items: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame | None:

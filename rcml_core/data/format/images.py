@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.data.format.store import fsync_file
 from rcml_core.errors import DataError
+from rcml_core.writable import naming_refusals
 
 RESIZE_METHOD = "bicubic-shortest-centercrop"
 CACHE_DIR = "cache"
@@ -170,7 +171,8 @@ def image_array(
         cached = _load_cached(path, shape)  # another process may have built it while we waited
         if cached is not None:
             return cached
-        _build(ds, size, path, shape, progress, workers)
+        with naming_refusals(f"the decoded-image cache {path}"):
+            _build(ds, size, path, shape, progress, workers)
         _remove_stale(ds, size, path)
     return np.load(path, mmap_mode="r")
 

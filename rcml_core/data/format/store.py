@@ -3,7 +3,8 @@
 `staged_dir` hands out a staging folder next to the destination; on success it is
 renamed into place (with `overwrite`: the old folder is swapped out first and removed
 after), on any exception it is deleted, so a failed build never leaves a folder that
-loads. Files are fsynced before the rename so a crash cannot publish empty files.
+loads; a build the file system refuses (a full disk) is one error naming the folder.
+Files are fsynced before the rename so a crash cannot publish empty files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 
 from rcml_core.data.format.schema import MANIFEST_FILE
 from rcml_core.errors import DataError
+from rcml_core.writable import naming_refusals
 
 
 def fsync_file(path: Path) -> None:
@@ -109,15 +111,16 @@ def staged_dir(out_dir: Path, overwrite: bool) -> Iterator[Path]:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     staging = out_dir.parent / f".{out_dir.name}.staging-{token}"
-    staging.mkdir()
-    try:
-        yield staging
-        for sub in [p for p in staging.rglob("*") if p.is_dir()] + [staging]:
-            fsync_dir(sub)
-        _publish(staging, out_dir, overwrite, token)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with naming_refusals(f"dataset {out_dir} (in {staging})", "nothing was published"):
+        staging.mkdir()
+        try:
+            yield staging
+            for sub in [p for p in staging.rglob("*") if p.is_dir()] + [staging]:
+                fsync_dir(sub)
+            _publish(staging, out_dir, overwrite, token)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _publish(staging: Path, out_dir: Path, overwrite: bool, token: str) -> None:

@@ -48,7 +48,7 @@ from rcml_core.data.sources.reader import (
     read_interactions,
     read_items,
 )
-from rcml_core.errors import ConfigError
+from rcml_core.config import check_range
 
 META_REQUIRED: tuple[str, ...] = ("parent_asin", "title")
 REVIEW_REQUIRED: tuple[str, ...] = ("user_id", "parent_asin", "timestamp")
@@ -63,8 +63,8 @@ class AmazonFilter:
     min_rating: float | None = None
 
     def __post_init__(self) -> None:
-        if self.min_rating is not None and not 1.0 <= self.min_rating <= 5.0:
-            raise ConfigError(f"min_rating must be in [1, 5] (Amazon's star scale), got {self.min_rating}")
+        if self.min_rating is not None:
+            check_range("min_rating", self.min_rating, 1, 5, note="Amazon's star scale")
 
 
 def main_image_url(images: Sequence[dict]) -> str | None:

@@ -45,6 +45,7 @@ from rcml_core.data.sources.reader import (
     read_interactions,
     read_items,
 )
+from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
 
 GOODREADS_RELATION_VERB = "Co-read"
@@ -64,8 +65,7 @@ class GoodreadsFilter:
     min_shelf: int = 1
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_shelf <= 1_000_000:
-            raise ConfigError(f"min_shelf must be in [1, 1000000], got {self.min_shelf}")
+        check_range("min_shelf", self.min_shelf, 1, 1_000_000, integer=True)
 
 
 def is_csv(path: Path) -> bool:

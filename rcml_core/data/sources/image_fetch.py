@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from rcml_core.data.format.skips import SkipLog
+from rcml_core.config import check_range
 from rcml_core.errors import ConfigError
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp")
@@ -65,16 +66,11 @@ class ImageSourceConfig:
             raise ConfigError(f"images_dir must be an existing folder, got {str(self.images_dir)!r}")
         if self.download and self.cache_dir is None:
             raise ConfigError("cache_dir is required when download=True (downloads are cached there)")
-        if not self.timeout_s > 0:
-            raise ConfigError(f"timeout_s must be > 0 seconds, got {self.timeout_s}")
-        if not 0 <= self.retries <= 20:
-            raise ConfigError(f"retries must be in [0, 20], got {self.retries}")
-        if not self.backoff_s >= 0:
-            raise ConfigError(f"backoff_s must be >= 0, got {self.backoff_s}")
-        if not self.max_bytes >= 1024:
-            raise ConfigError(f"max_bytes must be >= 1024, got {self.max_bytes}")
-        if not 1 <= self.workers <= 64:
-            raise ConfigError(f"workers must be in [1, 64], got {self.workers}")
+        check_range("timeout_s", self.timeout_s, 0, None, low_open=True, note="seconds")
+        check_range("retries", self.retries, 0, 20, integer=True)
+        check_range("backoff_s", self.backoff_s, 0, note="seconds")
+        check_range("max_bytes", self.max_bytes, 1024, integer=True)
+        check_range("workers", self.workers, 1, 64, integer=True)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rcml_core.errors import ConfigError
+from rcml_core.config import check_range
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,9 @@ class InteractionFilter:
     max_items: int | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.k_core <= 10_000:
-            raise ConfigError(f"k_core must be in [1, 10000], got {self.k_core}")
-        if self.max_items is not None and not self.max_items >= 2:
-            raise ConfigError(f"max_items must be >= 2 (or unset), got {self.max_items}")
+        check_range("k_core", self.k_core, 1, 10_000, integer=True)
+        if self.max_items is not None:
+            check_range("max_items", self.max_items, 2, integer=True, note="or unset")
 
 
 @dataclass(frozen=True)

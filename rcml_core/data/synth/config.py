@@ -10,29 +10,12 @@ regenerate it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
-from rcml_core.errors import ConfigError
+from rcml_core.config import check_choice, check_fractions, check_range, check_text, from_preset
 
 GENERATORS: tuple[str, ...] = ("missions", "profiles")
 CLUSTER_FITS: tuple[str, ...] = ("train", "all")
-
-
-def _check_range(
-    name: str, value: float, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False
-) -> None:
-    """Raise ConfigError naming the field unless lo <= value <= hi (lo < value if lo_open)."""
-    allowed = f"{'(' if lo_open else '['}{lo}, {hi}]"
-    kind = "an integer" if integer else "a number"
-    if integer:
-        ok_type = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok_type:
-        raise ConfigError(f"synth.{name} must be {kind} in {allowed}, got {value!r}")
-    if not (lo < value if lo_open else lo <= value) or value > hi:
-        raise ConfigError(f"synth.{name} must be in {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -81,51 +64,38 @@ class SynthConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test, item-disjoint
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ConfigError(f"synth.name must be a non-empty string, got {self.name!r}")
-        _check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
-        if self.generator not in GENERATORS:
-            raise ConfigError(f"synth.generator must be one of {GENERATORS}, got {self.generator!r}")
-        if self.cluster_fit not in CLUSTER_FITS:
-            raise ConfigError(f"synth.cluster_fit must be one of {CLUSTER_FITS}, got {self.cluster_fit!r}")
-        _check_range("n_items", self.n_items, 20, 1_000_000, integer=True)
-        _check_range("popularity_exponent", self.popularity_exponent, 0.0, 3.0)
-        _check_range("n_users", self.n_users, 10, 10_000_000, integer=True)
-        _check_range("n_profiles", self.n_profiles, 1, 256, integer=True)
+        check_text("synth.name", self.name)
+        check_range("synth.seed", self.seed, 0, 2**32 - 1, integer=True)
+        check_choice("synth.generator", self.generator, GENERATORS)
+        check_choice("synth.cluster_fit", self.cluster_fit, CLUSTER_FITS)
+        check_range("synth.n_items", self.n_items, 20, 1_000_000, integer=True)
+        check_range("synth.popularity_exponent", self.popularity_exponent, 0.0, 3.0)
+        check_range("synth.n_users", self.n_users, 10, 10_000_000, integer=True)
+        check_range("synth.n_profiles", self.n_profiles, 1, 256, integer=True)
         n_categories = 10  # the Baby domain's categories (vocab.BABY_CATEGORIES)
-        _check_range("profile_min_categories", self.profile_min_categories, 1, n_categories, integer=True)
+        check_range("synth.profile_min_categories", self.profile_min_categories, 1, n_categories, integer=True)
         lo = self.profile_min_categories
-        _check_range("profile_max_categories", self.profile_max_categories, lo, n_categories, integer=True)
-        _check_range("profile_leak", self.profile_leak, 0.0, 0.5)
-        _check_range("style_concentration", self.style_concentration, 0.0, 100.0, lo_open=True)
-        _check_range("style_leak", self.style_leak, 0.0, 1.0)
-        _check_range("user_concentration", self.user_concentration, 0.0, 10_000.0, lo_open=True)
-        _check_range("min_purchases", self.min_purchases, 1, 1000, integer=True)
-        _check_range("max_purchases", self.max_purchases, self.min_purchases, 10_000, integer=True)
-        _check_range("mean_purchases", self.mean_purchases, float(self.min_purchases), float(self.max_purchases))
-        _check_range("purchases_sigma", self.purchases_sigma, 0.0, 3.0)
-        _check_range("mean_days_between_purchases", self.mean_days_between_purchases, 0.0, 3650.0)
-        _check_range("n_missions", self.n_missions, 1, 256, integer=True)
-        _check_range("mission_categories", self.mission_categories, 1, n_categories, integer=True)
-        _check_range("mission_leak", self.mission_leak, 0.0, 0.5)
-        _check_range("match_probability", self.match_probability, 0.0, 1.0)
-        _check_range("browser_fraction", self.browser_fraction, 0.0, 1.0)
-        _check_range("mission_concentration", self.mission_concentration, 0.0, 1000.0, lo_open=True)
-        _check_range("behaviour_weight", self.behaviour_weight, 0.0, 100.0, lo_open=True)
-        _check_range("image_size", self.image_size, 16, 512, integer=True)
-        _check_range("noise_sigma", self.noise_sigma, 0.0, 64.0)
-        _check_range("n_clusters", self.n_clusters, 1, 256, integer=True)
-        fr = self.split_fractions
-        if (
-            not isinstance(fr, (tuple, list))
-            or len(fr) != 3
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in fr)
-            or not math.isclose(sum(fr), 1.0, abs_tol=1e-6)
-        ):
-            raise ConfigError(
-                f"synth.split_fractions must be three numbers in (0, 1) (train, val, test) summing to 1, got {fr!r}"
-            )
-        object.__setattr__(self, "split_fractions", tuple(float(f) for f in fr))
+        check_range("synth.profile_max_categories", self.profile_max_categories, lo, n_categories, integer=True)
+        check_range("synth.profile_leak", self.profile_leak, 0.0, 0.5)
+        check_range("synth.style_concentration", self.style_concentration, 0.0, 100.0, low_open=True)
+        check_range("synth.style_leak", self.style_leak, 0.0, 1.0)
+        check_range("synth.user_concentration", self.user_concentration, 0.0, 10_000.0, low_open=True)
+        check_range("synth.min_purchases", self.min_purchases, 1, 1000, integer=True)
+        check_range("synth.max_purchases", self.max_purchases, self.min_purchases, 10_000, integer=True)
+        check_range("synth.mean_purchases", self.mean_purchases, float(self.min_purchases), float(self.max_purchases))
+        check_range("synth.purchases_sigma", self.purchases_sigma, 0.0, 3.0)
+        check_range("synth.mean_days_between_purchases", self.mean_days_between_purchases, 0.0, 3650.0)
+        check_range("synth.n_missions", self.n_missions, 1, 256, integer=True)
+        check_range("synth.mission_categories", self.mission_categories, 1, n_categories, integer=True)
+        check_range("synth.mission_leak", self.mission_leak, 0.0, 0.5)
+        check_range("synth.match_probability", self.match_probability, 0.0, 1.0)
+        check_range("synth.browser_fraction", self.browser_fraction, 0.0, 1.0)
+        check_range("synth.mission_concentration", self.mission_concentration, 0.0, 1000.0, low_open=True)
+        check_range("synth.behaviour_weight", self.behaviour_weight, 0.0, 100.0, low_open=True)
+        check_range("synth.image_size", self.image_size, 16, 512, integer=True)
+        check_range("synth.noise_sigma", self.noise_sigma, 0.0, 64.0)
+        check_range("synth.n_clusters", self.n_clusters, 1, 256, integer=True)
+        object.__setattr__(self, "split_fractions", check_fractions("synth.split_fractions", self.split_fractions))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -151,10 +121,4 @@ def synth_preset(preset: str = "default", **overrides: object) -> SynthConfig:
 
     Raises ConfigError for an unknown preset or field, or an out-of-range value.
     """
-    if preset not in _PRESETS:
-        raise ConfigError(f"synth preset must be one of {PRESET_NAMES}, got {preset!r}")
-    fields = {f.name for f in dataclasses.fields(SynthConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(f"unknown synth config field(s) {unknown}; known: {sorted(fields)}")
-    return SynthConfig(**{**_PRESETS[preset], **overrides})
+    return from_preset(SynthConfig, _PRESETS, preset, overrides, what="synth preset", where="synth")

@@ -17,6 +17,7 @@ from rcml_core.data.format.store import check_destination
 from rcml_core.data.synth.attributes import ATTRIBUTES
 from rcml_core.data.synth.config import SynthConfig
 from rcml_core.data.synth.world import public_interactions, public_items, simulate_world, write_images
+from rcml_core.writable import naming_refusals
 
 GENERATOR = "rcml_core.data.synth"
 
@@ -56,7 +57,8 @@ def generate_catalog(
     skips = skips if skips is not None else SkipLog("fail")
     world = simulate_world(config)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.render-", dir=out_dir.parent) as scratch:
+    with naming_refusals(f"dataset {out_dir} (rendering its images beside it)", "nothing was published"), \
+            tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.render-", dir=out_dir.parent) as scratch:
         paths = write_images(world, Path(scratch), progress)
         return build_dataset(
             items=public_items(world, paths),
