@@ -81,7 +81,7 @@ def prepare(study: Study, settings: SweepSettings) -> SweepContext:
     if not is_remote_uri(storage):
         require_writable(storage.split("://", 1)[-1], "--storage")
     if settings.resume:
-        settings = resolve_resume(study, settings, storage)
+        study, settings = resolve_resume(study, settings, storage)
         sweep_name = settings.resume
     else:
         sweep_name = settings.name or paths.new_sweep_name(study.name)
@@ -125,6 +125,6 @@ def _record_start(ctx: SweepContext) -> None:
                               run_metadata.dataset_input(ctx.data),
                               config=ctx.run_config.to_dict())
     if not settings.resume:
-        write_settings(ctx.storage, ctx.sweep_name, settings)
+        write_settings(ctx)
     print(f"sweep {ctx.sweep_name}: {ctx.n_trials} trial(s), {ctx.plan.describe()}; data {ctx.data}; "
           f"MLflow {ctx.target.uri}", flush=True)

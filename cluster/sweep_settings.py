@@ -9,6 +9,7 @@ settings a sweep was started with are written into its Tune experiment folder, s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,9 @@ EMBEDDED_BUDGET = (("epochs", 2), ("max_steps_per_epoch", 40))  # 36 trials of t
 SMOKE_SYNTH = "tiny"
 SMOKE_BUDGET = (("epochs", 1), ("batch_size", 16), ("max_steps_per_epoch", 3))
 SETTINGS_FILE = "rcml_sweep.json"
-RESUMED = ("data", "preset", "seeds", "overrides", "smoke_test", "epochs")  # saved with a sweep; --resume reads them
+RESUMED = ("data", "preset", "seeds", "overrides", "smoke_test", "epochs", "resources")  # saved with a sweep;
+#   --resume reads them back (and a search study's num_samples), so a resumed sweep is the same sweep whatever
+#   flags the resuming command line gives
 
 
 @dataclass(frozen=True)
@@ -150,11 +153,13 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
                      progress=False)
 
 
-def write_settings(storage: str, sweep_name: str, settings: SweepSettings) -> None:
-    fs, root = paths._listing(paths.experiment_path(storage, sweep_name))
+def write_settings(ctx: SweepContext) -> None:
+    fs, root = paths._listing(paths.experiment_path(ctx.storage, ctx.sweep_name))
     fs.create_dir(root, recursive=True)
+    saved = {k: getattr(ctx.settings, k) for k in RESUMED}
+    saved.update(resources=dataclasses.asdict(ctx.settings.resources), num_samples=ctx.study.num_samples)
     with fs.open_output_stream(f"{root}/{SETTINGS_FILE}") as out:
-        out.write(json.dumps({k: getattr(settings, k) for k in RESUMED}, indent=2).encode())
+        out.write(json.dumps(saved, indent=2).encode())
 
 
 def read_settings(storage: str, sweep_name: str) -> dict | None:
@@ -166,9 +171,9 @@ def read_settings(storage: str, sweep_name: str) -> dict | None:
         return None
 
 
-def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> SweepSettings:
-    """The settings the sweep to continue was started with (they win over the command line), `resume` naming
-    that sweep exactly."""
+def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> tuple[Study, SweepSettings]:
+    """The study and settings the sweep to continue was started with (they win over the command line: the
+    data, budget, seeds, resources and a search's sample count), `resume` naming that sweep exactly."""
     found = paths.existing_sweeps(storage, study.name)
     if settings.resume == "latest":
         if not found:
@@ -179,5 +184,10 @@ def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> Sweep
     else:
         raise RCMLError(f"--resume: no sweep named {settings.resume!r} under {storage}; found {found or 'none'}")
     saved = read_settings(storage, name)
-    resumed = {k: tuple(v) if isinstance(v, list) else v for k, v in (saved or {}).items() if k in RESUMED}
-    return replace(settings, **resumed, resume=name)
+    saved = saved or {}
+    resumed = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in RESUMED}
+    if isinstance(saved.get("resources"), dict):
+        resumed["resources"] = ResourceConfig(**saved["resources"])
+    if study.is_search and isinstance(saved.get("num_samples"), int):
+        study = replace(study, num_samples=saved["num_samples"])
+    return study, replace(settings, **resumed, resume=name)

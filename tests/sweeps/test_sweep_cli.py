@@ -94,3 +94,28 @@ def test_a_script_runs_the_same_as_a_file_and_as_a_module(script: str, tmp_path:
     assert as_file.stdout == as_module.stdout
     assert " ".join(module.__doc__.split()[:8]) in " ".join(as_file.stdout.split())
     assert ("--num-samples" in as_file.stdout) == (script == "hparam_search")  # the script's own flags
+
+
+def test_resume_takes_the_sweeps_own_resources_budget_and_sample_count_not_the_resuming_flags(tmp_path: Path) -> None:
+    """A resumed sweep is the sweep that was started: resumed without `--num-workers 2` its trials still train
+    on a worker group of two (not from epoch 0 in an actor), resumed without `--smoke-test` a smoke search
+    still asks for its own few samples (not the full study's)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from cluster.resources import ResourceConfig
+    from cluster.sweep_settings import SweepSettings, resolve_resume, write_settings
+    from cluster.study import Study
+
+    name = "hparam_search-20260101-000000"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "experiment_state-2026.json").write_text("{}")
+    started = SweepSettings(seeds=(0,), smoke_test=True, resources=ResourceConfig(num_workers=2, in_trial=False))
+    study = Study(name="hparam_search", search=lambda trial: {"beta": 0.5}, num_samples=4)
+    write_settings(SimpleNamespace(storage=str(tmp_path), sweep_name=name, settings=started, study=study))
+
+    resumed_study, resumed = resolve_resume(replace(study, num_samples=24), SweepSettings(resume="latest"),
+                                            str(tmp_path))
+    assert resumed.resume == name and resumed.smoke_test and resumed.seeds == (0,)
+    assert resumed.resources == started.resources
+    assert resumed_study.num_samples == 4
