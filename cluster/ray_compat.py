@@ -1,5 +1,5 @@
 """Every workaround for how this Ray version behaves, in one place: the environment variables Ray reads, its
-private modules and Tune's file names are named here only. tests/sweeps/test_ray_compat.py is pinned to
+private modules and Tune's file names are named here only. tests/cluster/test_ray_compat.py is pinned to
 RAY_VERSION: an upgrade fails it until each workaround is checked again.
 
 - Loopback (`bind_loopback`, before `import ray`): with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 node addresses

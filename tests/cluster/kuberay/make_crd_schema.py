@@ -1,11 +1,11 @@
-"""Writes crd_schema_v1.7.0.json, the part of KubeRay's CRDs that tests/sweeps/test_kuberay_manifests.py checks
+"""Writes crd_schema_v1.7.0.json, the part of KubeRay's CRDs that tests/cluster/test_kuberay_manifests.py checks
 cluster/kuberay/*.yaml against: the `spec` of RayCluster and RayJob (apiVersion ray.io/v1) from the operator's
 CustomResourceDefinitions, without descriptions, the pod template (the same corev1 schema in every group)
 stored once and cut 6 levels down (template > spec > containers > item > resources > limits), and every object
 closed to unknown fields, as `kubectl apply` (strict field validation) treats them.
 
     git clone --branch v1.7.0 https://github.com/ray-project/kuberay
-    python tests/sweeps/kuberay/make_crd_schema.py kuberay/ray-operator/config/crd/bases
+    python tests/cluster/kuberay/make_crd_schema.py kuberay/ray-operator/config/crd/bases
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main(crd_dir: str) -> None:
     pod_template = cluster["properties"]["headGroupSpec"]["properties"]["template"]
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "comment": "KubeRay v1.7.0 CRDs, ray.io/v1 spec fields (tests/sweeps/kuberay/make_crd_schema.py)",
+        "comment": "KubeRay v1.7.0 CRDs, ray.io/v1 spec fields (tests/cluster/kuberay/make_crd_schema.py)",
         "$defs": {"podTemplate": prune(pod_template, POD_TEMPLATE_DEPTH),
                   "rayClusterSpec": prune(cluster, 64, SHARED),
                   "rayJobSpec": prune(job, 64, SHARED)},

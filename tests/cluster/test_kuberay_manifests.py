@@ -1,6 +1,6 @@
 """cluster/kuberay/: a RayCluster and a RayJob that KubeRay v1.7.0 accepts and whose GPU group Ray's autoscaler can
 scale from zero for a pending trial. Checked against the spec fields of KubeRay's own CRDs
-(tests/sweeps/kuberay/crd_schema_v1.7.0.json, unknown fields rejected as `kubectl apply` does) and with the code
+(tests/cluster/kuberay/crd_schema_v1.7.0.json, unknown fields rejected as `kubectl apply` does) and with the code
 the in-tree autoscaler runs to read a RayCluster (ray.autoscaler._private.kuberay.autoscaling_config)."""
 
 from __future__ import annotations
