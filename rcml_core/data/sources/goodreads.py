@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.format.store import check_destination
 from rcml_core.data.sources.csv_rows import iter_csv_rows, read_id_map
@@ -180,13 +179,6 @@ def read_goodreads_interactions(
 
     spec = InteractionSpec("interaction", "interaction with book", "not in the books file", identify)
     return read_interactions(path, rows, skips, books, spec)
-
-
-def goodreads_build_config(name: str = "goodreads", **overrides: object) -> BuildConfig:
-    """BuildConfig with the Goodreads defaults: relation verb "Co-read", k = 8 user clusters."""
-    return BuildConfig(
-        **{"name": name, "relation_verb": GOODREADS_RELATION_VERB, "n_clusters": GOODREADS_N_CLUSTERS, **overrides}
-    )
 
 
 @dataclass(frozen=True)

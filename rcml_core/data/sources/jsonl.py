@@ -32,12 +32,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 _PROGRESS_EVERY = 4096  # lines between progress-bar updates (a tqdm update per line costs ~1 us)
 
 
-def is_gzip(path: Path) -> bool:
-    """True if the file starts with the gzip magic bytes."""
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
-
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"{path}: no such file")

@@ -62,14 +62,6 @@ class Domain:
     colours: tuple[Colour, ...]
 
     @property
-    def category_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.categories)
-
-    @property
-    def style_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.styles)
-
-    @property
     def colour_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.colours)
 
