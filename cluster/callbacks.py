@@ -11,12 +11,18 @@
   its run existed, or its actor died (OOM, node lost): the run is created if needed and ended
   FAILED with Tune's error.
 
+`StopOnStorageRefusal`: a trial that failed because a disk refused a write (full, over quota, read-only)
+stops the sweep as Ctrl+C does, since every trial after it would fail the same way; the tune stage then
+ends the sweep with one line naming the refusal (cluster/tuner.py).
+
 `UsageCallback` (placed before it): Tune starting a trial and ending it bound the time the trial held
 its resources; its cost metrics (tracking/cost.py) are logged on its child run before the run ends.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,6 +66,22 @@ class TrialRunsCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         settle_trial_run(self.tracking, trial.trial_id, "ERROR", _error_line(trial))
+
+
+# What the kernel says when a write is refused for want of room or permission (errno 28, 122, 30), as it
+# appears in a trial's error text.
+STORAGE_REFUSALS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+class StopOnStorageRefusal(Callback):
+    def __init__(self) -> None:
+        self.refusal: str | None = None  # the first such trial's error line
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        line = _error_line(trial)
+        if self.refusal is None and any(r in line for r in STORAGE_REFUSALS):
+            self.refusal = f"trial {trial.trial_id}: {line}"
+            os.kill(os.getpid(), signal.SIGINT)  # Tune stops its trials and keeps its state, as on Ctrl+C
 
 
 class UsageCallback(Callback):

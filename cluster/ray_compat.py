@@ -31,6 +31,7 @@ TUNE_ENV = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOIN
 # every in-actor trial); the first one's file path is added by `quiet_ray_train_logs`.
 QUIET_LOGGERS = ("ray.train.v2._internal.execution.context", "ray.train.v2._internal.execution.storage",
                  "ray.train._internal.storage", "ray.train.v2.api.config")
+TRIAL_ERROR_PICKLE = "error.pkl"  # a failed trial's pickled error (ray.air.constants.EXPR_ERROR_PICKLE_FILE)
 EXPERIMENT_STATE_PREFIX = "experiment_state"  # Tune's experiment_state-<time>.json, written as trials progress
 
 
@@ -69,3 +70,23 @@ def quiet_ray_train_logs() -> None:
 def is_tune_experiment(file_names: Iterable[str]) -> bool:
     """Whether a folder with these files holds a Tune experiment that can be restored."""
     return any(name.startswith(EXPERIMENT_STATE_PREFIX) for name in file_names)
+
+
+def drop_truncated_trial_errors(experiment_path: str, filesystem) -> int:
+    """Delete each failed trial's pickled error that no longer unpickles (cut short by a full disk), which
+    `Tuner.restore` would otherwise die reading (EOFError in Trial.get_pickled_error); the trial's text error
+    stays. Returns how many were dropped."""
+    import cloudpickle
+    import pyarrow.fs
+
+    dropped = 0
+    for info in filesystem.get_file_info(pyarrow.fs.FileSelector(experiment_path, recursive=True)):
+        if info.base_name != TRIAL_ERROR_PICKLE or info.type != pyarrow.fs.FileType.File:
+            continue
+        try:
+            with filesystem.open_input_stream(info.path) as src:
+                cloudpickle.loads(src.readall())
+        except Exception:  # noqa: BLE001 - truncated, empty or otherwise unreadable: Tune cannot read it either
+            filesystem.delete_file(info.path)
+            dropped += 1
+    return dropped

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from cluster import ray_compat
+from cluster import paths, ray_compat
 from cluster.outcome import trials_table
 from cluster.study import SEED
 from cluster.sweep_settings import SweepContext
 from rcml_core.eval.keys import SELECTION_METRIC
+from rcml_core.writable import StorageError
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def tune_study(ctx: SweepContext) -> Tuned:
     from ray import tune
     from ray.tune import ExperimentAnalysis
 
-    from cluster.callbacks import ProgressCallback, TrialRunsCallback, UsageCallback
+    from cluster.callbacks import ProgressCallback, StopOnStorageRefusal, TrialRunsCallback, UsageCallback
     from cluster.final_eval import storage_filesystem
     from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
@@ -52,14 +53,21 @@ def tune_study(ctx: SweepContext) -> Tuned:
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=trial_settings), ctx.plan.trial_resources)
     restore = bool(settings.resume) and tune.Tuner.can_restore(ctx.experiment_path)
+    refused = StopOnStorageRefusal()
     tuner = build_tuner(ctx, trainable, [UsageCallback(ctx.tracking, ctx.plan, settings.node_prices),
-                                         TrialRunsCallback(ctx.tracking, ctx.epochs),
+                                         TrialRunsCallback(ctx.tracking, ctx.epochs), refused,
                                          ProgressCallback(list(study.axes), ctx.n_trials)], restore)
     try:
         with sigterm_as_interrupt() as signals:
             tuner.fit()
+    except Exception as exc:  # a full storage can also truncate what Tune reads back at the end of fit()
+        if refused.refusal is None:
+            raise
+        raise _storage_stop(ctx, refused.refusal) from exc
     finally:
         stop_relay(relay)
+    if refused.refusal is not None:  # Tune's record on a full storage may be truncated: not read
+        raise _storage_stop(ctx, refused.refusal)
     # Tune's saved record, not the in-memory one: after Ctrl+C, Tune's clean-up marks the trials it stopped
     # TERMINATED in memory, while its saved state (what --resume reads) keeps them RUNNING, and trials of a
     # grid or search that were not created yet are in neither.
@@ -70,6 +78,11 @@ def tune_study(ctx: SweepContext) -> Tuned:
     interrupted = (signals["terminated"] or len(trials) < ctx.n_trials
                    or bool((~trials["status"].isin(["TERMINATED", "ERROR"])).any()))
     return Tuned(trials=trials, axes=axes, interrupted=interrupted)
+
+
+def _storage_stop(ctx: SweepContext, refusal: str) -> StorageError:
+    return StorageError(f"a disk refused a trial's write, so the sweep stopped ({refusal}); free space on --storage "
+                        f"{ctx.storage} or --home {ctx.home}, then --resume {ctx.sweep_name}")
 
 
 @contextlib.contextmanager
@@ -114,8 +127,12 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
     if not study.is_search:
         param_space[SEED] = tune.grid_search(list(settings.run_seeds))
     if restore:
-        return tune.Tuner.restore(ctx.experiment_path, trainable,
-                                  param_space=param_space or None, resume_unfinished=True)
+        fs, root = paths._listing(ctx.experiment_path)
+        ray_compat.drop_truncated_trial_errors(root, fs)  # a full disk can have cut one short
+        # Failed trials run again from their latest checkpoint: a resume follows a fixed cause (a full disk,
+        # a lost tracking server); a trial that fails on its own fails again, alone, as before.
+        return tune.Tuner.restore(ctx.experiment_path, trainable, param_space=param_space or None,
+                                  resume_unfinished=True, resume_errored=True)
     search_alg = None
     if study.is_search:
         import optuna

@@ -41,6 +41,7 @@ from rcml_core.runtime.checkpoint import load_checkpoint
 from rcml_core.runtime.session import load_checkpoint_session
 from sweeps import beta_sweep
 from tests.data.tiny_catalog import build_tiny
+from tests.sweeps.conftest import read_sweep
 
 SIZE = 16 * 1024 * 1024
 
@@ -252,3 +253,29 @@ def test_a_full_sweep_storage_met_by_the_epoch_hook_is_named_as_the_hook_not_the
                                f"upload to its storage): {small_fs.refusal}")
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last", _model_of(tmp_path / "run" / "checkpoints" /
                                                                                  "last")).epoch == 0
+
+
+@pytest.mark.slow
+def test_a_sweep_storage_that_fills_mid_sweep_stops_the_sweep_with_one_line_and_resume_finishes_it(
+        small_fs: SmallFs, tmp_path: Path, capsys) -> None:
+    """Tried by hand first: with `--storage` on a small disk the trials after the disk filled each failed, Tune
+    retried its syncs every 10 s and the driver died in Tune's read-back of a truncated trial error. Now the first
+    trial a disk refuses stops the sweep (as Ctrl+C would) with one line naming the refusal and what to do."""
+    if small_fs.mode != "tmpfs":
+        pytest.skip("RLIMIT_FSIZE binds this process only; the trials write --storage from Ray's worker processes")
+    home, storage = tmp_path / "home", small_fs.root / "ray_results"
+    small_fs.fill(leave=6 * 1024 * 1024)  # room for a trial's checkpoints (about 4 MiB), not for all twelve
+    argv = ["--smoke-test", "--no-baselines", "--no-register", "--home", str(home), "--storage", str(storage),
+            "--name", "beta_sweep-full"]
+    assert beta_sweep.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "a disk refused a trial's write, so the sweep stopped" in err[-1], err[-3:]
+    assert "No space left on device" in err[-1] and "--resume beta_sweep-full" in err[-1]
+
+    small_fs.free()  # and the disk grown to hold every trial's checkpoints (12 x about 4 MiB)
+    subprocess.run(["mount", "-o", "remount,size=128m", str(small_fs.root)], check=True, capture_output=True)
+    assert beta_sweep.main([*argv[:-2], "--resume", "beta_sweep-full"]) == 0
+    assert "selected" in capsys.readouterr().out
+    record = read_sweep(home, "beta_sweep")
+    assert len(record.children) == 12  # one run per trial, the ones the full disk failed included, now FINISHED
+    assert {r.info.status for r in record.children} == {"FINISHED"}

@@ -74,3 +74,19 @@ def test_loopback_is_chosen_only_while_ray_can_still_read_it(monkeypatch, import
         monkeypatch.delitem(sys.modules, "ray")
     assert ray_compat.bind_loopback() is not imported
     assert (os.environ.get(ray_compat.LOOPBACK_ENV) == "0") is not imported
+
+
+def test_a_truncated_trial_error_is_dropped_before_tune_reads_it_and_a_whole_one_kept(tmp_path: Path) -> None:
+    import cloudpickle
+    import pyarrow.fs
+    from ray.air.constants import EXPR_ERROR_PICKLE_FILE
+
+    assert ray_compat.TRIAL_ERROR_PICKLE == EXPR_ERROR_PICKLE_FILE  # the name Tune 2.60 writes and restores
+    whole = cloudpickle.dumps(RuntimeError("diverged"))
+    (tmp_path / "trial_a").mkdir()
+    (tmp_path / "trial_a" / EXPR_ERROR_PICKLE_FILE).write_bytes(whole)
+    (tmp_path / "trial_b").mkdir()
+    (tmp_path / "trial_b" / EXPR_ERROR_PICKLE_FILE).write_bytes(whole[: len(whole) // 2])  # a full disk cut it
+    assert ray_compat.drop_truncated_trial_errors(str(tmp_path), pyarrow.fs.LocalFileSystem()) == 1
+    assert (tmp_path / "trial_a" / EXPR_ERROR_PICKLE_FILE).exists()
+    assert not (tmp_path / "trial_b" / EXPR_ERROR_PICKLE_FILE).exists()
