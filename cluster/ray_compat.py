@@ -90,3 +90,31 @@ def drop_truncated_trial_errors(experiment_path: str, filesystem) -> int:
             filesystem.delete_file(info.path)
             dropped += 1
     return dropped
+
+
+def _resumable_optuna_search() -> type:
+    from ray.tune.search.optuna import OptunaSearch
+
+    class ResumableOptunaSearch(OptunaSearch):
+        """OptunaSearch that treats a result for an Optuna trial already finished in its storage as Tune's own
+        "already finished" case. A driver killed after Optuna was told a trial ended, but before Tune saved that,
+        restarts the trial on --resume and it reports its last result again; stock 2.60 then raises
+        UpdateFinishedTrialError from inside Tune's loop and the resumed sweep dies."""
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            ot_trial = self._ot_trials.get(trial_id)
+            if ot_trial is not None and self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+                self._completed_trials.add(trial_id)  # OptunaSearch then logs the extra result and ignores it
+            super().on_trial_result(trial_id, result)
+
+    ResumableOptunaSearch.__module__, ResumableOptunaSearch.__qualname__ = __name__, "ResumableOptunaSearch"
+    return ResumableOptunaSearch
+
+
+def __getattr__(name: str):
+    """`ResumableOptunaSearch`, built on first use (so that importing this module imports no Optuna) and
+    picklable by name, as Tune's saved searcher must be."""
+    if name == "ResumableOptunaSearch":
+        globals()[name] = cls = _resumable_optuna_search()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -136,13 +136,13 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
     search_alg = None
     if study.is_search:
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
         from tracking.optuna_report import optuna_storage_uri
 
-        search_alg = OptunaSearch(_SeededSpace(study.search, settings.run_seeds[0]), metric=SELECTION_METRIC,
-                                  mode="max", study_name=ctx.sweep_name, seed=settings.run_seeds[0],
-                                  storage=optuna.storages.RDBStorage(optuna_storage_uri(ctx.home)))
+        seed = settings.run_seeds[0]
+        search_alg = ray_compat.ResumableOptunaSearch(
+            _SeededSpace(study.search, seed), metric=SELECTION_METRIC, mode="max", study_name=ctx.sweep_name,
+            seed=seed, storage=optuna.storages.RDBStorage(optuna_storage_uri(ctx.home)))
     return tune.Tuner(
         trainable,
         param_space=param_space,

@@ -90,3 +90,26 @@ def test_a_truncated_trial_error_is_dropped_before_tune_reads_it_and_a_whole_one
     assert ray_compat.drop_truncated_trial_errors(str(tmp_path), pyarrow.fs.LocalFileSystem()) == 1
     assert (tmp_path / "trial_a" / EXPR_ERROR_PICKLE_FILE).exists()
     assert not (tmp_path / "trial_b" / EXPR_ERROR_PICKLE_FILE).exists()
+
+
+def _space(trial) -> dict:
+    return {"lr": trial.suggest_float("lr", 1e-4, 1e-2)}
+
+
+def test_a_result_for_an_optuna_trial_already_finished_in_storage_is_ignored_not_a_crash(tmp_path: Path) -> None:
+    """The resumed worker-group sweep of a killed driver: Optuna was told trial 0 ended, Tune had not saved it,
+    the restarted trial reports its last result again (stock OptunaSearch: UpdateFinishedTrialError)."""
+    import pickle
+
+    import optuna
+
+    search = ray_compat.ResumableOptunaSearch(
+        _space, metric="val/hit@5", mode="max",
+        study_name="s", seed=0, storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"))
+    search.suggest("t0")
+    search.on_trial_result("t0", {"val/hit@5": 0.2, "training_iteration": 1})
+    again = pickle.loads(pickle.dumps(search))  # Tune's saved searcher: picklable by name, state as it was
+    search.on_trial_complete("t0", {"val/hit@5": 0.3, "training_iteration": 2})
+    again.on_trial_result("t0", {"val/hit@5": 0.3, "training_iteration": 2})  # must not raise
+    assert "t0" in again._completed_trials
+    assert [t.state for t in again._ot_study.trials] == [optuna.trial.TrialState.COMPLETE]
