@@ -37,7 +37,7 @@ from tracking import cost, report_ablation, reports, run_metadata, run_tags
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.registry import model_name, register_model
 from tracking.store import TrackingTarget
-from tracking.sweep_runs import FINISHED, KILLED, SweepTracking, end_run, kill_running_children, settle_trial_run
+from tracking.sweep_runs import FINISHED, KILLED, end_run, kill_running_children, settle_trial_run
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def _choose(ctx: SweepContext, tuned: Tuned) -> Chosen:
     """Each trial's child run in line with Tune's record and described; the summary; the selection (with
     --confirm: the top K again on fresh seeds, and the final choice by their scores: cluster.confirm)."""
     trials, axes, settings = tuned.trials.copy(), tuned.axes, ctx.settings
-    trials["run_id"] = [_reconciled_run(ctx.tracking, row, ctx.client) for _, row in trials.iterrows()]
+    trials["run_id"] = [settle_trial_run(ctx.tracking, row["trial_id"], row["status"], str(row["error"]), ctx.client)
+                        for _, row in trials.iterrows()]  # each child run in line with Tune's record
     kill_running_children(ctx.tracking, ctx.client)  # runs of trials a dead driver started but Tune never saved
     if ctx.study.is_search and (orphans := end_orphaned_optuna_trials(ctx.sweep_name, ctx.home)):
         print(f"sweep {ctx.sweep_name}: {orphans} Optuna trial(s) asked before the driver died ended FAIL", flush=True)
@@ -290,7 +291,3 @@ def _describe_children(ctx: SweepContext, trials: pd.DataFrame, axes: list[str])
             tags[run_tags.TAG_BEST_CHECKPOINT] = f"{str(row['checkpoint_path']).rstrip('/')}/{BEST}"
         run_metadata.describe_run(ctx.client, row["run_id"], commit, dataset, tags=tags)
 
-
-def _reconciled_run(handle: SweepTracking, trial: pd.Series, client: MlflowClient) -> str:
-    """The trial's child run, brought in line with Tune's record (tracking.sweep_runs.settle_trial_run)."""
-    return settle_trial_run(handle, trial["trial_id"], trial["status"], str(trial["error"]), client)

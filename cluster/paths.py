@@ -47,7 +47,8 @@ def new_sweep_name(study: str, now: float | None = None) -> str:
     return f"{study}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
 
 
-def _listing(storage: str) -> tuple[pyarrow.fs.FileSystem, str]:
+def storage_root(storage: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """The file system under `storage` (a local folder or a URI) and the path of `storage` on it."""
     if "://" in storage:
         return pyarrow.fs.FileSystem.from_uri(storage)
     return pyarrow.fs.LocalFileSystem(), str(Path(storage).resolve())
@@ -59,7 +60,7 @@ def experiment_path(storage: str, sweep_name: str) -> str:
 
 def existing_sweeps(storage: str, study: str) -> list[str]:
     """Names of the study's sweeps under `storage` that Tune can restore, oldest first."""
-    fs, root = _listing(storage)
+    fs, root = storage_root(storage)
     try:
         infos = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
     except (OSError, FileNotFoundError):

@@ -154,7 +154,7 @@ def ensure_embedded_data(path: Path, smoke: bool) -> None:
 
 
 def write_settings(ctx: SweepContext) -> None:
-    fs, root = paths._listing(paths.experiment_path(ctx.storage, ctx.sweep_name))
+    fs, root = paths.storage_root(paths.experiment_path(ctx.storage, ctx.sweep_name))
     fs.create_dir(root, recursive=True)
     saved = {k: getattr(ctx.settings, k) for k in RESUMED}
     saved.update(resources=dataclasses.asdict(ctx.settings.resources), num_samples=ctx.study.num_samples)
@@ -163,7 +163,7 @@ def write_settings(ctx: SweepContext) -> None:
 
 
 def read_settings(storage: str, sweep_name: str) -> dict | None:
-    fs, root = paths._listing(paths.experiment_path(storage, sweep_name))
+    fs, root = paths.storage_root(paths.experiment_path(storage, sweep_name))
     try:
         with fs.open_input_stream(f"{root}/{SETTINGS_FILE}") as src:
             return json.loads(src.read().decode())

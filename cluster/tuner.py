@@ -127,7 +127,7 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
     if not study.is_search:
         param_space[SEED] = tune.grid_search(list(settings.run_seeds))
     if restore:
-        fs, root = paths._listing(ctx.experiment_path)
+        fs, root = paths.storage_root(ctx.experiment_path)
         ray_compat.drop_truncated_trial_errors(root, fs)  # a full disk can have cut one short
         # Failed trials run again from their latest checkpoint: a resume follows a fixed cause (a full disk,
         # a lost tracking server); a trial that fails on its own fails again, alone, as before.
