@@ -13,13 +13,21 @@ RAY_VERSION: an upgrade fails it until each workaround is checked again.
 - `quiet_ray_train_logs`: Ray Train logs every report and checkpoint at INFO, by loggers that escape
   `ray.train.LoggingConfig` (one is named after its file's path).
 - `is_tune_experiment`: the file Tune writes as trials progress, which `--resume` looks for.
+- A full disk cuts Tune's files short: `drop_truncated_trial_errors` and `restore_cut_short_state` mend them before
+  `Tuner.restore`, which would otherwise die, or log "Failed to restore the run state" and start the sweep anew.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
+import pickletools
 from collections.abc import Iterable
+from pathlib import Path
+
+from rcml_core.writable import StorageError
 
 RAY_VERSION = "2.60.0"  # the version every workaround here was checked against
 
@@ -90,6 +98,58 @@ def drop_truncated_trial_errors(experiment_path: str, filesystem) -> int:
             filesystem.delete_file(info.path)
             dropped += 1
     return dropped
+
+
+def _intact(data: bytes) -> bool:
+    """Whether a Tune state file's bytes are whole: JSON that parses, or a pickle that reaches its STOP opcode
+    (Tune pickles some `.json` files; checked without unpickling, so without importing what it names)."""
+    try:
+        json.loads(data)
+        return True
+    except ValueError:
+        pass
+    try:
+        for _ in pickletools.genops(io.BytesIO(data)):
+            pass
+    except ValueError:  # "pickle exhausted before seeing STOP", or bytes that are no pickle at all
+        return False
+    return True
+
+
+def _ray_temp_root() -> Path:
+    """The folder holding this Ray instance's session folders (and the stopped drivers' before it)."""
+    from ray.train.constants import _get_ray_train_session_dir
+
+    return Path(_get_ray_train_session_dir()).parent.parent  # <temp>/session_<id>/artifacts
+
+
+def restore_cut_short_state(experiment_path: str, filesystem, temp_root: Path | None = None) -> list[str]:
+    """Replace each of Tune's state files at the experiment's top (experiment_state-*.json, the searcher's state,
+    tuner.pkl) that a full disk cut short by the whole copy its driver staged before the upload failed
+    (`<Ray temp>/session_*/artifacts/*/<experiment>/driver_artifacts/`, `temp_root` by default this Ray's).
+    Returns the names replaced; StorageError naming the file when one has no whole copy left."""
+    import pyarrow.fs
+
+    experiment = experiment_path.rstrip("/").rsplit("/", 1)[-1]
+    replaced = []
+    for info in filesystem.get_file_info(pyarrow.fs.FileSelector(experiment_path)):
+        if info.type != pyarrow.fs.FileType.File or not info.base_name.endswith((".json", ".pkl")):
+            continue
+        with filesystem.open_input_stream(info.path) as src:
+            if _intact(src.readall()):
+                continue
+        root = temp_root or _ray_temp_root()
+        staged = sorted(root.glob(f"session_*/artifacts/*/{experiment}/driver_artifacts/{info.base_name}"),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        whole = next((data for data in map(Path.read_bytes, staged) if _intact(data)), None)
+        if whole is None:
+            raise StorageError(f"{info.path}: Tune's saved state was cut short (a full disk?) and its driver's "
+                               f"copy under {root} is gone, so the sweep cannot resume; run it again under a new "
+                               "--name")
+        with filesystem.open_output_stream(info.path) as dst:
+            dst.write(whole)
+        replaced.append(info.base_name)
+    return replaced
 
 
 def _resumable_optuna_search() -> type:

@@ -128,7 +128,8 @@ def build_tuner(ctx: SweepContext, trainable, callbacks: list, restore: bool):
         param_space[SEED] = tune.grid_search(list(settings.run_seeds))
     if restore:
         fs, root = paths.storage_root(ctx.experiment_path)
-        ray_compat.drop_truncated_trial_errors(root, fs)  # a full disk can have cut one short
+        ray_compat.drop_truncated_trial_errors(root, fs)  # a full disk can have cut these short
+        ray_compat.restore_cut_short_state(root, fs)
         # Failed trials run again from their latest checkpoint: a resume follows a fixed cause (a full disk,
         # a lost tracking server); a trial that fails on its own fails again, alone, as before.
         return tune.Tuner.restore(ctx.experiment_path, trainable, param_space=param_space or None,

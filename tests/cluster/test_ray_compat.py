@@ -92,6 +92,65 @@ def test_a_truncated_trial_error_is_dropped_before_tune_reads_it_and_a_whole_one
     assert not (tmp_path / "trial_b" / EXPR_ERROR_PICKLE_FILE).exists()
 
 
+
+def _stopped_sweep(tmp_path: Path, staged: bool) -> tuple[Path, Path, bytes]:
+    """A sweep folder whose experiment state a full disk cut short, and Ray's temp folder where (if `staged`) its
+    driver left the whole copy; returns (experiment folder, temp root, the whole state)."""
+    import json
+    import pickle
+
+    name = "experiment_state-2026-12-06_16-50-01.json"
+    whole = json.dumps({"runner_data": {}, "trial_data": [["t0", "{}"]]}).encode()
+    experiment = tmp_path / "storage" / "beta_sweep-full"
+    experiment.mkdir(parents=True)
+    (experiment / name).write_bytes(whole[:20])
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps({"trainable": "run_trial"}))
+    # Tune 2.60 pickles its grid searcher's state into a .json: whole, it must be left alone
+    (experiment / "basic-variant-state-2026-12-06_16-50-01.json").write_bytes(pickle.dumps({"_iterators": []}))
+    temp_root = tmp_path / "ray"
+    if staged:
+        driver = temp_root / "session_2026-12-06_16-49-58_1_1/artifacts/2026-12-06_16-50-01/beta_sweep-full"
+        (driver / "driver_artifacts").mkdir(parents=True)
+        (driver / "driver_artifacts" / name).write_bytes(whole)
+    return experiment, temp_root, whole
+
+
+def test_state_a_full_disk_cut_short_is_restored_from_the_stopped_drivers_staged_copy(tmp_path: Path) -> None:
+    """CI, stop 24: the disk filled while Tune saved its experiment state; on --resume Tune logged "Failed to
+    restore the run state", started the sweep anew and left the first run's trials as extra child runs."""
+    import pyarrow.fs
+
+    experiment, temp_root, whole = _stopped_sweep(tmp_path, staged=True)
+    before = {p.name: p.read_bytes() for p in experiment.iterdir()}
+    replaced = ray_compat.restore_cut_short_state(str(experiment), pyarrow.fs.LocalFileSystem(), temp_root)
+    assert replaced == ["experiment_state-2026-12-06_16-50-01.json"]
+    assert (experiment / replaced[0]).read_bytes() == whole
+    assert {p.name: p.read_bytes() for p in experiment.iterdir() if p.name not in replaced} == {
+        name: data for name, data in before.items() if name not in replaced}  # whole already: left alone
+
+
+def test_state_cut_short_without_a_staged_copy_refuses_the_resume_naming_the_file(tmp_path: Path) -> None:
+    import pyarrow.fs
+
+    from rcml_core.writable import StorageError
+
+    experiment, temp_root, _ = _stopped_sweep(tmp_path, staged=False)
+    with pytest.raises(StorageError, match=r"experiment_state-2026-12-06_16-50-01\.json: Tune's saved state was "
+                                           r"cut short .* cannot resume; run it again under a new --name"):
+        ray_compat.restore_cut_short_state(str(experiment), pyarrow.fs.LocalFileSystem(), temp_root)
+
+
+def test_the_staged_copy_is_where_this_ray_stages_a_drivers_files() -> None:
+    """The layout restore_cut_short_state searches is Ray 2.60's StorageContext.experiment_driver_staging_path."""
+    import inspect
+
+    from ray.train._internal.storage import StorageContext
+
+    assert '"driver_artifacts"' in inspect.getsource(StorageContext.experiment_driver_staging_path.fget)
+    assert "_get_ray_train_session_dir(), self._timestamp, self.experiment_dir_name" in inspect.getsource(
+        StorageContext._get_session_path)
+
+
 def _space(trial) -> dict:
     return {"lr": trial.suggest_float("lr", 1e-4, 1e-2)}
 
