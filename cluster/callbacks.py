@@ -31,6 +31,7 @@ from ray.tune import Callback
 
 from cluster.outcome import error_line
 from cluster.resources import TrialPlan
+from rcml_core.eval.keys import SELECTION_METRIC
 from tracking import cost
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.sweep_runs import (FINISHED, RUNNING, TAG_STOPPED_BY, SweepTracking, end_run, find_trial_run,
@@ -124,7 +125,7 @@ class ProgressCallback(Callback):
         [ 3/18] beta=0.6 seed=1  epoch 2  val hit@5 0.6121 (best 0.6121)
     """
 
-    def __init__(self, keys: list[str], total: int, metric: str = "val/hit@5") -> None:
+    def __init__(self, keys: list[str], total: int, metric: str = SELECTION_METRIC) -> None:
         self.keys, self.total, self.metric = keys, total, metric
         self.done = 0
 

@@ -175,11 +175,13 @@ def _log_results(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.
     for (_, row), result in zip(selection.trials.iterrows(), tested.results):
         if row["run_id"]:
             MlflowTracker(ctx.client, row["run_id"]).log_metrics(
-                {f"final/{k}": v for k, v in result.metrics.items()}, step=int(row["epochs"]))
+                {keys.staged(keys.FINAL, k): v for k, v in result.metrics.items()}, step=int(row["epochs"]))
     parent = MlflowTracker(ctx.client, ctx.parent)
-    parent.log_metrics({"selected/val/hit@5": selection.mean, "selected/val/hit@5_std": selection.std,
-                        **{f"selected/{k}": v for k, v in tested.table.items()},
-                        **{f"baselines/{k}": v for k, v in {**tested.val_baselines, **tested.baseline_table}.items()},
+    selected = keys.staged(keys.SELECTED, keys.SELECTION_METRIC)
+    parent.log_metrics({selected: selection.mean, keys.std_key(selected): selection.std,
+                        **{keys.staged(keys.SELECTED, k): v for k, v in tested.table.items()},
+                        **{keys.staged(keys.BASELINES, k): v
+                           for k, v in {**tested.val_baselines, **tested.baseline_table}.items()},
                         "trials/failed": float((trials["status"] == "ERROR").sum()),
                         "trials/total": float(len(trials)), **tested.ood}, step=0)
     if ctx.settings.ood_data:

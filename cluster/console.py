@@ -61,7 +61,8 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
     lines.append(head)
     for _, row in s.iterrows():
         cells = ("  ".join(f"{_value(row[k]):>{width}}" for k in keys)).rjust(axes_width)
-        sims = "  ".join(f"{row[f'val/hit@5_{sim}_mean']:6.3f}" for sim in metric_keys.SIMILARITIES if sim != "avg")
+        sims = "  ".join(f"{row[metric_keys.metric_key('val', metric_keys.PRIMARY_METRIC, sim) + '_mean']:6.3f}"
+                         for sim in metric_keys.SIMILARITIES if sim != "avg")
         failed = f" ({int(row['failed'])} failed)" if row.get("failed", 0) else ""
         if row.get("stopped_early", 0):  # its score comes from fewer epochs than a full-budget one
             failed += f" ({int(row['stopped_early'])} stopped early by ASHA)"
@@ -85,7 +86,8 @@ def results_lines(result: SweepResult, keys: list[str]) -> list[str]:
         lines.append(f"test: {counts_line(test, 'test')}")
         lines += ["  " + line for line in render(retrieval_rows({**test, **result.test_baselines}, "test",
                                                                 labels={"": "selected"},
-                                                                rank_metrics=("hit@5", "mrr")))]
+                                                                rank_metrics=(metric_keys.PRIMARY_METRIC,
+                                                                              metric_keys.MRR)))]
         shown = [f"{k.split('/', 1)[1]} {_pm(test[k], test.get(k + '_std', float('nan')))}" for k in TEST_KEYS
                  if k in test]
         if shown:

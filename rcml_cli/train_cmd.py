@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rcml_core.eval import keys
 from rcml_core.runtime.layout import METRICS_FILE
 from rcml_core.runtime.run_config import ALIASES, PRESETS
 from rcml_core.writable import require_writable
@@ -33,8 +34,8 @@ def _print_epoch(epoch: int, metrics: dict[str, float], checkpoint: Path | None)
     parts = [f"epoch {epoch:>2}"]
     if "train/loss" in metrics:
         parts.append(f"loss {metrics['train/loss']:.4f}")
-    parts.append(f"val hit@5 {metrics['val/hit@5']:.4f}")
-    parts += [f"{s} {metrics[f'val/hit@5_{s}']:.3f}" for s in ("tt", "ii", "ti", "it")]
+    parts.append(f"val hit@5 {metrics[keys.SELECTION_METRIC]:.4f}")
+    parts += [f"{s} {metrics[keys.metric_key('val', keys.PRIMARY_METRIC, s)]:.3f}" for s in keys.SIMILARITIES[:-1]]
     if "time/epoch_s" in metrics:
         parts.append(f"{metrics['time/epoch_s']:.1f}s")
     print("  ".join(parts), flush=True)
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, tracker=tracker, on_epoch_end=_print_epoch, resume=not args.no_resume, final_splits=splits)
     print(f"best epoch {result.best_epoch} ({result.status}); checkpoint {result.best_checkpoint}")
     for split, metrics in result.final.items():
-        keys = ["hit@1", "hit@5", "hit@10", "mrr", "rtype_top3_avg", "validity_acc"]
-        print(f"{split}: " + "  ".join(f"{k} {metrics[f'{split}/{k}']:.4f}" for k in keys if f"{split}/{k}" in metrics))
+        shown = [*keys.RANK_METRICS, keys.outcome_name(keys.RTYPE_TOP3, keys.AVG), keys.VALIDITY_ACC]
+        print(f"{split}: " + "  ".join(f"{k} {metrics[f'{split}/{k}']:.4f}" for k in shown
+                                       if f"{split}/{k}" in metrics))
     print(f"metrics: {result.run_dir / METRICS_FILE}")
     truncated = json.loads((result.run_dir / METRICS_FILE).read_text())["data"]
     if truncated["titles_truncated"] or truncated["relations_truncated"]:

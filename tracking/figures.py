@@ -35,9 +35,15 @@ from rcml_core.eval.keys import (  # noqa: E402
     N_QUERIES,
     N_SEEDS,
     PREFIXES,
+    N_RTYPE_PAIRS,
+    N_VALIDITY,
     PRIMARY_METRIC,
     RANK_METRICS,
     REFERENCES,
+    RTYPE_CHANCE_TOP3,
+    RTYPE_TOP1,
+    RTYPE_TOP3,
+    VALIDITY_ACC,
     SIMILARITIES,
     ci_keys,
     count_key,
@@ -50,7 +56,7 @@ LABELS = {"tt": "TT", "ii": "II", "ti": "TI", "it": "IT", "avg": "AVG"}
 
 
 def _col(sim: str, stat: str) -> str:
-    return f"best_val_{stat}" if sim == "avg" else f"val/hit@5_{sim}_{stat}"
+    return f"best_val_{stat}" if sim == "avg" else f"{metric_key('val', PRIMARY_METRIC, sim)}_{stat}"
 
 
 def _cell(mean: float, std: float | None, lo: float | None, hi: float | None) -> str:
@@ -214,20 +220,20 @@ def relation_type_bars(metrics: Mapping[str, float], prefix: str = "selected/tes
     """Paper Figure 2: relation-type Top-1 and Top-3 per similarity type (mean ± std over seeds) beside the
     random Top-3 of the same pairs; `metrics` as the parent run stores them (`selected/test/rtype_top3_tt`,
     ...). None when the sweep recorded no relation-type task."""
-    top1 = [metrics.get(f"{prefix}rtype_top1_{s}") for s in SIMILARITIES]
-    top3 = [metrics.get(f"{prefix}rtype_top3_{s}") for s in SIMILARITIES]
+    top1 = [metrics.get(f"{prefix}{RTYPE_TOP1}_{s}") for s in SIMILARITIES]
+    top3 = [metrics.get(f"{prefix}{RTYPE_TOP3}_{s}") for s in SIMILARITIES]
     if any(v is None for v in top1 + top3):
         return None
     std = lambda name: [metrics.get(f"{prefix}{name}_{s}_std", 0.0) for s in SIMILARITIES]  # noqa: E731
     x = np.arange(len(SIMILARITIES))
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
-    ax.bar(x - 0.2, top1, 0.4, yerr=std("rtype_top1"), capsize=3, label="Top-1")
-    ax.bar(x + 0.2, top3, 0.4, yerr=std("rtype_top3"), capsize=3, label="Top-3")
-    chance = metrics.get(f"{prefix}rtype_random_top3")
+    ax.bar(x - 0.2, top1, 0.4, yerr=std(RTYPE_TOP1), capsize=3, label="Top-1")
+    ax.bar(x + 0.2, top3, 0.4, yerr=std(RTYPE_TOP3), capsize=3, label="Top-3")
+    chance = metrics.get(f"{prefix}{RTYPE_CHANCE_TOP3}")
     if chance is not None:
         ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"random Top-3 ({chance:.3f})")
     ax.set_xticks(x, [LABELS[s] for s in SIMILARITIES])
-    n = metrics.get(f"{prefix}n_rtype_pairs")
+    n = metrics.get(f"{prefix}{N_RTYPE_PAIRS}")
     ax.set_ylabel("accuracy (mean ± std over seeds)")
     ax.set_title("Relation-type prediction" + (f" ({int(n)} test pairs)" if n else ""), fontsize=10)
     ax.legend(fontsize=8)
@@ -238,14 +244,14 @@ def relation_type_bars(metrics: Mapping[str, float], prefix: str = "selected/tes
 
 def validity_bar(metrics: Mapping[str, float], prefix: str = "selected/test/") -> Figure | None:
     """Paper Figure 3: the relation-validity probe's accuracy (mean ± std over seeds); None without the task."""
-    acc = metrics.get(f"{prefix}validity_acc")
+    acc = metrics.get(f"{prefix}{VALIDITY_ACC}")
     if acc is None:
         return None
     fig, ax = plt.subplots(figsize=(3.6, 3.8), dpi=120)
-    ax.bar([0], [acc], 0.5, yerr=[metrics.get(f"{prefix}validity_acc_std", 0.0)], capsize=4)
+    ax.bar([0], [acc], 0.5, yerr=[metrics.get(std_key(f"{prefix}{VALIDITY_ACC}"), 0.0)], capsize=4)
     ax.set_xticks([0], ["selected"])
     ax.set_ylim(0.0, 1.0)
-    n = metrics.get(f"{prefix}n_validity")
+    n = metrics.get(f"{prefix}{N_VALIDITY}")
     ax.set_ylabel("accuracy (mean ± std over seeds)")
     ax.set_title("Relation validity" + (f" ({int(n)} test instances)" if n else ""), fontsize=10)
     ax.grid(alpha=0.3, axis="y")

@@ -31,7 +31,7 @@ from rcml_core.eval.results import QueryOutcomes  # noqa: E402
 from tracking.compare import SeedOutcomes, ablation_drops  # noqa: E402
 from tracking.reports import Report  # noqa: E402
 
-DROP_METRICS = tuple(keys.outcome_name(m, s) for m in (keys.PRIMARY_METRIC, "mrr") for s in keys.SIMILARITIES)
+DROP_METRICS = tuple(keys.outcome_name(m, s) for m in (keys.PRIMARY_METRIC, keys.MRR) for s in keys.SIMILARITIES)
 SEED = "seed"  # the trials table's seed column
 TABLE = "ablation_drops"  # <report>/ablation_drops.csv and .png
 

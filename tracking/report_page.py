@@ -25,13 +25,14 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from rcml_core.errors import RCMLError
+from rcml_core.eval import keys
 from tracking import figures as figures_
 from tracking import report_table1
 from tracking.run_metadata import OOD_CONTEXT
 from tracking.sweep_runs import TAG_ROLE
 
 ARTIFACT_DIR = "report/rcml_report"
-TABLE_METRICS = ("hit@5", "mrr")
+TABLE_METRICS = (keys.PRIMARY_METRIC, keys.MRR)
 
 
 @dataclass(frozen=True)

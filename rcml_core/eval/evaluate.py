@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rcml_core.config import check_choice, check_range
 from rcml_core.data.format.schema import RelationalDataset, RetrievalSet
 from rcml_core.eval import keys
 from rcml_core.eval.embedders import ConcatEmbedder, Embedder, PlainEmbedder, RCMLEmbedder
@@ -64,9 +65,12 @@ class EvalOptions:
     reference: bool = False  # also the model-free reference scorers (rcml_core.eval.reference)
 
     def __post_init__(self) -> None:
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown:
-            raise ValueError(f"unknown evaluation tasks {sorted(unknown)}; known: {TASKS}")
+        for task in self.tasks:
+            check_choice("eval.tasks", task, TASKS)
+        check_range("eval.batch_size", self.batch_size, 1, integer=True)
+        if self.max_queries is not None:
+            check_range("eval.max_queries", self.max_queries, 1, integer=True)
+        check_range("eval.probe_c", self.probe_c, 0, low_open=True)
 
 
 @torch.no_grad()

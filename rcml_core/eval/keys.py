@@ -44,8 +44,15 @@ from __future__ import annotations
 
 SIMILARITIES: tuple[str, ...] = ("tt", "ii", "ti", "it", "avg")
 HIT_KS: tuple[int, ...] = (1, 5, 10)
-RANK_METRICS: tuple[str, ...] = tuple(f"hit@{k}" for k in HIT_KS) + ("mrr",)
-PRIMARY_METRIC = "hit@5"
+MRR = "mrr"
+
+
+def hit_name(k: int) -> str:
+    return f"hit@{k}"
+
+
+RANK_METRICS: tuple[str, ...] = tuple(hit_name(k) for k in HIT_KS) + (MRR,)
+PRIMARY_METRIC = hit_name(5)
 SELECTION_METRIC = "val/hit@5"  # what runs are selected on: AVG similarity, per epoch (epoch 0 included)
 BEST_PREFIX = "best/"  # the best value so far, logged every epoch: `best/val/hit@5`, `best/epoch`
 BEST_SELECTION = BEST_PREFIX + SELECTION_METRIC

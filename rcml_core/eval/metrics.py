@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rcml_core.eval.keys import HIT_KS
+from rcml_core.eval.keys import HIT_KS, MRR, hit_name
 
 
 def tie_counts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,35 +68,15 @@ def expected_reciprocal_rank(n_greater: np.ndarray, n_tied: np.ndarray) -> np.nd
 def rank_outcomes(ranks: np.ndarray, ks: tuple[int, ...] = HIT_KS) -> dict[str, np.ndarray]:
     """Per-query outcomes of known ranks: {"hit@k": (Q,) 0/1, ..., "mrr": (Q,) 1/rank}."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    out = {f"hit@{k}": (ranks <= k).astype(np.float64) for k in ks}
-    out["mrr"] = 1.0 / ranks
+    out = {hit_name(k): (ranks <= k).astype(np.float64) for k in ks}
+    out[MRR] = 1.0 / ranks
     return out
 
 
 def tie_aware_outcomes(n_greater: np.ndarray, n_tied: np.ndarray, ks: tuple[int, ...] = HIT_KS) -> dict[str, np.ndarray]:
     """Per-query expected outcomes under uniform random tie-breaking: {"hit@k": (Q,), ..., "mrr": (Q,)}."""
-    out = {f"hit@{k}": expected_hit_at_k(n_greater, n_tied, k) for k in ks}
-    out["mrr"] = expected_reciprocal_rank(n_greater, n_tied)
-    return out
-
-
-def hit_at_k(ranks: np.ndarray, k: int) -> float:
-    """Fraction of queries whose positive ranks within the top k."""
-    ranks = np.asarray(ranks)
-    return float((ranks <= k).mean()) if ranks.size else float("nan")
-
-
-def mean_reciprocal_rank(ranks: np.ndarray) -> float:
-    ranks = np.asarray(ranks, dtype=np.float64)
-    return float((1.0 / ranks).mean()) if ranks.size else float("nan")
-
-
-def retrieval_metrics(scores: np.ndarray, ks: tuple[int, ...] = HIT_KS) -> dict[str, float]:
-    """{"hit@1": ., "hit@5": ., "hit@10": ., "mrr": ., "n_queries": Q} for (Q, C) scores (ties pessimistic)."""
-    ranks = positive_ranks(scores)
-    out = {f"hit@{k}": hit_at_k(ranks, k) for k in ks}
-    out["mrr"] = mean_reciprocal_rank(ranks)
-    out["n_queries"] = float(len(ranks))
+    out = {hit_name(k): expected_hit_at_k(n_greater, n_tied, k) for k in ks}
+    out[MRR] = expected_reciprocal_rank(n_greater, n_tied)
     return out
 
 

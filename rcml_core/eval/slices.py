@@ -12,11 +12,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rcml_core.eval import keys
 from rcml_core.eval.bootstrap import cluster_bootstrap
 from rcml_core.eval.results import QueryOutcomes
 
 
-def relation_slices(outcomes: QueryOutcomes, relation: np.ndarray, outcome: str = "hit@5_avg",
+def relation_slices(outcomes: QueryOutcomes, relation: np.ndarray,
+                    outcome: str = keys.outcome_name(keys.PRIMARY_METRIC, keys.AVG),
                     texts: Mapping[int, str] | None = None) -> list[dict[str, float | int | str]]:
     """One row per relation present: relation_id, text, n_queries, n_pairs, mean, ci_lo, ci_hi of `outcome`.
 

@@ -288,7 +288,8 @@ class _Trainer:
                 with exact_fp32(self.device):
                     results[split] = evaluate_run(self.session, split, self.run_dir / BACKBONE_DIR)
                 final[split] = results[split].metrics
-                self.tracker.log_metrics({f"final/{k}": v for k, v in final[split].items()}, step=self.state.epoch)
+                self.tracker.log_metrics({keys.staged(keys.FINAL, k): v for k, v in final[split].items()},
+                                         step=self.state.epoch)
                 results[split].save(outcomes_dir / f"{split}.npz")
             cap = self.config.eval.max_val_queries
             if "val" in results and cap is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rcml_core.errors import ConfigError
 from rcml_core.eval import keys
 from rcml_core.eval.evaluate import EvalOptions, evaluate_split
 from rcml_core.runtime.run_config import resolve_run_config
@@ -52,7 +53,7 @@ def test_reference_scorers_are_scored_on_the_models_queries(tiny_data: Path) -> 
 
 
 def test_an_unknown_method_or_task_is_refused(tiny_data: Path) -> None:
-    with pytest.raises(ValueError, match="unknown evaluation tasks"):
+    with pytest.raises(ConfigError, match=r"eval.tasks must be one of"):
         EvalOptions(tasks=("retrieval", "captioning"))
     session = build_session(resolve_run_config("tiny", overrides=[f"data={tiny_data}"]))
     with pytest.raises(ValueError, match="unknown method"):

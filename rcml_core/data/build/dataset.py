@@ -44,28 +44,7 @@ from rcml_core.data.format.io import content_hash
 from rcml_core.data.format.skips import SkipLog
 from rcml_core.data.build.relation_text import describe_clusters
 from rcml_core.data.build.relations import cluster_users, co_purchase_edges, user_profiles
-from rcml_core.data.format.schema import (
-    EDGES_FILE,
-    EDGES_SCHEMA,
-    EVAL_SPLITS,
-    IMAGES_DIR,
-    INTRA_RELATION_ID,
-    INTRA_RELATION_TEXT,
-    ITEMS_FILE,
-    ITEMS_SCHEMA,
-    MANIFEST_FILE,
-    RELATION_TYPE_SCHEMA,
-    RELATIONS_FILE,
-    RELATIONS_SCHEMA,
-    RETRIEVAL_SCHEMA,
-    SCHEMA_VERSION,
-    SPLITS,
-    VALIDITY_SCHEMA,
-    Manifest,
-    relation_type_file,
-    retrieval_file,
-    validity_file,
-)
+from rcml_core.data.format import schema
 from rcml_core.data.format.store import check_destination, image_name, place_image, staged_dir, write_json, write_table
 from rcml_core.data.build.clean import InteractionStats, clean_interactions, validate_items
 from rcml_core.config import check_choice, check_fractions, check_range, check_text
@@ -164,7 +143,7 @@ def _relations(
     )
     n_edges = edges["relation_id"].value_counts()
     new_id: dict[int, int] = {}
-    rows = [(INTRA_RELATION_ID, INTRA_RELATION_TEXT, "intra", 0)]
+    rows = [(schema.INTRA_RELATION_ID, schema.INTRA_RELATION_TEXT, "intra", 0)]
     for k, text in enumerate(texts):
         rid = k + 1
         if clusters.sizes[k] == 0 or n_edges.get(rid, 0) == 0:
@@ -195,7 +174,8 @@ def _items_table(items: pd.DataFrame, split_of: pd.Series) -> pd.DataFrame:
     table = items.sort_values("item_id", kind="stable").reset_index(drop=True)
     table["split"] = split_of.reindex(table["item_id"].to_numpy()).to_numpy()
     table["image"] = [
-        f"{IMAGES_DIR}/{image_name(i, _image_suffix(Path(p)))}" for i, p in zip(table["item_id"], table["image_path"])
+        f"{schema.IMAGES_DIR}/{image_name(i, _image_suffix(Path(p)))}"
+        for i, p in zip(table["item_id"], table["image_path"])
     ]
     return table
 
@@ -213,7 +193,7 @@ def _eval_sets(items: pd.DataFrame, edges: pd.DataFrame, relations: pd.DataFrame
     inter_ids = relations.loc[relations["kind"] == "inter", "relation_id"].to_numpy(dtype=np.int64)
     tables: dict[str, tuple[pa.Schema, pd.DataFrame]] = {}
     dropped: dict[str, int] = {}
-    for s_no, split in enumerate(SPLITS):
+    for s_no, split in enumerate(schema.SPLITS):
         graph = evalsets.SplitGraph.from_frames(
             items.loc[items["split"] == split, "item_id"].to_numpy(), edges[edges["split"] == split]
         )
@@ -221,15 +201,15 @@ def _eval_sets(items: pd.DataFrame, edges: pd.DataFrame, relations: pd.DataFrame
         def rng(purpose: str, s_no: int = s_no) -> np.random.Generator:
             return np.random.default_rng([config.seed, s_no, _STREAM[purpose]])
 
-        if split in EVAL_SPLITS:
+        if split in schema.EVAL_SPLITS:
             frame, dropped[split] = evalsets.retrieval_set(
                 graph, config.n_negatives, config.max_queries_per_split, rng("retrieval")
             )
-            tables[retrieval_file(split)] = (RETRIEVAL_SCHEMA, frame)
+            tables[schema.retrieval_file(split)] = (schema.RETRIEVAL_SCHEMA, frame)
             pairs = evalsets.relation_type_set(graph, config.max_relation_type_pairs, rng("relation_type"))
-            tables[relation_type_file(split)] = (RELATION_TYPE_SCHEMA, pairs)
+            tables[schema.relation_type_file(split)] = (schema.RELATION_TYPE_SCHEMA, pairs)
         validity = evalsets.validity_set(graph, inter_ids, config.max_validity_per_split, rng("validity"))
-        tables[validity_file(split)] = (VALIDITY_SCHEMA, validity)
+        tables[schema.validity_file(split)] = (schema.VALIDITY_SCHEMA, validity)
     return _EvalTables(tables, dropped)
 
 
@@ -243,11 +223,12 @@ def _counts(
     cross_dropped: int,
     evals: _EvalTables,
 ) -> dict:
-    per_split = lambda frame: {s: int((frame["split"] == s).sum()) for s in SPLITS}  # noqa: E731
+    per_split = lambda frame: {s: int((frame["split"] == s).sum()) for s in schema.SPLITS}  # noqa: E731
     return {
         "items": {**per_split(items), "total": len(items)},
         "edges": {**per_split(edges), "total": len(edges)},
-        "pairs": {s: int(edges.loc[edges["split"] == s, ["src", "dst"]].drop_duplicates().shape[0]) for s in SPLITS},
+        "pairs": {s: int(edges.loc[edges["split"] == s, ["src", "dst"]].drop_duplicates().shape[0])
+                  for s in schema.SPLITS},
         "relations": int((relations["kind"] == "inter").sum()),
         "users": int(inter["user_id"].nunique()),
         **users_clustered,
@@ -256,10 +237,10 @@ def _counts(
         "repeat_interactions_merged": istats.repeat_merged,
         "interaction_rows_dropped_with_skipped_items": istats.dropped_with_skipped_items,
         "cross_split_edges_dropped": cross_dropped,
-        "retrieval_queries": {s: evals.size(retrieval_file(s)) for s in EVAL_SPLITS},
+        "retrieval_queries": {s: evals.size(schema.retrieval_file(s)) for s in schema.EVAL_SPLITS},
         "retrieval_queries_dropped_no_negatives": dict(evals.dropped_queries),
-        "relation_type_pairs": {s: evals.size(relation_type_file(s)) for s in EVAL_SPLITS},
-        "validity_instances": {s: evals.size(validity_file(s)) for s in SPLITS},
+        "relation_type_pairs": {s: evals.size(schema.relation_type_file(s)) for s in schema.EVAL_SPLITS},
+        "validity_instances": {s: evals.size(schema.validity_file(s)) for s in schema.SPLITS},
     }
 
 
@@ -272,7 +253,7 @@ def build_dataset(
     skips: SkipLog,
     overwrite: bool = False,
     progress: bool = True,
-) -> Manifest:
+) -> schema.Manifest:
     """Build the canonical dataset at `out_dir` and return its manifest.
 
     items: item_id, text, image_path (local file), category ("A > B"), profile_category, and
@@ -299,17 +280,17 @@ def build_dataset(
     counts = _counts(table, kept.edges, relations, inter, istats, users_clustered, kept.cross_split_dropped, evals)
 
     with staged_dir(out_dir, overwrite) as stage:
-        (stage / IMAGES_DIR).mkdir()
+        (stage / schema.IMAGES_DIR).mkdir()
         pairs = zip(table["image_path"], table["image"])
         for src, rel in tqdm(pairs, total=len(table), desc="copy images", unit="img", disable=not progress):
             place_image(Path(src), stage / rel)
-        write_table(table, ITEMS_SCHEMA, stage / ITEMS_FILE)
-        write_table(relations, RELATIONS_SCHEMA, stage / RELATIONS_FILE)
-        write_table(kept.edges, EDGES_SCHEMA, stage / EDGES_FILE)
-        for rel, (schema, frame) in evals.tables.items():
-            write_table(frame, schema, stage / rel)
-        manifest = Manifest(
-            schema_version=SCHEMA_VERSION,
+        write_table(table, schema.ITEMS_SCHEMA, stage / schema.ITEMS_FILE)
+        write_table(relations, schema.RELATIONS_SCHEMA, stage / schema.RELATIONS_FILE)
+        write_table(kept.edges, schema.EDGES_SCHEMA, stage / schema.EDGES_FILE)
+        for rel, (table_schema, frame) in evals.tables.items():
+            write_table(frame, table_schema, stage / rel)
+        manifest = schema.Manifest(
+            schema_version=schema.SCHEMA_VERSION,
             name=config.name,
             source=source,
             counts=counts,
@@ -317,5 +298,5 @@ def build_dataset(
             content_hash=content_hash(stage),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        write_json(manifest.to_dict(), stage / MANIFEST_FILE)  # last: its presence marks a complete build
+        write_json(manifest.to_dict(), stage / schema.MANIFEST_FILE)  # last: its presence marks a complete build
     return manifest

@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from rcml_core.config import check_choice, check_fractions, check_range, check_text, from_preset
+from rcml_core.data.build.dataset import CLUSTER_FITS
 
 GENERATORS: tuple[str, ...] = ("missions", "profiles")
-CLUSTER_FITS: tuple[str, ...] = ("train", "all")
 
 
 @dataclass(frozen=True)
