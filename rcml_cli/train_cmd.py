@@ -44,7 +44,6 @@ def _print_epoch(epoch: int, metrics: dict[str, float], checkpoint: Path | None)
 def run(args: argparse.Namespace) -> int:
     from rcml_core.train.loop import train
     from rcml_core.runtime.run_config import resolve_run_config
-    from rcml_core.train.tracker import LocalTracker
 
     overrides = list(args.overrides)
     if args.data is not None:
@@ -53,9 +52,8 @@ def run(args: argparse.Namespace) -> int:
     require_writable(Path(config.out_dir), "out_dir")  # before the data and the model are built
     print(f"rcml train: method {config.method}, ablation {config.ablation.name}, beta {config.effective_model.beta}, "
           f"data {config.data}, out_dir {config.out_dir}", flush=True)
-    tracker = LocalTracker(Path(config.out_dir) / "tracking")
     splits = ("val", "test") if args.test else ("val",)
-    result = train(config, tracker=tracker, on_epoch_end=_print_epoch, resume=not args.no_resume, final_splits=splits)
+    result = train(config, on_epoch_end=_print_epoch, resume=not args.no_resume, final_splits=splits)
     print(f"best epoch {result.best_epoch} ({result.status}); checkpoint {result.best_checkpoint}")
     for split, metrics in result.final.items():
         shown = [*keys.RANK_METRICS, keys.outcome_name(keys.RTYPE_TOP3, keys.AVG), keys.VALIDITY_ACC]

@@ -14,7 +14,21 @@ from rcml_core.errors import ConfigError, DivergedError
 from rcml_core.model.rcml import RCMLModel
 from rcml_core.train.loop import train
 from rcml_core.runtime.run_config import resolve_run_config
-from rcml_core.train.tracker import LocalTracker
+from rcml_core.train.tracker import NoopTracker
+
+
+class RecordingTracker(NoopTracker):
+    """What the loop logs, kept in memory: (metrics, step) per log_metrics call, and the tags."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[dict, int]] = []
+        self.tags: dict[str, str] = {}
+
+    def log_metrics(self, metrics, step: int) -> None:
+        self.logged.append((dict(metrics), step))
+
+    def set_tags(self, tags) -> None:
+        self.tags.update(tags)
 
 
 def _config(data: Path, out: Path, *extra: str):
@@ -25,7 +39,7 @@ def _config(data: Path, out: Path, *extra: str):
 
 
 def test_run_validates_at_epoch_0_and_records_every_epoch(tiny_data: Path, tmp_path: Path) -> None:
-    tracker = LocalTracker(tmp_path / "tracking")
+    tracker = RecordingTracker()
     seen = []
     result = train(_config(tiny_data, tmp_path / "run"), tracker=tracker,
                    on_epoch_end=lambda e, m, c: seen.append((e, m["val/hit@5"], c is not None)))
@@ -37,7 +51,7 @@ def test_run_validates_at_epoch_0_and_records_every_epoch(tiny_data: Path, tmp_p
     assert result.best_epoch == round(best["epoch"])
     assert set(report["final"]["val"]) >= {"val/hit@5", "val/mrr_tt", "val/rtype_top3_avg", "val/validity_acc",
                                            "val/free_hit@5"}
-    epoch_steps = [m["step"] for m in tracker.metrics() if "val/hit@5" in m]
+    epoch_steps = [step for metrics, step in tracker.logged if "val/hit@5" in metrics]
     assert epoch_steps == [0, 1, 2]
     assert (tmp_path / "run/checkpoints/best/backbone").is_dir()
 
@@ -83,10 +97,10 @@ def test_nan_loss_stops_with_diverged_at_step_and_a_failed_status(tiny_data: Pat
         return out
 
     monkeypatch.setattr(RCMLModel, "loss", loss_going_nan)
-    tracker = LocalTracker(tmp_path / "tracking")
+    tracker = RecordingTracker()
     with pytest.raises(DivergedError, match="diverged at step 2"):
         train(_config(tiny_data, tmp_path / "run"), tracker=tracker)
-    assert json.loads((tmp_path / "tracking/tags.json").read_text())["status"] == "failed"
+    assert tracker.tags["status"] == "failed" and "diverged at step 2" in tracker.tags["failure"]
     assert "diverged at step 2" in (tmp_path / "run/FAILED").read_text()
 
 
