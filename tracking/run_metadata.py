@@ -25,7 +25,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT
 
 TAG_NOTE = "mlflow.note.content"
 DIGEST_CHARS = 32  # MLflow stores a dataset digest in at most 36 characters; the full hash is in the profile
-RUNS_VIEW = "runs?workflowType=machine_learning"  # MLflow 3 opens an experiment on its GenAI page otherwise
 
 METRIC_NAMING = """\
 RCML sweeps. One parent run per sweep (tag rcml.role=sweep); under it one child run per trial
@@ -113,11 +112,6 @@ def describe_run(client: MlflowClient, run_id: str, commit: str | None, dataset:
         client.log_inputs(run_id, datasets=[dataset])
     if config is not None and "config.json" not in {a.path for a in client.list_artifacts(run_id)}:
         client.log_dict(run_id, dict(config), "config.json")
-
-
-def ui_link(base_url: str, experiment_id: str) -> str:
-    """The MLflow UI address of the experiment's training runs (MLflow 3 otherwise opens its GenAI overview)."""
-    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/{RUNS_VIEW}"
 
 
 def version_description(study: str, configuration: str, seed: int | str, seeds: Sequence[int], rule: str,

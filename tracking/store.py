@@ -55,11 +55,9 @@ class TrackingTarget:
         page = f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning" if experiment_id else ""
         if self.is_server:
             return f"open {self.uri.rstrip('/')}{page} in a browser"
-        if self.is_local_sqlite:
-            return (f"mlflow ui --backend-store-uri {self.uri} --default-artifact-root {self.artifact_root} "
-                    f"--host 127.0.0.1 --port 5000   # then open http://127.0.0.1:5000{page}")
-        return f"mlflow ui --backend-store-uri {self.uri} --host 127.0.0.1 --port 5000   # then open " \
-               f"http://127.0.0.1:5000{page}"
+        root = f" --default-artifact-root {self.artifact_root}" if self.is_local_sqlite else ""
+        return (f"mlflow ui --backend-store-uri {self.uri}{root} --host 127.0.0.1 --port 5000   "
+                f"# then open http://127.0.0.1:5000{page}")
 
 
 def resolve_tracking(home: Path | str, env: Mapping[str, str] | None = None) -> TrackingTarget:

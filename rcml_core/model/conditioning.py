@@ -104,14 +104,6 @@ GROUP_OVERHEAD_MACS = 4_000_000
 READOUTS: tuple[str, ...] = ("auto", "dense", "grouped")
 
 
-def table_pair_similarities(
-    z_text: Tensor, z_image: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
-) -> PairSimilarities:
-    """(B, C) cosines read from the tables z (R, U, d): [r, s] = z_x[rel_r, src_r] . z_y[rel_r, dst_s]
-    (stacked_pair_similarities on the two tables stacked item-major)."""
-    return stacked_pair_similarities(torch.stack([z_text, z_image]).transpose(1, 2), src, dst, rel, readout)
-
-
 def stacked_pair_similarities(
     tables: Tensor, src: Tensor, dst: Tensor, rel: Tensor, readout: str = "auto"
 ) -> PairSimilarities:

@@ -34,9 +34,6 @@ class PairSimilarities:
     tt: Tensor  # text -> text
     ii: Tensor  # image -> image
 
-    def as_dict(self) -> dict[str, Tensor]:
-        return {"ti": self.ti, "it": self.it, "tt": self.tt, "ii": self.ii}
-
 
 @dataclass
 class ConditionedEmbeddings:

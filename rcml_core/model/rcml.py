@@ -22,7 +22,7 @@ Precision: only the backbone's towers may run in bf16 (`set_encoder_autocast`, e
 fp32 features, and the conditioning, the similarities and the loss run in fp32 with autocast off, even
 under a caller's autocast. bf16 cosines move in steps of 2^-8, a logit step of 0.039 at tau = 0.1.
 
-Trainable parameters (`trainable_parameter_names`):
+Trainable parameters (those with `requires_grad`):
   full backbone:   everything except clip.logit_scale (the temperature tau is fixed by LossConfig).
   frozen_backbone: attention.w_q, attention.w_k, attention.w_v, attention.w_o,
                    clip.text_projection.weight, clip.visual_projection.weight;
@@ -137,10 +137,6 @@ class RCMLModel(nn.Module):
     def set_encoder_autocast(self, dtype: torch.dtype | None) -> None:
         """Run the backbone's towers under autocast to `dtype` (bf16 on CUDA by default); None: fp32."""
         set_encoder_autocast(self.clip, dtype)
-
-    def trainable_parameter_names(self) -> list[str]:
-        """Names of the parameters that train under this config (see the module docstring)."""
-        return [name for name, p in self.named_parameters() if p.requires_grad]
 
     # ---- encoders: the backbone runs once per unique item / relation -------------------------------
 

@@ -60,7 +60,7 @@ def test_similarities_and_loss_are_fp32_even_under_a_callers_bf16_autocast(backb
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         sims = model(batch)
         out = model.loss(batch, LossConfig())
-    assert all(v.dtype == torch.float32 for v in sims.as_dict().values())
+    assert all(v.dtype == torch.float32 for v in vars(sims).values())
     assert out.total.dtype == torch.float32
     # the same model with fp32 towers: the loss moves by bf16 rounding of the features only
     reference = _model(backbone, None).loss(batch, LossConfig()).total.item()
@@ -94,5 +94,5 @@ def test_on_cuda_bf16_towers_give_fp32_similarities_and_the_cpu_loss(backbone) -
     model = _model(backbone, torch.bfloat16).to("cuda")
     on_gpu = batch.to("cuda")
     sims = model(on_gpu)
-    assert all(v.dtype == torch.float32 for v in sims.as_dict().values())
+    assert all(v.dtype == torch.float32 for v in vars(sims).values())
     assert model.loss(on_gpu, LossConfig()).total.item() == pytest.approx(reference, rel=0.02)

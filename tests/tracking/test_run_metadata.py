@@ -28,7 +28,6 @@ def test_the_printed_ui_link_lands_on_the_experiments_training_runs(tmp_path: Pa
     assert local.ui_command("7").endswith("http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning")
     server = resolve_tracking(tmp_path, env={"MLFLOW_TRACKING_URI": "http://mlflow.internal:5000/"})
     assert "http://mlflow.internal:5000/#/experiments/3/runs?workflowType=machine_learning" in server.ui_command("3")
-    assert run_metadata.ui_link("http://h:5000/", "3") == "http://h:5000/#/experiments/3/runs?workflowType=machine_learning"
 
 
 def test_a_run_records_the_commit_the_dataset_by_its_manifest_hash_and_its_resolved_config(tmp_path: Path) -> None:
