@@ -58,7 +58,6 @@ class SweepResult:
     lines: list[str] = field(default_factory=list)
     # The scorers that need no sweep trial, on the val selection queries: ref_* and free_* (over the seeds).
     val_baselines: dict[str, float] = field(default_factory=dict)
-    test_results: list[EvalResult] = field(default_factory=list)  # per selected seed, with per-query outcomes
     # The CLIP baselines on the same test queries over the same seeds (cluster/baselines.py): concat_ and plain_ keys.
     test_baselines: dict[str, float] = field(default_factory=dict)
     axes: list[str] = field(default_factory=list)  # what tells configurations apart (a search: its parameters)
@@ -110,7 +109,7 @@ def conclude(ctx: SweepContext, tuned: Tuned) -> SweepResult:
     return SweepResult(sweep_name=ctx.sweep_name, parent_run_id=ctx.parent, trials=chosen.trials,
                        summary=chosen.summary, selection=chosen.selection, test=tested.table, model_version=version,
                        report_dir=report_dir, tracking=ctx.target, experiment_id=ctx.tracking.experiment_id,
-                       lines=built.lines, val_baselines=tested.val_baselines, test_results=tested.results,
+                       lines=built.lines, val_baselines=tested.val_baselines,
                        test_baselines=tested.baseline_table, axes=chosen.axes)
 
 

@@ -35,7 +35,6 @@ import pandas as pd
 from rcml_core.eval.bootstrap import LEVEL, N_RESAMPLES, SEED, cluster_sums, resample_weights
 from rcml_core.eval.results import QueryOutcomes
 
-ALPHA = 1.0 - LEVEL
 _BLOCK_CELLS = 1 << 21  # resamples x clusters per block of the weight matrix (16 MiB)
 
 
