@@ -25,6 +25,7 @@ import pandas as pd
 from rcml_core.data.format.image_paths import image_path_problem
 from rcml_core.data.format.stats import DatasetStats, dataset_stats
 from rcml_core.data.format.io import content_hash, read_table, table_files
+from rcml_core.data.format.skips import skip_summary_lines
 from rcml_core.data.format.schema import (
     EDGES_FILE,
     EVAL_SPLITS,
@@ -68,18 +69,8 @@ class CheckReport:
         lines = [f"dataset {self.root}"]
         if self.stats is not None:
             lines += self.stats.lines()
-        lines += _skip_lines(self.skips)
+        lines += skip_summary_lines(self.skips, "skipped records at build")
         return lines
-
-
-def _skip_lines(skips: dict) -> list[str]:
-    if not skips or not skips.get("total"):
-        return ["skipped records at build: none"]
-    lines = [f"skipped records at build: {skips['total']} (policy: {skips.get('policy')})"]
-    for reason, n in skips.get("counts", {}).items():
-        example = (skips.get("examples", {}).get(reason) or [""])[0]
-        lines.append(f"  {reason}: {n}" + (f"  e.g. {example}" if example else ""))
-    return lines
 
 
 class _Collector:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from rcml_core.data.build.clean import image_problem
 from rcml_core.data.build.dataset import BuildConfig, build_dataset
 from rcml_core.data.format.schema import SPLITS, Manifest
-from rcml_core.data.format.skips import SkipLog
+from rcml_core.data.format.skips import SkipLog, skip_summary_lines
 from rcml_core.data.format.store import check_destination
 from rcml_core.data.sources.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.sources.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
@@ -91,17 +91,9 @@ class SourceReport:
         lines.append(f"users: {c['users']} ({c['users_clustered']} clustered), interactions: {c['interactions']}")
         lines.append(f"relations: {c['relations']} inter + 1 intra")
         lines.append(f"edges: {c['edges']['total']} ({per_split(c['edges'])})")
-        lines.extend(_skip_lines(self.manifest.skips))
+        lines.extend(skip_summary_lines(self.manifest.skips))
         lines.append(f"output: {self.out_dir}")
         return lines
-
-
-def _skip_lines(skips: dict) -> list[str]:
-    """The manifest's skips as SkipLog.summary_lines() prints them."""
-    log = SkipLog(skips["policy"])
-    log.counts.update(skips["counts"])
-    log.examples.update(skips["examples"])
-    return log.summary_lines()
 
 
 def image_refs(items: pd.DataFrame) -> list[ImageRef]:
