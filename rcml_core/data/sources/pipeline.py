@@ -98,15 +98,11 @@ class SourceReport:
 
 def image_refs(items: pd.DataFrame) -> list[ImageRef]:
     """ImageRefs from an items frame with image_url and, optionally, no_url_reason columns."""
-    reasons = items["no_url_reason"] if "no_url_reason" in items.columns else None
-    refs = []
-    for row, (item_id, url) in enumerate(zip(items["item_id"], items["image_url"])):
-        url = url if isinstance(url, str) and url else None
-        if reasons is not None and url is None:
-            refs.append(ImageRef(item_id, None, str(reasons.iat[row])))
-        else:
-            refs.append(ImageRef(item_id, url))
-    return refs
+    urls = [url if isinstance(url, str) and url else None for url in items["image_url"]]
+    if "no_url_reason" not in items.columns:
+        return [ImageRef(item_id, url) for item_id, url in zip(items["item_id"], urls)]
+    return [ImageRef(item_id, url) if url else ImageRef(item_id, None, str(reason))
+            for item_id, url, reason in zip(items["item_id"], urls, items["no_url_reason"])]
 
 
 def _usable_images(resolution: ImageResolution, skips: SkipLog, progress: bool) -> dict[str, Path]:
