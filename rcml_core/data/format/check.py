@@ -259,12 +259,10 @@ def check_dataset(root: Path | str) -> CheckReport:
     _check_edges(c, edges, split_of, set(rel.loc[rel["relation_id"] != INTRA_RELATION_ID, "relation_id"].tolist()))
     g = _Graph(edges)
     for split in SPLITS:
-        if split in EVAL_SPLITS:
-            for file, fn in ((retrieval_file(split), _check_retrieval), (relation_type_file(split), _check_relation_type)):
-                if file in tables:
-                    fn(c, file, tables[file], split, split_of, g)
-        if validity_file(split) in tables:
-            _check_validity(c, validity_file(split), tables[validity_file(split)], split, split_of, g)
+        evals = ((retrieval_file(split), _check_retrieval), (relation_type_file(split), _check_relation_type))
+        for file, fn in (*(evals if split in EVAL_SPLITS else ()), (validity_file(split), _check_validity)):
+            if file in tables:
+                fn(c, file, tables[file], split, split_of, g)
     stats = dataset_stats(items, rel, edges, tables)
     if manifest:
         _check_manifest(c, root, manifest, stats)

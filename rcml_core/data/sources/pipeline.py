@@ -27,7 +27,6 @@ from rcml_core.data.build.clean import image_problem
 from rcml_core.data.build.dataset import BuildConfig, build_dataset
 from rcml_core.data.format.schema import SPLITS, Manifest
 from rcml_core.data.format.skips import SkipLog, skip_summary_lines
-from rcml_core.data.format.store import check_destination
 from rcml_core.data.sources.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.sources.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
 from rcml_core.errors import DataError
@@ -134,7 +133,6 @@ def build_from_source(read: SourceRead, prep: Preparation) -> SourceReport:
     `read.source` goes to the manifest with a "prep" entry added: records, filtering, images.
     """
     out_dir, filters, skips, progress = Path(prep.out_dir), prep.filters, prep.skips, prep.progress
-    check_destination(out_dir, prep.overwrite)  # before reading/downloading anything long
     items = read.items
     filtered, report = filter_interactions(read.interactions, filters)
     if filtered.empty:
