@@ -80,12 +80,14 @@ class _Collector:
     def add(self, where: str, what: str) -> None:
         self.problems.append(Problem(where, what))
 
-    def rows(self, file: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series, what: str, label=None) -> None:
-        """One problem per offending row (the first MAX_ROWS_PER_CHECK, then a count)."""
+    def rows(self, file: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series, what: str, label=None,
+             each: list | None = None) -> None:
+        """One problem per offending row (the first MAX_ROWS_PER_CHECK, then a count); each: a message per row
+        of `frame` to report instead of `what` (which then only words the count)."""
         hits = np.flatnonzero(np.asarray(mask, dtype=bool))
         for r in hits[:MAX_ROWS_PER_CHECK]:
             tag = f" ({label(frame.iloc[r])})" if label else ""
-            self.add(f"{file} row {r}{tag}", what)
+            self.add(f"{file} row {r}{tag}", what if each is None else each[r])
         if len(hits) > MAX_ROWS_PER_CHECK:
             self.add(file, f"{len(hits) - MAX_ROWS_PER_CHECK} more rows: {what}")
 
@@ -113,11 +115,8 @@ def _check_items(c: _Collector, root: Path, items: pd.DataFrame) -> None:
             problem = f"image path {rel!r} resolves outside the dataset folder (a symbolic link)"
         outside.append(problem)
         missing.append(problem is None and not (root / rel).is_file())
-    bad = [r for r, p in enumerate(outside) if p is not None]
-    for r in bad[:MAX_ROWS_PER_CHECK]:
-        c.add(f"{ITEMS_FILE} row {r} ({label(items.iloc[r])})", outside[r])
-    if len(bad) > MAX_ROWS_PER_CHECK:
-        c.add(ITEMS_FILE, f"{len(bad) - MAX_ROWS_PER_CHECK} more rows: image path outside the dataset folder")
+    c.rows(ITEMS_FILE, items, np.array([p is not None for p in outside], dtype=bool),
+           "image path outside the dataset folder", label, each=outside)
     c.rows(ITEMS_FILE, items, np.array(missing, dtype=bool), "image file is missing", label)
     for split in SPLITS:
         if not (items["split"] == split).any():
