@@ -40,17 +40,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def tracking_uri(uri: str | None, home: Path | None) -> str:
+def mlflow_client(args: argparse.Namespace):
+    """The MlflowClient of --tracking-uri, else of MLFLOW_TRACKING_URI, else of the store in --home."""
     import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.tracking import MlflowClient
 
     from cluster.paths import default_home
     from tracking.store import resolve_tracking
 
-    if uri:
-        return uri
-    if os.environ.get("MLFLOW_TRACKING_URI", "").strip():
-        return os.environ["MLFLOW_TRACKING_URI"].strip()
-    return resolve_tracking(home or default_home()).uri
+    uri = (args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+           or resolve_tracking(args.home or default_home()).uri)
+    return MlflowClient(uri)
 
 
 def _signed(x: float) -> str:
@@ -97,11 +99,6 @@ def lines_for(comparison, all_params: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.tracking import MlflowClient
-
     from rcml_core.errors import RCMLError
     from tracking.compare_runs import compare_runs
 
@@ -109,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise RCMLError(f"compare takes at most {len(LETTERS)} configurations, got {len(args.runs)}")
     if args.resamples < 100:
         raise RCMLError(f"--resamples must be at least 100, got {args.resamples}")
-    client = MlflowClient(tracking_uri(args.tracking_uri, args.home))
-    comparison = compare_runs(client, args.runs, outcomes=args.outcomes, expand_seeds=not args.no_expand_seeds,
+    comparison = compare_runs(mlflow_client(args), args.runs, outcomes=args.outcomes, expand_seeds=not args.no_expand_seeds,
                               metrics=args.metric, n_resamples=args.resamples)
     for line in lines_for(comparison, args.all_params):
         print(line)

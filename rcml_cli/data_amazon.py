@@ -30,5 +30,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     prep = source_args.preparation(args, source_args.build_config(args, args.domain or file_stem(args.reviews)))
     report = prepare_amazon(args.reviews, args.meta, prep, AmazonFilter(min_rating=args.min_rating))
-    source_args.print_report(report)
+    print("\n".join(report.summary_lines()))
     return 0

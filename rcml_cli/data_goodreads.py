@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     prep = source_args.preparation(args, source_args.build_config(args, args.name, relation_verb=GOODREADS_RELATION_VERB))
     files = GoodreadsFiles(args.books, args.interactions, args.user_map, args.book_map)
     report = prepare_goodreads(files, prep, GoodreadsFilter(min_shelf=args.min_shelf))
-    source_args.print_report(report)
+    print("\n".join(report.summary_lines()))
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rcml_cli.compare_cmd import STORE_HELP, tracking_uri
+from rcml_cli.compare_cmd import STORE_HELP, mlflow_client
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,15 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.tracking import MlflowClient
-
     from tracking.report_page import write_report
 
-    written = write_report(MlflowClient(tracking_uri(args.tracking_uri, args.home)), args.run, args.out,
-                           log=not args.no_log)
+    written = write_report(mlflow_client(args), args.run, args.out, log=not args.no_log)
     print(f"report: {written.folder / 'report.html'} and report.md ({len(written.figures)} figure(s): "
           f"{', '.join(written.figures) or '-'})" + ("" if args.no_log else "; logged to the parent run"))
     return 0

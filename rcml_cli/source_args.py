@@ -12,7 +12,7 @@ from rcml_core.data.build.dataset import BuildConfig
 from rcml_core.data.format.skips import POLICIES, SkipLog
 from rcml_core.data.sources.image_fetch import ImageSourceConfig
 from rcml_core.data.sources.interactions import InteractionFilter
-from rcml_core.data.sources.pipeline import Preparation, SourceReport
+from rcml_core.data.sources.pipeline import Preparation
 from rcml_core.errors import ConfigError
 
 DEFAULT_K_CORE = 5
@@ -64,19 +64,12 @@ def image_config(args: argparse.Namespace) -> ImageSourceConfig:
     )
 
 
-def filter_config(args: argparse.Namespace) -> InteractionFilter:
-    return InteractionFilter(k_core=args.k_core, max_items=args.max_items)
-
-
 def build_config(args: argparse.Namespace, name: str, **fixed: object) -> BuildConfig:
     return BuildConfig(name=name, n_clusters=args.n_clusters, n_negatives=args.n_negatives, seed=args.seed, **fixed)
 
 
 def preparation(args: argparse.Namespace, build: BuildConfig) -> Preparation:
     """Everything but the raw files: output, build config, images, filters, bad-record policy."""
-    return Preparation(args.out, build, image_config(args), SkipLog(args.on_bad_record), filter_config(args),
+    filters = InteractionFilter(k_core=args.k_core, max_items=args.max_items)
+    return Preparation(args.out, build, image_config(args), SkipLog(args.on_bad_record), filters,
                        overwrite=args.overwrite, progress=not args.no_progress)
-
-
-def print_report(report: SourceReport) -> None:
-    print("\n".join(report.summary_lines()))

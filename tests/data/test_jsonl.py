@@ -81,7 +81,7 @@ def test_missing_file_is_a_data_error(tmp_path):
 
 def test_progress_bar_reads_the_same_records(tmp_path, capsys):
     path = write_jsonl(tmp_path / "r.jsonl.gz", RECORDS * 3000)
-    got = list(iter_json_lines(path, SkipLog("fail"), progress=True, desc="reviews"))
+    got = list(iter_json_lines(path, SkipLog("fail"), progress=True))
     assert len(got) == 9000
 
 

@@ -42,6 +42,7 @@ def test_every_category_appears_once_and_the_verb_starts_the_text() -> None:
 
 def test_english_lists_use_the_serial_comma() -> None:
     assert [join_names(x) for x in (["A"], ["A", "B"], ["A", "B", "C"])] == ["A", "A and B", "A, B, and C"]
+    assert [join_names(x, "or") for x in (["A"], ["A", "B"], ["A", "B", "C"])] == ["A", "A or B", "A, B, or C"]
 
 
 def test_coinciding_descriptions_are_made_distinct_by_the_fewest_leading_shares() -> None:

@@ -62,11 +62,11 @@ _WHILE_TIERS = ("minimal", "almost no")
 _EPS = 1e-9  # a share on a threshold (up to float rounding of the normalisation) belongs to the upper tier
 
 
-def join_names(names: Sequence[str]) -> str:
-    """English list: "A", "A and B", "A, B, and C" (serial comma, as in the paper)."""
+def join_names(names: Sequence[str], conjunction: str = "and") -> str:
+    """English list: "A", "A and B", "A, B, and C" (serial comma, as in the paper); "A, B, or C" with "or"."""
     if len(names) <= 2:
-        return " and ".join(names)
-    return ", ".join(names[:-1]) + ", and " + names[-1]
+        return f" {conjunction} ".join(names)
+    return ", ".join(names[:-1]) + f", {conjunction} " + names[-1]
 
 
 def _order(weights: np.ndarray, categories: Sequence[str]) -> list[int]:
@@ -123,13 +123,6 @@ def _main_categories(weights: np.ndarray, categories: Sequence[str]) -> list[str
     return [categories[i] for k, i in enumerate(order) if k == 0 or w[i] >= SECONDARY_MIN - _EPS]
 
 
-def join_alternatives(names: Sequence[str]) -> str:
-    """English alternatives: "A", "A or B", "A, B, or C"."""
-    if len(names) <= 2:
-        return " or ".join(names)
-    return ", ".join(names[:-1]) + ", or " + names[-1]
-
-
 def describe_behaviour(
     weights: np.ndarray, agreement: np.ndarray, categories: Sequence[str], attributes: Sequence[str],
     verb: str = "Co-purchased",
@@ -149,7 +142,7 @@ def describe_behaviour(
     kept = [attributes[i] for i in sorted(range(len(a)), key=lambda i: (-a[i], attributes[i])) if a[i] >= AGREEMENT_MIN]
     if kept:
         return f"{verb} by people who keep to one {' and one '.join(kept)}, mostly buying {cats}."
-    return f"{verb} by people who mostly buy {cats}, whatever the {join_alternatives(list(attributes))}."
+    return f"{verb} by people who mostly buy {cats}, whatever the {join_names(list(attributes), 'or')}."
 
 
 def _shares(weights: np.ndarray, categories: Sequence[str], n_top: int, decimals: int) -> str:
@@ -178,11 +171,9 @@ def describe_clusters(
         groups[text].append(k)
     out = list(base)
     for text, members in groups.items():
-        if len(members) == 1:
-            continue
-        out_members = _disambiguate(text, members, centroids, categories)
-        for k, t in zip(members, out_members):
-            out[k] = t
+        if len(members) > 1:
+            for k, t in zip(members, _disambiguate(text, members, centroids, categories)):
+                out[k] = t
     return out
 
 

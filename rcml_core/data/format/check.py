@@ -25,6 +25,7 @@ import pandas as pd
 from rcml_core.data.format.image_paths import image_path_problem
 from rcml_core.data.format.stats import DatasetStats, dataset_stats
 from rcml_core.data.format.io import content_hash, read_table, table_files
+from rcml_core.data.format.skips import skip_summary_lines
 from rcml_core.data.format.schema import (
     EDGES_FILE,
     EVAL_SPLITS,
@@ -68,18 +69,8 @@ class CheckReport:
         lines = [f"dataset {self.root}"]
         if self.stats is not None:
             lines += self.stats.lines()
-        lines += _skip_lines(self.skips)
+        lines += skip_summary_lines(self.skips, "skipped records at build")
         return lines
-
-
-def _skip_lines(skips: dict) -> list[str]:
-    if not skips or not skips.get("total"):
-        return ["skipped records at build: none"]
-    lines = [f"skipped records at build: {skips['total']} (policy: {skips.get('policy')})"]
-    for reason, n in skips.get("counts", {}).items():
-        example = (skips.get("examples", {}).get(reason) or [""])[0]
-        lines.append(f"  {reason}: {n}" + (f"  e.g. {example}" if example else ""))
-    return lines
 
 
 class _Collector:
@@ -89,12 +80,14 @@ class _Collector:
     def add(self, where: str, what: str) -> None:
         self.problems.append(Problem(where, what))
 
-    def rows(self, file: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series, what: str, label=None) -> None:
-        """One problem per offending row (the first MAX_ROWS_PER_CHECK, then a count)."""
+    def rows(self, file: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series, what: str, label=None,
+             each: list | None = None) -> None:
+        """One problem per offending row (the first MAX_ROWS_PER_CHECK, then a count); each: a message per row
+        of `frame` to report instead of `what` (which then only words the count)."""
         hits = np.flatnonzero(np.asarray(mask, dtype=bool))
         for r in hits[:MAX_ROWS_PER_CHECK]:
             tag = f" ({label(frame.iloc[r])})" if label else ""
-            self.add(f"{file} row {r}{tag}", what)
+            self.add(f"{file} row {r}{tag}", what if each is None else each[r])
         if len(hits) > MAX_ROWS_PER_CHECK:
             self.add(file, f"{len(hits) - MAX_ROWS_PER_CHECK} more rows: {what}")
 
@@ -122,11 +115,8 @@ def _check_items(c: _Collector, root: Path, items: pd.DataFrame) -> None:
             problem = f"image path {rel!r} resolves outside the dataset folder (a symbolic link)"
         outside.append(problem)
         missing.append(problem is None and not (root / rel).is_file())
-    bad = [r for r, p in enumerate(outside) if p is not None]
-    for r in bad[:MAX_ROWS_PER_CHECK]:
-        c.add(f"{ITEMS_FILE} row {r} ({label(items.iloc[r])})", outside[r])
-    if len(bad) > MAX_ROWS_PER_CHECK:
-        c.add(ITEMS_FILE, f"{len(bad) - MAX_ROWS_PER_CHECK} more rows: image path outside the dataset folder")
+    c.rows(ITEMS_FILE, items, np.array([p is not None for p in outside], dtype=bool),
+           "image path outside the dataset folder", label, each=outside)
     c.rows(ITEMS_FILE, items, np.array(missing, dtype=bool), "image file is missing", label)
     for split in SPLITS:
         if not (items["split"] == split).any():
@@ -268,12 +258,10 @@ def check_dataset(root: Path | str) -> CheckReport:
     _check_edges(c, edges, split_of, set(rel.loc[rel["relation_id"] != INTRA_RELATION_ID, "relation_id"].tolist()))
     g = _Graph(edges)
     for split in SPLITS:
-        if split in EVAL_SPLITS:
-            for file, fn in ((retrieval_file(split), _check_retrieval), (relation_type_file(split), _check_relation_type)):
-                if file in tables:
-                    fn(c, file, tables[file], split, split_of, g)
-        if validity_file(split) in tables:
-            _check_validity(c, validity_file(split), tables[validity_file(split)], split, split_of, g)
+        evals = ((retrieval_file(split), _check_retrieval), (relation_type_file(split), _check_relation_type))
+        for file, fn in (*(evals if split in EVAL_SPLITS else ()), (validity_file(split), _check_validity)):
+            if file in tables:
+                fn(c, file, tables[file], split, split_of, g)
     stats = dataset_stats(items, rel, edges, tables)
     if manifest:
         _check_manifest(c, root, manifest, stats)

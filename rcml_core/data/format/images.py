@@ -73,12 +73,9 @@ def sources_key(ds: RelationalDataset) -> str:
         path = ds.root / rel
         try:
             st = os.stat(path)
-        except FileNotFoundError:
-            item = ds.items["item_id"].iat[index]
-            raise DataError(f"item {item!r}: image file {str(path)!r} is missing") from None
         except OSError as exc:
-            item = ds.items["item_id"].iat[index]
-            raise DataError(f"item {item!r}: image file {str(path)!r} cannot be read ({exc.strerror})") from None
+            why = "is missing" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})"
+            raise DataError(f"item {ds.items['item_id'].iat[index]!r}: image file {str(path)!r} {why}") from None
         h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8"))
     return h.hexdigest()[:16]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ from rcml_core.data.format.schema import (
 )
 from rcml_core.errors import DataError
 
-MANIFEST_KEYS: tuple[str, ...] = ("schema_version", "name", "source", "counts", "skips", "content_hash", "created_at")
+MANIFEST_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Manifest))
 
 
 def table_files() -> list[tuple[str, pa.Schema]]:
@@ -124,11 +125,6 @@ def read_table(root: Path, rel: str, schema: pa.Schema) -> pa.Table:
     return table
 
 
-def _strings(table: pa.Table, column: str) -> np.ndarray:
-    """(n,) object array of a string column."""
-    return table.column(column).to_numpy()
-
-
 def _indices(index: pd.Index, ids: np.ndarray, where: str) -> np.ndarray:
     """(n,) int64 row indices of `ids`; DataError naming the first unknown id."""
     idx = index.get_indexer(ids)
@@ -137,52 +133,51 @@ def _indices(index: pd.Index, ids: np.ndarray, where: str) -> np.ndarray:
     return idx.astype(np.int64)
 
 
+def _column_indices(index: pd.Index, table: pa.Table, column: str, where: str) -> np.ndarray:
+    """(n,) int64 row indices of the item ids in a string column of `table`."""
+    return _indices(index, table.column(column).to_numpy(), where)
+
+
 def _retrieval(root: Path, split: str, index: pd.Index) -> RetrievalSet:
-    rel = retrieval_file(split)
-    t = read_table(root, rel, RETRIEVAL_SCHEMA)
+    where = str(root / retrieval_file(split))
+    t = read_table(root, retrieval_file(split), RETRIEVAL_SCHEMA)
     negatives = t.column("negatives").combine_chunks()
     lengths = pc.list_value_length(negatives).to_numpy(zero_copy_only=False)
     n_neg = int(lengths[0]) if len(lengths) else 0
     if len(lengths) and (lengths != n_neg).any():
-        raise DataError(f"{root / rel}: queries have different numbers of negatives ({sorted(set(lengths.tolist()))})")
+        raise DataError(f"{where}: queries have different numbers of negatives ({sorted(set(lengths.tolist()))})")
     neg_ids = negatives.flatten().to_numpy(zero_copy_only=False)
-    neg = _indices(index, neg_ids, str(root / rel)).reshape(len(t), n_neg)  # (Q, n_neg)
-    pos = _indices(index, _strings(t, "dst"), str(root / rel))  # (Q,)
+    neg = _indices(index, neg_ids, where).reshape(len(t), n_neg)  # (Q, n_neg)
+    pos = _column_indices(index, t, "dst", where)  # (Q,)
     return RetrievalSet(
         split=split,
-        src=_indices(index, _strings(t, "src"), str(root / rel)),
+        src=_column_indices(index, t, "src", where),
         relation=t.column("relation_id").to_numpy().astype(np.int64),
         candidates=np.concatenate([pos[:, None], neg], axis=1),  # (Q, 1 + n_neg), positive first
     )
 
 
 def _relation_type(root: Path, split: str, index: pd.Index, n_relations: int) -> RelationTypeSet:
-    rel = relation_type_file(split)
-    t = read_table(root, rel, RELATION_TYPE_SCHEMA)
+    where = str(root / relation_type_file(split))
+    t = read_table(root, relation_type_file(split), RELATION_TYPE_SCHEMA)
     ids = t.column("relation_ids").combine_chunks()
     flat = ids.flatten().to_numpy().astype(np.int64)
     if len(flat) and (flat.min() < 0 or flat.max() >= n_relations):
-        raise DataError(f"{root / rel}: relation ids must lie in [0, {n_relations}), found {flat.min()}..{flat.max()}")
+        raise DataError(f"{where}: relation ids must lie in [0, {n_relations}), found {flat.min()}..{flat.max()}")
     lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64)
     true = np.zeros((len(t), n_relations), dtype=bool)  # (P, R)
     true[np.repeat(np.arange(len(t)), lengths), flat] = True
-    where = str(root / rel)
-    return RelationTypeSet(
-        split=split,
-        src=_indices(index, _strings(t, "src"), where),
-        dst=_indices(index, _strings(t, "dst"), where),
-        true=true,
-    )
+    return RelationTypeSet(split=split, src=_column_indices(index, t, "src", where),
+                           dst=_column_indices(index, t, "dst", where), true=true)
 
 
 def _validity(root: Path, split: str, index: pd.Index) -> ValiditySet:
-    rel = validity_file(split)
-    t = read_table(root, rel, VALIDITY_SCHEMA)
-    where = str(root / rel)
+    where = str(root / validity_file(split))
+    t = read_table(root, validity_file(split), VALIDITY_SCHEMA)
     return ValiditySet(
         split=split,
-        src=_indices(index, _strings(t, "src"), where),
-        dst=_indices(index, _strings(t, "dst"), where),
+        src=_column_indices(index, t, "src", where),
+        dst=_column_indices(index, t, "dst", where),
         relation=t.column("relation_id").to_numpy().astype(np.int64),
         label=t.column("label").to_numpy().astype(np.int64),
     )

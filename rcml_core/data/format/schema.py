@@ -20,7 +20,7 @@ unordered pair with src < dst (string order) and hold only inside one split
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +35,6 @@ Split = Literal["train", "val", "test"]
 
 INTRA_RELATION_ID = 0
 INTRA_RELATION_TEXT = "These two items represent the same product. Align their features accordingly."
-RELATION_KINDS: tuple[str, ...] = ("intra", "inter")
 
 MANIFEST_FILE = "manifest.json"
 ITEMS_FILE = "items.parquet"
@@ -128,15 +127,7 @@ class Manifest:
     created_at: str  # ISO 8601, UTC
 
     def to_dict(self) -> dict:
-        return {
-            "schema_version": self.schema_version,
-            "name": self.name,
-            "source": self.source,
-            "counts": self.counts,
-            "skips": self.skips,
-            "content_hash": self.content_hash,
-            "created_at": self.created_at,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -62,10 +62,13 @@ class SkipLog:
             "examples": {k: list(v) for k, v in sorted(self.examples.items())},
         }
 
-    def summary_lines(self) -> list[str]:
-        if not self.total:
-            return ["skipped records: none"]
-        lines = [f"skipped records: {self.total} (policy: {self.policy})"]
-        for reason, n in sorted(self.counts.items()):
-            lines.append(f"  {reason}: {n}  e.g. {self.examples[reason][0]}")
-        return lines
+
+def skip_summary_lines(skips: dict, heading: str = "skipped records") -> list[str]:
+    """A manifest's "skips" (SkipLog.to_dict()) as printed: the total, then each reason with an example."""
+    if not skips or not skips.get("total"):
+        return [f"{heading}: none"]
+    lines = [f"{heading}: {skips['total']} (policy: {skips.get('policy')})"]
+    for reason, n in skips.get("counts", {}).items():
+        example = (skips.get("examples", {}).get(reason) or [""])[0]
+        lines.append(f"  {reason}: {n}" + (f"  e.g. {example}" if example else ""))
+    return lines

@@ -112,9 +112,7 @@ META = ItemSpec("parent_asin", "item", "the metadata", ("category", "profile_cat
 def read_amazon_meta(path: Path, skips: SkipLog, *, progress: bool = False) -> ItemRecords:
     """Read item metadata into canonical item rows (see the module docstring for the mapping):
     item_id, text, category, profile_category, image_url."""
-    records = iter_json_lines(
-        Path(path), skips, META_REQUIRED, nonblank=("parent_asin",), progress=progress, desc=f"reading {Path(path).name}"
-    )
+    records = iter_json_lines(Path(path), skips, META_REQUIRED, nonblank=("parent_asin",), progress=progress)
     return read_items(path, records, skips, META)
 
 
@@ -146,10 +144,7 @@ def read_amazon_reviews(
     """Read reviews into (user_id, item_id, timestamp) interactions with items from `items`; `n_left_out`
     counts the reviews below AmazonFilter.min_rating."""
     required = REVIEW_REQUIRED + (("rating",) if config.min_rating is not None else ())
-    records = iter_json_lines(
-        Path(path), skips, required, nonblank=("user_id", "parent_asin"), progress=progress,
-        desc=f"reading {Path(path).name}"
-    )
+    records = iter_json_lines(Path(path), skips, required, nonblank=("user_id", "parent_asin"), progress=progress)
     spec = InteractionSpec("review", "review of item", "which is not in the metadata",
                            identify=lambda rec: (str(rec["user_id"]), str(rec["parent_asin"]).strip()),
                            fields=_review_fields(config), columns={"timestamp": np.int64})

@@ -19,7 +19,7 @@ from rcml_core.errors import DataError
 
 
 def iter_csv_rows(
-    path: Path, skips: SkipLog, required: Sequence[str], *, progress: bool = False, desc: str | None = None
+    path: Path, skips: SkipLog, required: Sequence[str], *, progress: bool = False
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line_no, {column: value}) for the data rows; only the `required` columns are kept."""
     path = Path(path)
@@ -28,7 +28,7 @@ def iter_csv_rows(
 
     def text_lines() -> Iterator[str]:
         nonlocal current
-        for line_no, raw in iter_lines(path, progress=progress, desc=desc):
+        for line_no, raw in iter_lines(path, progress=progress):
             current = line_no
             try:
                 yield raw.decode("utf-8")
@@ -68,7 +68,7 @@ def read_id_map(path: Path, key: str, value: str, skips: SkipLog, *, progress: b
     A repeated key with a different value is reported as "duplicate_map_entry".
     """
     out: dict[str, str] = {}
-    for line_no, row in iter_csv_rows(path, skips, (key, value), progress=progress, desc=f"reading {Path(path).name}"):
+    for line_no, row in iter_csv_rows(path, skips, (key, value), progress=progress):
         k, v = row[key], row[value]
         if not k or not v:
             skips.bad("missing_field", f"{Path(path).name}:{line_no}", f"empty {key if not k else value!r}")

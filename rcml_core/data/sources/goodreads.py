@@ -113,9 +113,7 @@ def read_goodreads_books(
 ) -> ItemRecords:
     """Read books into canonical item rows (see the module docstring for the mapping): item_id, text,
     category, profile_category, image_url, no_url_reason."""
-    records = iter_json_lines(
-        Path(path), skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress, desc=f"reading {Path(path).name}"
-    )
+    records = iter_json_lines(Path(path), skips, BOOK_REQUIRED, nonblank=("book_id",), progress=progress)
     spec = ItemSpec("book_id", "book", "the books file", ("category", "profile_category", "image_url", "no_url_reason"),
                     _book_row(GenreMapper(config.min_shelf)))
     return read_items(path, records, skips, spec)
@@ -152,12 +150,10 @@ def read_goodreads_interactions(
     users_of = read_id_map(user_map, "user_id_csv", "user_id", skips, progress=progress) if user_map else None
     books_of = read_id_map(book_map, "book_id_csv", "book_id", skips, progress=progress) if book_map else None
     if csv_layout:
-        rows = iter_csv_rows(path, skips, CSV_INTERACTION_COLUMNS, progress=progress, desc=f"reading {path.name}")
+        rows = iter_csv_rows(path, skips, CSV_INTERACTION_COLUMNS, progress=progress)
     else:
-        rows = iter_json_lines(
-            path, skips, JSON_INTERACTION_REQUIRED, nonblank=("user_id", "book_id"), progress=progress,
-            desc=f"reading {path.name}",
-        )
+        rows = iter_json_lines(path, skips, JSON_INTERACTION_REQUIRED, nonblank=("user_id", "book_id"),
+                               progress=progress)
 
     def identify(rec: Record) -> tuple[str, str] | None:
         """(user, book) of a read interaction with the CSV's ids mapped, None when not read; raises BadRecord."""

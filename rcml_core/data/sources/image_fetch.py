@@ -246,7 +246,7 @@ def resolve_images(
         skips.bad("missing_image", f"item {ref.item_id}", no_file(ref))
 
     failures: dict[str, str] = {}
-    downloaded = _download_all(list(pending), config, failures, skips, pending, progress) if pending else {}
+    downloaded = _download_all(pending, config, failures, skips, progress) if pending else {}
     for url, path in downloaded.items():
         for item_id in pending[url]:
             paths[item_id] = path
@@ -258,14 +258,13 @@ def resolve_images(
 
 
 def _download_all(
-    urls: list[str],
+    pending: dict[str, list[str]],
     config: ImageSourceConfig,
     failures: dict[str, str],
     skips: SkipLog,
-    pending: dict[str, list[str]],
     progress: bool,
 ) -> dict[str, Path]:
-    """Download `urls` on a thread pool; failures go to `failures` (url -> reason).
+    """Download the URLs of `pending` (url -> item ids) on a thread pool; failures go to `failures` (url -> reason).
 
     Under the fail policy the first failure cancels the downloads not yet started and is
     reported at once.
@@ -275,7 +274,7 @@ def _download_all(
     opener = urllib.request.build_opener()  # honours http(s)_proxy / no_proxy from the environment
     done_paths: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="image-fetch") as pool:
-        futures: dict[Future, str] = {pool.submit(download_image, u, cache_dir, config, opener): u for u in urls}
+        futures: dict[Future, str] = {pool.submit(download_image, u, cache_dir, config, opener): u for u in pending}
         with tqdm(total=len(futures), unit="img", desc="downloading images", disable=not progress, leave=False) as bar:
             remaining = set(futures)
             while remaining:
@@ -291,4 +290,4 @@ def _download_all(
                             skips.bad("missing_image", f"item {pending[url][0]}", f"could not download {url}: {exc}")
                         failures[url] = str(exc)
                     bar.update(1)
-    return {u: done_paths[u] for u in urls if u in done_paths}  # input order, deterministic
+    return {u: done_paths[u] for u in pending if u in done_paths}  # input order, deterministic

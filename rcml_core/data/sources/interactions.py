@@ -42,10 +42,6 @@ class FilterReport:
     n_dropped_k_core: int
     k_core_rounds: int
 
-    @property
-    def n_out(self) -> int:
-        return self.n_in - self.n_duplicates - self.n_dropped_max_items - self.n_dropped_k_core
-
 
 def dedupe(interactions: pd.DataFrame) -> pd.DataFrame:
     """One row per (user_id, item_id): the earliest when there is a timestamp, else the first."""

@@ -19,7 +19,7 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,13 +32,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 _PROGRESS_EVERY = 4096  # lines between progress-bar updates (a tqdm update per line costs ~1 us)
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file")
-
-
 @contextmanager
 def open_raw(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
     """Open a raw file for binary line reading, transparently un-gzipping it.
@@ -47,25 +40,18 @@ def open_raw(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
     whose `tell()` says how many bytes of it have been consumed (for progress bars).
     """
     path = Path(path)
-    _check_file(path)
-    raw = open(path, "rb")
-    try:
-        if raw.read(2) == GZIP_MAGIC:
-            raw.seek(0)
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")
-        else:
-            raw.seek(0)
-            stream = raw
-        try:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        with gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else nullcontext(raw) as stream:
             yield stream, raw
-        finally:
-            if stream is not raw:
-                stream.close()
-    finally:
-        raw.close()
 
 
-def iter_lines(path: Path, *, progress: bool = False, desc: str | None = None) -> Iterator[tuple[int, bytes]]:
+def iter_lines(path: Path, *, progress: bool = False) -> Iterator[tuple[int, bytes]]:
     """Yield (line_no, line) for every line of a plain or gzipped file; line_no is 1-based.
 
     Lines are bytes without the trailing newline. A truncated or corrupt gzip stream raises
@@ -75,7 +61,8 @@ def iter_lines(path: Path, *, progress: bool = False, desc: str | None = None) -
     line_no = 0
     with open_raw(path) as (stream, raw):
         total = path.stat().st_size
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc or path.name, disable=not progress, leave=False)
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"reading {path.name}", disable=not progress,
+                   leave=False)
         try:
             while True:
                 try:
@@ -103,7 +90,6 @@ def iter_json_lines(
     *,
     nonblank: Sequence[str] = (),
     progress: bool = False,
-    desc: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
     """Yield (line_no, record) for each JSON object of a JSON Lines file (plain or gzipped).
 
@@ -116,7 +102,7 @@ def iter_json_lines(
     path = Path(path)
     name = path.name
     first = True
-    for line_no, line in iter_lines(path, progress=progress, desc=desc):
+    for line_no, line in iter_lines(path, progress=progress):
         if not line.strip():
             continue
         if first:

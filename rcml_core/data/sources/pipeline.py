@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 from rcml_core.data.build.clean import image_problem
 from rcml_core.data.build.dataset import BuildConfig, build_dataset
 from rcml_core.data.format.schema import SPLITS, Manifest
-from rcml_core.data.format.skips import SkipLog
-from rcml_core.data.format.store import check_destination
+from rcml_core.data.format.skips import SkipLog, skip_summary_lines
 from rcml_core.data.sources.image_fetch import ImageRef, ImageResolution, ImageSourceConfig, resolve_images
 from rcml_core.data.sources.interactions import FilterReport, InteractionFilter, filter_interactions, k_core
 from rcml_core.errors import DataError
@@ -91,30 +90,18 @@ class SourceReport:
         lines.append(f"users: {c['users']} ({c['users_clustered']} clustered), interactions: {c['interactions']}")
         lines.append(f"relations: {c['relations']} inter + 1 intra")
         lines.append(f"edges: {c['edges']['total']} ({per_split(c['edges'])})")
-        lines.extend(_skip_lines(self.manifest.skips))
+        lines.extend(skip_summary_lines(self.manifest.skips))
         lines.append(f"output: {self.out_dir}")
         return lines
 
 
-def _skip_lines(skips: dict) -> list[str]:
-    """The manifest's skips as SkipLog.summary_lines() prints them."""
-    log = SkipLog(skips["policy"])
-    log.counts.update(skips["counts"])
-    log.examples.update(skips["examples"])
-    return log.summary_lines()
-
-
 def image_refs(items: pd.DataFrame) -> list[ImageRef]:
     """ImageRefs from an items frame with image_url and, optionally, no_url_reason columns."""
-    reasons = items["no_url_reason"] if "no_url_reason" in items.columns else None
-    refs = []
-    for row, (item_id, url) in enumerate(zip(items["item_id"], items["image_url"])):
-        url = url if isinstance(url, str) and url else None
-        if reasons is not None and url is None:
-            refs.append(ImageRef(item_id, None, str(reasons.iat[row])))
-        else:
-            refs.append(ImageRef(item_id, url))
-    return refs
+    urls = [url if isinstance(url, str) and url else None for url in items["image_url"]]
+    if "no_url_reason" not in items.columns:
+        return [ImageRef(item_id, url) for item_id, url in zip(items["item_id"], urls)]
+    return [ImageRef(item_id, url) if url else ImageRef(item_id, None, str(reason))
+            for item_id, url, reason in zip(items["item_id"], urls, items["no_url_reason"])]
 
 
 def _usable_images(resolution: ImageResolution, skips: SkipLog, progress: bool) -> dict[str, Path]:
@@ -146,7 +133,6 @@ def build_from_source(read: SourceRead, prep: Preparation) -> SourceReport:
     `read.source` goes to the manifest with a "prep" entry added: records, filtering, images.
     """
     out_dir, filters, skips, progress = Path(prep.out_dir), prep.filters, prep.skips, prep.progress
-    check_destination(out_dir, prep.overwrite)  # before reading/downloading anything long
     items = read.items
     filtered, report = filter_interactions(read.interactions, filters)
     if filtered.empty:

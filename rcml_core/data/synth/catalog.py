@@ -59,7 +59,7 @@ def compose_title(
     return f"{head}, {qualifier}, {colour}, {size}"
 
 
-def _pick(options: tuple[str, ...], rng: np.random.Generator, p_present: float = 1.0) -> str | None:
+def pick(options: tuple[str, ...], rng: np.random.Generator, p_present: float = 1.0) -> str | None:
     if p_present < 1.0 and rng.random() >= p_present:
         return None
     return options[int(rng.integers(len(options)))]
@@ -83,6 +83,11 @@ def sample_items(config: SynthConfig, domain: Domain, rng: np.random.Generator) 
             rows.append(
                 _sample_item(category, c, int(styles[k]), int(colours[k]), float(popularity[k]), config, domain, rng)
             )
+    return shuffled_items(rows, rng)
+
+
+def shuffled_items(rows: list[dict], rng: np.random.Generator) -> pd.DataFrame:
+    """The item rows in a random order with ids SYN000000, SYN000001, ... in that order (ids carry no attribute)."""
     order = rng.permutation(len(rows))
     items = pd.DataFrame([rows[i] for i in order])
     width = max(6, len(str(len(items))))
@@ -104,13 +109,13 @@ def _sample_item(
     style = domain.styles[style_idx]
     colour = domain.colours[colour_idx]
     title = compose_title(
-        brand=_pick(style.brands, rng),
-        adjective=_pick(style.adjectives, rng, _P_ADJECTIVE),
-        material=_pick(sub.materials, rng, _P_MATERIAL),
-        noun=_pick(sub.nouns, rng),
-        qualifier=_pick(sub.qualifiers, rng, _P_QUALIFIER),
+        brand=pick(style.brands, rng),
+        adjective=pick(style.adjectives, rng, _P_ADJECTIVE),
+        material=pick(sub.materials, rng, _P_MATERIAL),
+        noun=pick(sub.nouns, rng),
+        qualifier=pick(sub.qualifiers, rng, _P_QUALIFIER),
         colour=colour.name,
-        size=_pick(sub.sizes, rng),
+        size=pick(sub.sizes, rng),
     )
     spec = ImageSpec(
         motif=category.motif,

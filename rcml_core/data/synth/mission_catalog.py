@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rcml_core.data.synth.attributes import AttributeDomain
-from rcml_core.data.synth.catalog import category_sizes, zipf_weights
+from rcml_core.data.synth.catalog import category_sizes, pick, shuffled_items, zipf_weights
 from rcml_core.data.synth.config import SynthConfig
 from rcml_core.data.synth.render import ImageSpec
 from rcml_core.data.synth.vocab import SubCategory
@@ -53,13 +53,13 @@ def sample_mission_items(config: SynthConfig, domain: AttributeDomain, rng: np.r
             colour_idx = int(rng.integers(len(base.colours)))
             attributes = {
                 "colour": base.colours[colour_idx].name,
-                "pattern": _pick(domain.patterns, rng),
-                "material": _pick(domain.materials[c], rng),
-                "age range": _pick(domain.age_ranges, rng),
-                "brand": _pick(domain.brands[c], rng),
+                "pattern": pick(domain.patterns, rng),
+                "material": pick(domain.materials[c], rng),
+                "age range": pick(domain.age_ranges, rng),
+                "brand": pick(domain.brands[c], rng),
             }
             qualifiers = _qualifiers(sub)
-            qualifier = _pick(qualifiers, rng) if qualifiers and rng.random() < _P_QUALIFIER else None
+            qualifier = pick(qualifiers, rng, _P_QUALIFIER) if qualifiers else None
             spec = ImageSpec(
                 motif=category.motif,
                 variant=sub.variant,
@@ -74,7 +74,7 @@ def sample_mission_items(config: SynthConfig, domain: AttributeDomain, rng: np.r
                 noise_seed=int(rng.integers(2**63)),
             )
             rows.append({
-                "text": mission_title(attributes["brand"], attributes["material"], _pick(sub.nouns, rng), qualifier,
+                "text": mission_title(attributes["brand"], attributes["material"], pick(sub.nouns, rng), qualifier,
                                       attributes["age range"]),
                 "category": f"{base.name} > {category.name} > {sub.name}",
                 "profile_category": category.name,
@@ -84,12 +84,4 @@ def sample_mission_items(config: SynthConfig, domain: AttributeDomain, rng: np.r
                 "popularity": float(popularity[k]),
                 "image_spec": spec,
             })
-    order = rng.permutation(len(rows))
-    items = pd.DataFrame([rows[i] for i in order])
-    width = max(6, len(str(len(items))))
-    items.insert(0, "item_id", [f"SYN{i:0{width}d}" for i in range(len(items))])
-    return items.reset_index(drop=True)
-
-
-def _pick(options: tuple[str, ...], rng: np.random.Generator) -> str:
-    return options[int(rng.integers(len(options)))]
+    return shuffled_items(rows, rng)

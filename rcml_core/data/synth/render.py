@@ -44,6 +44,12 @@ Box = tuple[float, float, float, float]  # (cx, cy, w, h) in canvas pixels
 MotifFn = Callable[[ImageDraw.ImageDraw, Box], None]
 
 
+def _polygon(d: ImageDraw.ImageDraw, b: Box, points: list[tuple[float, float]]) -> None:
+    """Fill a polygon whose vertices (u, v) are fractions of the box: (cx + u * w, cy + v * h)."""
+    cx, cy, w, h = b
+    d.polygon([(cx + u * w, cy + v * h) for u, v in points], fill=255)
+
+
 def _bottle(d: ImageDraw.ImageDraw, b: Box) -> None:
     cx, cy, w, h = b
     d.rounded_rectangle((cx - 0.3 * w, cy - 0.18 * h, cx + 0.3 * w, cy + 0.5 * h), radius=0.12 * w, fill=255)
@@ -65,18 +71,7 @@ def _crib(d: ImageDraw.ImageDraw, b: Box) -> None:
 
 
 def _diaper(d: ImageDraw.ImageDraw, b: Box) -> None:
-    cx, cy, w, h = b
-    d.polygon(
-        [
-            (cx - 0.5 * w, cy - 0.45 * h),
-            (cx + 0.5 * w, cy - 0.45 * h),
-            (cx + 0.18 * w, cy + 0.05 * h),
-            (cx + 0.3 * w, cy + 0.45 * h),
-            (cx - 0.3 * w, cy + 0.45 * h),
-            (cx - 0.18 * w, cy + 0.05 * h),
-        ],
-        fill=255,
-    )
+    _polygon(d, b, [(-0.5, -0.45), (0.5, -0.45), (0.18, 0.05), (0.3, 0.45), (-0.3, 0.45), (-0.18, 0.05)])
 
 
 def _tub(d: ImageDraw.ImageDraw, b: Box) -> None:
@@ -109,17 +104,7 @@ def _stroller(d: ImageDraw.ImageDraw, b: Box) -> None:
 
 def _seat(d: ImageDraw.ImageDraw, b: Box) -> None:
     cx, cy, w, h = b
-    d.polygon(
-        [
-            (cx - 0.35 * w, cy - 0.5 * h),
-            (cx - 0.05 * w, cy - 0.5 * h),
-            (cx + 0.05 * w, cy + 0.1 * h),
-            (cx + 0.5 * w, cy + 0.1 * h),
-            (cx + 0.45 * w, cy + 0.45 * h),
-            (cx - 0.3 * w, cy + 0.45 * h),
-        ],
-        fill=255,
-    )
+    _polygon(d, b, [(-0.35, -0.5), (-0.05, -0.5), (0.05, 0.1), (0.5, 0.1), (0.45, 0.45), (-0.3, 0.45)])
     d.ellipse((cx - 0.32 * w, cy - 0.58 * h, cx - 0.08 * w, cy - 0.38 * h), fill=255)  # headrest
 
 
@@ -133,24 +118,8 @@ def _star(d: ImageDraw.ImageDraw, b: Box) -> None:
 
 
 def _onesie(d: ImageDraw.ImageDraw, b: Box) -> None:
-    cx, cy, w, h = b
-    d.polygon(
-        [
-            (cx - 0.15 * w, cy - 0.5 * h),
-            (cx + 0.15 * w, cy - 0.5 * h),
-            (cx + 0.5 * w, cy - 0.3 * h),
-            (cx + 0.4 * w, cy - 0.1 * h),
-            (cx + 0.28 * w, cy - 0.15 * h),
-            (cx + 0.28 * w, cy + 0.3 * h),
-            (cx + 0.1 * w, cy + 0.5 * h),
-            (cx - 0.1 * w, cy + 0.5 * h),
-            (cx - 0.28 * w, cy + 0.3 * h),
-            (cx - 0.28 * w, cy - 0.15 * h),
-            (cx - 0.4 * w, cy - 0.1 * h),
-            (cx - 0.5 * w, cy - 0.3 * h),
-        ],
-        fill=255,
-    )
+    right = [(0.15, -0.5), (0.5, -0.3), (0.4, -0.1), (0.28, -0.15), (0.28, 0.3), (0.1, 0.5)]  # collar to leg
+    _polygon(d, b, right + [(-u, v) for u, v in reversed(right)])  # and its mirror image, leg to collar
 
 
 def _cross(d: ImageDraw.ImageDraw, b: Box) -> None:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from rcml_core.data.synth.attributes import ATTRIBUTES, MISSION_DOMAIN
 from rcml_core.data.synth.behaviour import Profiles, Users, sample_profiles, sample_users, simulate_purchases
-from rcml_core.data.synth.catalog import sample_items
+from rcml_core.data.synth.catalog import PUBLIC_ITEM_COLUMNS, sample_items
 from rcml_core.data.synth.mission_catalog import sample_mission_items
 from rcml_core.data.synth.missions import Missions, Shoppers, sample_missions, sample_shoppers, simulate_mission_purchases
 from rcml_core.data.synth.config import SynthConfig
@@ -95,15 +95,8 @@ def public_items(world: SynthWorld, image_paths: list[Path]) -> pd.DataFrame:
     attributes metadata when the generator states it)."""
     if len(image_paths) != len(world.items):
         raise ValueError(f"{len(image_paths)} image paths for {len(world.items)} items")
-    frame = pd.DataFrame(
-        {
-            "item_id": world.items["item_id"].to_numpy(),
-            "text": world.items["text"].to_numpy(),
-            "image_path": [str(p) for p in image_paths],
-            "category": world.items["category"].to_numpy(),
-            "profile_category": world.items["profile_category"].to_numpy(),
-        }
-    )
+    frame = world.items[list(PUBLIC_ITEM_COLUMNS)].reset_index(drop=True)
+    frame.insert(2, "image_path", [str(p) for p in image_paths])
     if world.attributes:
         frame["attributes"] = [dict(a) for a in world.items["attributes"]]
     return frame
