@@ -82,13 +82,6 @@ def train_run(preset: str, overrides: Sequence[Override], out_dir: str, device: 
     return train(config, final_splits=())
 
 
-def task_with_trial_resources(fn, plan: TrialPlan):
-    """`fn` as a Ray task with a trial's resources (a GPU when the trials had one)."""
-    import ray
-
-    return ray.remote(fn).options(num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
-
-
 def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
     from cluster.final_eval import evaluate_best
     from cluster.trial_path import plan_device
@@ -102,7 +95,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
     """One CLIP run per seed, trained and tested in parallel Ray tasks: each seed's `clip_rows` on test."""
     import ray
 
-    task = task_with_trial_resources(_train_and_test, plan)
+    task = plan.task(_train_and_test)
     return ray.get([task.remote(spec.preset, [*spec.overrides, ("seed", seed)],
                                 str(run_folder(spec.runs_root, seed)), plan.use_gpu)
                     for seed in spec.seeds])

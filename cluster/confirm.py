@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from cluster.baselines import task_with_trial_resources, train_run
+from cluster.baselines import train_run
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study, plain_value
 from rcml_core.config import Override
@@ -108,7 +108,7 @@ def run_confirmation(study: Study, spec: ConfirmSpec, configurations: Sequence[M
     """Every configuration on every fresh seed, as parallel Ray tasks: per configuration, one result per seed."""
     import ray
 
-    task = task_with_trial_resources(_train_and_validate, plan)
+    task = plan.task(_train_and_validate)
     refs = [[task.remote(spec.preset, run_overrides(study, spec, config, seed),
                          str(Path(spec.runs_root) / f"c{rank}-seed{seed}"), plan.use_gpu, plan.torch_threads)
              for seed in spec.seeds] for rank, config in enumerate(configurations, start=1)]

@@ -23,7 +23,6 @@ import torch
 from ray.train import Checkpoint
 
 from cluster.resources import TrialPlan
-from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys
 from rcml_core.eval.evaluate import evaluate_checkpoint, evaluate_run, first_queries
@@ -83,8 +82,7 @@ def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: 
 def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan, split: str = "test",
                     val_queries: int | None = None) -> list[SelectedEvaluation]:
     """Each checkpoint on `split` (and the training-free score on val), computed in parallel Ray tasks."""
-    task = ray.remote(_evaluate).options(num_cpus=plan.cpus_per_worker,
-                                         num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = plan.task(_evaluate)
     return ray.get([task.remote(path, storage_path, split, val_queries, plan.use_gpu) for path in checkpoint_paths])
 
 
@@ -103,19 +101,16 @@ def ood_metrics(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,
     that dataset's train edges), over the seeds (`seed_table`), keyed `ood/test/...`; {} without one."""
     if ood_data is None:
         return {}
-    task = ray.remote(_evaluate_ood).options(num_cpus=plan.cpus_per_worker,
-                                             num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = plan.task(_evaluate_ood)
     results = ray.get([task.remote(path, storage_path, str(ood_data), plan.use_gpu) for path in checkpoint_paths])
     return {keys.staged(keys.OOD, k): v for k, v in seed_table(results).items()}
 
 
-def val_floors(data: str | Path | RelationalDataset, val_queries: int | None,
-               free: list[EvalResult]) -> dict[str, float]:
+def val_floors(dataset: RelationalDataset, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
     """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
-    the val selection queries: the floor beside the sweep's val table. `data`: the loaded dataset, or its folder."""
+    the val selection queries: the floor beside the sweep's val table."""
     from rcml_core.eval.reference import reference_result
 
-    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
     if "val" not in dataset.retrieval:
         return {}
     out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics

@@ -113,6 +113,14 @@ class TrialPlan:
         """What the trial's own actor asks Tune for (its workers, if any, ask for their own)."""
         return self.path.trial_resources(self)
 
+    def task(self, fn):
+        """`fn` as a Ray task with a trial's worker resources (a GPU when the trials have one): the test
+        evaluation, the CLIP baselines and the confirmation runs."""
+        import ray
+
+        return ray.remote(fn).options(num_cpus=self.cpus_per_worker,
+                                      num_gpus=self.gpus_per_worker if self.use_gpu else 0)
+
     def describe(self) -> str:
         device = f"{self.gpus_per_worker:g} GPU + " if self.use_gpu else ""
         custom = f" + 1 {self.worker_resource}" if self.worker_resource else ""

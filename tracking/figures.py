@@ -88,30 +88,23 @@ def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[s
         if column in summary:
             out[column] = summary[column]
     rows = [out]
-    for prefix, label in _baseline_rows(baselines or {}):
+    b = baselines or {}
+    for prefix in (FREE, *REFERENCES):
+        avg = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else "avg", prefix)
+        if avg not in b:
+            continue
         row = {k: "" for k in keys_}
         if keys_:
-            row[keys_[0]] = label
+            row[keys_[0]] = SCORER_LABELS[prefix]
         for sim in SIMILARITIES:
             key = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else sim, prefix)
             lo, hi = ci_keys(key)
-            b = baselines or {}
             row[f"hit@5 {LABELS[sim]}"] = _cell(b[key], b.get(std_key(key)), b.get(lo), b.get(hi))
-        avg = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else "avg", prefix)
-        row.update(avg_mean=(baselines or {})[avg], n=(baselines or {}).get(count_key("val", N_SEEDS, prefix), np.nan),
-                   n_queries=(baselines or {}).get(count_key("val", N_QUERIES, prefix), np.nan),
-                   n_pairs=(baselines or {}).get(count_key("val", N_PAIRS, prefix), np.nan))
+        row.update(avg_mean=b[avg], n=b.get(count_key("val", N_SEEDS, prefix), np.nan),
+                   n_queries=b.get(count_key("val", N_QUERIES, prefix), np.nan),
+                   n_pairs=b.get(count_key("val", N_PAIRS, prefix), np.nan))
         rows.append(pd.DataFrame([row]))
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else out
-
-
-def _baseline_rows(baselines: Mapping[str, float]) -> list[tuple[str, str]]:
-    present = []
-    for prefix in (FREE, *REFERENCES):
-        sim = None if prefix in REFERENCES else "avg"
-        if metric_key("val", PRIMARY_METRIC, sim, prefix) in baselines:
-            present.append((prefix, SCORER_LABELS[prefix]))
-    return present
 
 
 def metrics_table(metrics: Mapping[str, float], split: str) -> pd.DataFrame:

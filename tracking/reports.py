@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys as metric_keys
 from tracking import figures
@@ -151,11 +150,11 @@ def importance_report(importances: Mapping[str, float] | None, note: str | None 
     return report
 
 
-def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, list]) -> Report:
+def relation_report(dataset: RelationalDataset, scorers: Mapping[str, list]) -> Report:
     """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
     relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
 
-    data: the loaded dataset (the launcher loads it once), or its folder;
+    dataset: the sweep's dataset (the launcher loads it once);
     scorers: label -> the scorer's per-seed test `QueryOutcomes` (same queries); empty lists are skipped."""
     from rcml_core.eval.results import pool_seeds
     from rcml_core.eval.slices import relation_slices
@@ -163,7 +162,6 @@ def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, 
     scorers = {label: outcomes for label, outcomes in scorers.items() if outcomes}
     if not scorers:
         return Report()
-    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
     if "test" not in dataset.retrieval:
         return Report()
     queries = dataset.retrieval["test"]
