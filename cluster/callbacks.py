@@ -97,7 +97,7 @@ class UsageCallback(Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.started[trial.trial_id] = time.time()
 
-    def _record(self, trial) -> None:
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         started = self.started.pop(trial.trial_id, None)
         if started is None:  # ended without starting in this driver (restored as done)
             return
@@ -108,11 +108,7 @@ class UsageCallback(Callback):
         usage = cost.trial_usage(self.held, started, time.time(), run.data.tags, self.prices)
         MlflowTracker(client, run.info.run_id).log_metrics(usage, step=0)
 
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._record(trial)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._record(trial)
+    on_trial_error = on_trial_complete  # a failed trial held its resources as long
 
 
 def _short(value) -> str:

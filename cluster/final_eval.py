@@ -17,11 +17,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.fs
 import ray
 import torch
 from ray.train import Checkpoint
 
+from cluster.paths import storage_root
 from cluster.resources import TrialPlan
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys
@@ -39,14 +39,9 @@ class SelectedEvaluation:
     val_free: EvalResult  # the training-free score on the val selection queries (empty without val queries)
 
 
-def storage_filesystem(storage_path: str) -> pyarrow.fs.FileSystem:
-    fs, _ = pyarrow.fs.FileSystem.from_uri(storage_path if "://" in storage_path else str(Path(storage_path).resolve()))
-    return fs
-
-
 def fetch_best_checkpoint(checkpoint_path: str, storage_path: str, dest: Path) -> Path:
     """Copy the trial checkpoint's `best/` folder to `dest` (a local folder); returns it."""
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:
         if dest.exists():
             shutil.rmtree(dest)
@@ -74,7 +69,7 @@ def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: 
               use_gpu: bool) -> SelectedEvaluation:
     from cluster.trial_path import plan_device
 
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:  # the device the task was granted, as the trials' (cluster.worker)
         return evaluate_best(Path(local) / BEST, split, val_queries, plan_device(use_gpu))
 
@@ -89,7 +84,7 @@ def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialP
 def _evaluate_ood(checkpoint_path: str, storage_path: str, ood_data: str, use_gpu: bool) -> EvalResult:
     from cluster.trial_path import plan_device
 
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:
         return evaluate_checkpoint(Path(local) / BEST, "test", data=ood_data, device=plan_device(use_gpu))
 

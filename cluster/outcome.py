@@ -37,10 +37,7 @@ def error_line(error: object) -> str:
     text = str(error) if error else "the trial failed"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[-1] if lines else text
-    for prefix in ("cluster.trial.TrialFailed: ", "TrialFailed: "):
-        if line.startswith(prefix):
-            line = line[len(prefix):]
-    return line[:2000]
+    return line.removeprefix("cluster.trial.TrialFailed: ").removeprefix("TrialFailed: ")[:2000]
 
 
 def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
@@ -73,9 +70,8 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
             except Exception:  # noqa: BLE001 - missing error file
                 err = None
             error = error_line(err)
-        config = {k: v for k, v in trial.config.items()}
-        rows.append(trial_row(trial.trial_id, trial.status, config, analysis.trial_dataframes.get(trial.trial_id),
-                              error, trial_path=trial.path))
+        rows.append(trial_row(trial.trial_id, trial.status, dict(trial.config),
+                              analysis.trial_dataframes.get(trial.trial_id), error, trial_path=trial.path))
     table = pd.DataFrame(rows)
     order = [k for k in (*axes, "seed") if k in table]
     return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rcml_core.errors import RCMLError
@@ -29,7 +28,7 @@ from rcml_core.eval.bootstrap import N_RESAMPLES
 from rcml_core.eval.results import EvalResult
 from tracking.compare import SeedOutcomes, compare_to_reference
 from tracking.run_tags import TAG_CONFIGURATION
-from tracking.sweep_runs import TAG_PARENT, TAG_ROLE, find_runs
+from tracking.sweep_runs import TAG_PARENT, TAG_ROLE, find_runs, get_run
 
 OUTCOME_FILES = ("test", "val", "selection-val")  # "auto" takes the first one every run has
 SEED_PARAM = "seed"
@@ -77,14 +76,6 @@ def configuration_of(run: Run) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(run.data.params.items()) if k not in RUN_SPECIFIC_PARAMS)
 
 
-def _get_run(client: MlflowClient, run_id: str) -> Run:
-    try:
-        return client.get_run(run_id)
-    except MlflowException as exc:
-        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri} "
-                        f"({exc.message.splitlines()[0] if exc.message else exc})") from None
-
-
 def _seed_siblings(client: MlflowClient, run: Run) -> list[Run]:
     """The FINISHED trial runs of `run`'s sweep with its configuration (itself included), by seed."""
     parent = run.data.tags.get(TAG_PARENT)
@@ -114,7 +105,7 @@ def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: boo
         ids = [s.strip() for s in spec.split(",") if s.strip()]
         if not ids:
             raise RCMLError(f"empty run id in {spec!r}")
-        runs = [_get_run(client, i) for i in ids]
+        runs = [get_run(client, i) for i in ids]
         if expand_seeds and len(runs) == 1:
             runs = _seed_siblings(client, runs[0])
         seeds = [run_seed(r) for r in runs]

@@ -20,7 +20,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -29,7 +28,7 @@ from rcml_core.eval import keys
 from tracking import figures as figures_
 from tracking import report_table1
 from tracking.run_metadata import OOD_CONTEXT
-from tracking.sweep_runs import TAG_ROLE
+from tracking.sweep_runs import TAG_ROLE, get_run
 
 ARTIFACT_DIR = "report/rcml_report"
 TABLE_METRICS = (keys.PRIMARY_METRIC, keys.MRR)
@@ -43,10 +42,7 @@ class WrittenReport:
 
 
 def _parent(client: MlflowClient, run_id: str):
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri}") from None
+    run = get_run(client, run_id)
     if run.data.tags.get(TAG_ROLE) != "sweep":
         raise RCMLError(f"run {run_id!r} is not a sweep's parent run (tag {TAG_ROLE}="
                         f"{run.data.tags.get(TAG_ROLE)!r}); give the parent run id the sweep printed")

@@ -78,12 +78,13 @@ def evaluation_report(summary: pd.DataFrame, keys: list[str], val_baselines: Map
 def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
     """The model's Hit@5 AVG against the best reference scorer, the best CLIP baseline (when trained) and the
     training-free score on the same queries."""
-    key = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg")
-    if key not in metrics:
+    def key(sim: str | None, prefix: str = metric_keys.MODEL) -> str:
+        return metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, sim, prefix)
+
+    if key("avg") not in metrics:
         return []
-    model = metrics[key]
-    refs = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p)]
-            for p in metric_keys.REFERENCES if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p) in metrics}
+    model = metrics[key("avg")]
+    refs = {p: metrics[key(None, p)] for p in metric_keys.REFERENCES if key(None, p) in metrics}
     lines = []
     if refs:
         best = max(refs, key=refs.get)
@@ -91,17 +92,15 @@ def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
         name = metric_keys.LABELS[best].removeprefix("reference: ")
         lines.append(f"  {split} hit@5 AVG: selected {model:.4f}; best reference scorer ({name}) {refs[best]:.4f}; "
                      f"best reference / model = {ratio:.2f}")
-    clips = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p)]
-             for p in (metric_keys.PLAIN, metric_keys.CONCAT)
-             if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p) in metrics}
+    clips = {p: metrics[key("avg", p)] for p in (metric_keys.PLAIN, metric_keys.CONCAT) if key("avg", p) in metrics}
     if clips:
         best = max(clips, key=clips.get)
         ratio = model / clips[best] if clips[best] else float("nan")
         lines.append(f"  {split} hit@5 AVG: best CLIP baseline ({metric_keys.LABELS[best]}) {clips[best]:.4f}; "
                      f"model / best CLIP = {ratio:.2f}")
-    free = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", metric_keys.FREE)
-    if free in metrics:
-        lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): {metrics[free]:.4f}")
+    if key("avg", metric_keys.FREE) in metrics:
+        lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): "
+                     f"{metrics[key('avg', metric_keys.FREE)]:.4f}")
     return lines
 
 

@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from rcml_core.errors import RCMLError
 from tracking.redact import redact_value
 from tracking.store import TrackingTarget
 
@@ -67,6 +69,15 @@ def get_or_create_experiment(client: MlflowClient, name: str, target: TrackingTa
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
+
+
+def get_run(client: MlflowClient, run_id: str) -> Run:
+    """The run `run_id`; an RCMLError naming the store and MLflow's reason when it cannot be read."""
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri} "
+                        f"({exc.message.splitlines()[0] if exc.message else exc})") from None
 
 
 def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list[Run]:
