@@ -93,12 +93,8 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full_like(p, np.nan)
     valid = np.flatnonzero(np.isfinite(p))
-    m = len(valid)
     order = valid[np.argsort(p[valid], kind="stable")]
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        out[index] = running
+    out[order] = np.maximum.accumulate(np.minimum(1.0, (len(valid) - np.arange(len(valid))) * p[order]))
     return out
 
 

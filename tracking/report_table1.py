@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from rcml_core.eval import keys
+from tracking.figures import estimate
 from tracking.mlflow_tracker import mlflow_key
 
 STAGE = keys.SELECTED  # the parent run's prefix of the selected configuration's metrics
@@ -83,10 +84,7 @@ def columns(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _cell(row: pd.Series, sim: str) -> str:
     mean, std, lo, hi = (row[f"{sim}_{s}"] for s in STATS)
-    if math.isnan(mean):
-        return "-"
-    text = f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
-    return text + ("" if math.isnan(lo) or math.isnan(hi) else f" [{lo:.3f}, {hi:.3f}]")
+    return "-" if math.isnan(mean) else estimate(mean, std, lo, hi, ci_digits=3)
 
 
 def cells(table: pd.DataFrame) -> list[list[tuple[str, bool]]]:

@@ -83,9 +83,8 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
 def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list[Run]:
     """Runs of the experiment carrying every tag in `tags` (oldest first)."""
     clause = " and ".join(f"tags.`{k}` = {_quote(v)}" for k, v in tags.items())
-    runs = client.search_runs([experiment_id], filter_string=clause, max_results=50000,
-                              order_by=["attributes.start_time ASC"])
-    return list(runs)
+    return list(client.search_runs([experiment_id], filter_string=clause, max_results=50000,
+                                   order_by=["attributes.start_time ASC"]))
 
 
 def start_parent_run(client: MlflowClient, experiment_id: str, sweep_name: str, tags: Mapping[str, str]) -> str:
