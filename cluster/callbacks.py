@@ -59,11 +59,9 @@ class TrialRunsCallback(Callback):
         run = find_trial_run(self.tracking, trial.trial_id, client)
         if run is not None and run.info.status == RUNNING:
             completed = int((trial.last_result or {}).get("epoch", -1)) >= self.epochs
-            if run.data.tags.get("status") == "early_stopped":  # the training loop's own patience
-                tags = {TAG_STOPPED_BY: "early_stopping"}
-            else:
-                tags = {} if completed else {TAG_STOPPED_BY: "asha"}
-            end_run(client, run.info.run_id, FINISHED, tags)
+            stopped_by = ("early_stopping" if run.data.tags.get("status") == "early_stopped"  # the loop's own patience
+                          else None if completed else "asha")
+            end_run(client, run.info.run_id, FINISHED, {TAG_STOPPED_BY: stopped_by} if stopped_by else {})
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         settle_trial_run(self.tracking, trial.trial_id, "ERROR", _error_line(trial))

@@ -185,15 +185,7 @@ def confirmation_table(top: pd.DataFrame, axes: Sequence[str], results: Sequence
 
 def chosen_summary(summary: pd.DataFrame, chosen: Mapping[str, Any], axes: Sequence[str]) -> pd.DataFrame:
     """The summary row of the chosen configuration (for cluster.outcome.select)."""
-    mask = pd.Series(True, index=summary.index)
-    for axis in axes:
-        if axis not in summary:
-            continue
-        if axis in chosen:
-            mask &= summary[axis].map(plain_value) == chosen[axis]
-        else:
-            mask &= summary[axis].isna()
-    return summary[mask]
+    return summary[[configuration(row, axes) == chosen for _, row in summary.iterrows()]]
 
 
 def mark_stopped_early(trials: pd.DataFrame, client) -> pd.Series:

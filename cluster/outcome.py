@@ -143,11 +143,8 @@ def select(trials: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]) -> 
     axes_ = [a for a in axes if a in summary] or ["trial_id"]
     best = summary.iloc[int(np.nanargmax(summary["best_val_mean"].to_numpy()))]
     config = {k: best[k] for k in axes_}
-    mask = np.ones(len(trials), dtype=bool)
-    for k, v in config.items():
-        mask &= (trials[k] == v).to_numpy()
-    chosen = trials[mask & trials["best_val"].notna().to_numpy()].sort_values("best_val", ascending=False,
-                                                                                kind="stable")
+    mask = trials[axes_].eq(pd.Series(config)).all(axis=1) & trials["best_val"].notna()
+    chosen = trials[mask].sort_values("best_val", ascending=False, kind="stable")
     std = float(best["best_val_std"]) if not math.isnan(best["best_val_std"]) else 0.0
     return Selection(config=config, mean=float(best["best_val_mean"]), std=std, n=int(best["n"]), trials=chosen,
                      best_trial_id=str(chosen.iloc[0]["trial_id"]))

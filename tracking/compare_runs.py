@@ -70,10 +70,8 @@ def run_seed(run: Run) -> int:
 
 def configuration_of(run: Run) -> str:
     """The `rcml.configuration` tag, else the run's params apart from the per-run ones (as one string)."""
-    tag = run.data.tags.get(TAG_CONFIGURATION)
-    if tag:
-        return tag
-    return " ".join(f"{k}={v}" for k, v in sorted(run.data.params.items()) if k not in RUN_SPECIFIC_PARAMS)
+    return run.data.tags.get(TAG_CONFIGURATION) or " ".join(
+        f"{k}={v}" for k, v in sorted(run.data.params.items()) if k not in RUN_SPECIFIC_PARAMS)
 
 
 def _seed_siblings(client: MlflowClient, run: Run) -> list[Run]:
@@ -88,12 +86,9 @@ def _seed_siblings(client: MlflowClient, run: Run) -> list[Run]:
 
 
 def _label(run: Run) -> str:
-    tag = run.data.tags.get(TAG_CONFIGURATION)
-    if tag:
-        return tag
-    name = run.info.run_name or run.info.run_id[:8]
-    words = [w for w in name.split() if not w.startswith(f"{SEED_PARAM}=")]
-    return " ".join(words) or run.info.run_id[:8]
+    """The configuration tag, else the run's name without its seed, else the run id's start."""
+    words = [w for w in (run.info.run_name or "").split() if not w.startswith(f"{SEED_PARAM}=")]
+    return run.data.tags.get(TAG_CONFIGURATION) or " ".join(words) or run.info.run_id[:8]
 
 
 def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: bool = True) -> list[RunGroup]:

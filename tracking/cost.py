@@ -146,10 +146,8 @@ def summarize_costs(costs: pd.DataFrame, axes: Sequence[str], selected: Mapping[
     if priced:
         totals["cost/usd"] = float(recorded[USD].sum())
     if selected and len(recorded):
-        mask = pd.Series(True, index=recorded.index)
-        for key, value in selected.items():
-            if key in recorded:
-                mask &= recorded[key] == value
+        shown = {k: v for k, v in selected.items() if k in recorded}
+        mask = recorded[list(shown)].eq(pd.Series(shown, dtype=object)).all(axis=1)
         if mask.any():
             until = float(recorded.loc[mask, ENDED].max())
             totals["cost/gpu_h_to_selected"] = _spent_until(recorded, until, GPU_S) / 3600.0
