@@ -25,28 +25,16 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from ray.tune import Callback
 
-from cluster.outcome import error_line
+from cluster.outcome import trial_error
 from cluster.resources import TrialPlan
 from rcml_core.eval.keys import SELECTION_METRIC
 from tracking import cost
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.sweep_runs import (FINISHED, RUNNING, TAG_STOPPED_BY, SweepTracking, end_run, find_trial_run,
                                  settle_trial_run)
-
-
-def _error_line(trial) -> str:
-    """The trial's error, read from the error file Tune has just written locally (its copy in the
-    experiment's storage is synced later)."""
-    try:
-        path = trial.error_file
-        error = Path(path).read_text() if path and Path(path).is_file() else trial.get_error()
-    except Exception:  # noqa: BLE001 - no error file
-        error = None
-    return error_line(error)
 
 
 class TrialRunsCallback(Callback):
@@ -64,7 +52,7 @@ class TrialRunsCallback(Callback):
             end_run(client, run.info.run_id, FINISHED, {TAG_STOPPED_BY: stopped_by} if stopped_by else {})
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        settle_trial_run(self.tracking, trial.trial_id, "ERROR", _error_line(trial))
+        settle_trial_run(self.tracking, trial.trial_id, "ERROR", trial_error(trial))
 
 
 # What the kernel says when a write is refused for want of room or permission (errno 28, 122, 30), as it
@@ -77,7 +65,7 @@ class StopOnStorageRefusal(Callback):
         self.refusal: str | None = None  # the first such trial's error line
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        line = _error_line(trial)
+        line = trial_error(trial)
         if self.refusal is None and any(r in line for r in STORAGE_REFUSALS):
             self.refusal = f"trial {trial.trial_id}: {line}"
             os.kill(os.getpid(), signal.SIGINT)  # Tune stops its trials and keeps its state, as on Ctrl+C
@@ -140,4 +128,4 @@ class ProgressCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.done += 1
-        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  FAILED: {_error_line(trial)}", flush=True)
+        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  FAILED: {trial_error(trial)}", flush=True)

@@ -127,9 +127,8 @@ class Confirmation:
         for _, row in self.table.iterrows():
             prefix = f"confirm/{int(row['rank'])}"
             for column in ("selection_mean", "selection_std", "confirm_mean", "confirm_std", "confirm_ci_lo",
-                           "confirm_ci_hi", "selection_seeds", "confirm_seeds"):
+                           "confirm_ci_hi", "selection_seeds", "confirm_seeds", STOPPED_EARLY):
                 out[f"{prefix}/{column}"] = float(row[column])
-            out[f"{prefix}/{STOPPED_EARLY}"] = float(row[STOPPED_EARLY])
         out["confirm/chosen_rank"] = float(self.table.loc[self.table["chosen"], "rank"].iloc[0])
         return out
 

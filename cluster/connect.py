@@ -116,7 +116,6 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
     context = ray.get_runtime_context()
     resources = ray.cluster_resources()
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    dashboard = None
     try:
         dashboard = ray.get_dashboard_url() or None  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - older/newer Ray without the helper

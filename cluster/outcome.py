@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,17 @@ def error_line(error: object) -> str:
     return line.removeprefix("cluster.trial.TrialFailed: ").removeprefix("TrialFailed: ")[:2000]
 
 
+def trial_error(trial) -> str:
+    """A failed Tune trial's error line, read from the error file Tune wrote locally (its copy in the
+    experiment's storage is synced later), else from the storage."""
+    try:
+        path = trial.error_file
+        error = Path(path).read_text() if path and Path(path).is_file() else trial.get_error()
+    except Exception:  # noqa: BLE001 - no error file
+        error = None
+    return error_line(error)
+
+
 def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
               error: str | None, trial_path: str | None = None) -> dict[str, Any]:
     """One trial's row from its reported results (`history`: one row per reported epoch).
@@ -63,13 +75,7 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
     """A `ray.tune.ExperimentAnalysis` as the trials table (sorted by the axes, then seed)."""
     rows = []
     for trial in analysis.trials:
-        error = None
-        if trial.status == "ERROR":
-            try:
-                err = trial.get_error()
-            except Exception:  # noqa: BLE001 - missing error file
-                err = None
-            error = error_line(err)
+        error = trial_error(trial) if trial.status == "ERROR" else None
         rows.append(trial_row(trial.trial_id, trial.status, dict(trial.config),
                               analysis.trial_dataframes.get(trial.trial_id), error, trial_path=trial.path))
     table = pd.DataFrame(rows)

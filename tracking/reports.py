@@ -136,19 +136,6 @@ def ablation_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]
     return report
 
 
-def importance_report(importances: Mapping[str, float] | None, note: str | None = None) -> Report:
-    """Optuna parameter importances (JSON and a bar chart), or the reason they are missing."""
-    report = Report()
-    if importances:
-        report.documents["param_importances"] = dict(importances)
-        report.figures["param_importances"] = figures.importance_bars(importances)
-        report.lines.append("  parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
-    else:
-        report.documents["param_importances"] = {"note": note or "not computed"}
-        report.lines.append(f"  parameter importances: {note or 'not computed'}")
-    return report
-
-
 def relation_report(dataset: RelationalDataset, scorers: Mapping[str, list]) -> Report:
     """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
     relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
