@@ -67,9 +67,7 @@ def clip_rows(result: EvalResult) -> EvalResult:
     """A `method=clip` run's test result as the sweep table's baseline rows: its protocol under `concat_`, its
     own embeddings under `plain_` (retrieval only, with intervals and counts)."""
     outcomes = {keys.CONCAT: result.outcomes[keys.MODEL], keys.PLAIN: result.outcomes[keys.PLAIN]}
-    metrics: dict[str, float] = {}
-    for prefix, o in outcomes.items():
-        metrics.update(o.report(result.split, prefix))
+    metrics = {k: v for prefix, o in outcomes.items() for k, v in o.report(result.split, prefix).items()}
     return EvalResult(result.split, metrics, outcomes)
 
 

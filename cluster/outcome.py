@@ -113,8 +113,7 @@ def summarize(trials: pd.DataFrame, axes: Sequence[str],
 
 def pooled_interval(outcomes: Sequence[QueryOutcomes]) -> dict[str, float]:
     """The pooled val interval of one configuration's seeds (summary columns; NaN without outcomes)."""
-    columns = {"best_val": keys.metric_key("val", keys.PRIMARY_METRIC)}
-    columns.update({m: m for m in SIM_METRICS})
+    columns = {"best_val": SELECTION_METRIC, **{m: m for m in SIM_METRICS}}
     out = {f"{c}_{suffix}": math.nan for c in columns for suffix in ("ci_lo", "ci_hi")}
     out.update(n_queries=math.nan, n_pairs=math.nan, n_pooled=float(len(outcomes)))
     if not outcomes:

@@ -114,13 +114,9 @@ def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: boo
 
 def params_table(groups: Sequence[RunGroup]) -> pd.DataFrame:
     """param -> each configuration's value, `differs` "*" where they are not all equal, differing rows first."""
-    names = sorted(set().union(*(g.params for g in groups)))
-    rows = []
-    for name in names:
-        values = [g.params.get(name, "") for g in groups]
-        rows.append({"param": name, **{g.label: v for g, v in zip(groups, values)},
-                     "differs": "*" if len(set(values)) > 1 else ""})
-    table = pd.DataFrame(rows, columns=["param", *[g.label for g in groups], "differs"])
+    table = pd.DataFrame({g.label: pd.Series(g.params, dtype=object) for g in groups}).fillna("")
+    table["differs"] = ["*" if n > 1 else "" for n in table.nunique(axis=1)]
+    table = table.rename_axis("param").reset_index()
     return table.sort_values(["differs", "param"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

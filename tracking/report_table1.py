@@ -96,16 +96,15 @@ def cells(table: pd.DataFrame) -> list[list[tuple[str, bool]]]:
 
 def caption(table: pd.DataFrame, metric: str, split: str = "test", ood_name: str | None = None) -> str:
     first = table.iloc[0]
-    counts = ", ".join(f"{int(first[c])} {label}" for c, label in ((keys.N_QUERIES, "queries"),
-                       (keys.N_PAIRS, "distinct item pairs"), (keys.N_SEEDS, "seed(s)")) if not math.isnan(first[c]))
+    sizes = {keys.N_QUERIES: "queries", keys.N_PAIRS: "distinct item pairs", keys.N_SEEDS: "seed(s)"}
+    counts = ", ".join(f"{int(first[c])} {label}" for c, label in sizes.items() if not math.isnan(first[c]))
     text = (f"{split} {metric} per similarity type: mean ± std over seeds [pooled 95% bootstrap CI over distinct "
             f"query pairs]; {counts}; best per column in bold")
     if (OOD, "OOD AVG") in columns(table):
-        n = {c: first.get(f"{OOD}_{c}", math.nan) for c in (keys.N_QUERIES, keys.N_PAIRS)}
-        sizes = ", ".join(f"{int(v)} {label}" for v, label in ((n[keys.N_QUERIES], "queries"),
-                          (n[keys.N_PAIRS], "distinct item pairs")) if not math.isnan(v))
+        n = {label: first.get(f"{OOD}_{c}", math.nan) for c, label in sizes.items() if c != keys.N_SEEDS}
+        ood = ", ".join(f"{int(v)} {label}" for label, v in n.items() if not math.isnan(v))
         text += (f"; OOD AVG: the same checkpoints on the out-of-domain dataset {ood_name or '(--ood-data)'}"
-                 + (f" ({sizes})" if sizes else ""))
+                 + (f" ({ood})" if ood else ""))
     return text
 
 
