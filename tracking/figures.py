@@ -85,8 +85,7 @@ def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[s
         hi = summary.get(_col(sim, "ci_hi"), pd.Series(np.nan, index=summary.index))
         out[f"hit@5 {LABELS[sim]}"] = [estimate(*v) for v in zip(mean, std, lo, hi)]
     out["avg_mean"] = summary["best_val_mean"]
-    out["n"] = summary["n"]
-    for column in ("n_pooled", "n_queries", "n_pairs", "stopped_early"):
+    for column in ("n", "n_pooled", "n_queries", "n_pairs", "stopped_early"):
         if column in summary:
             out[column] = summary[column]
     rows = [out]

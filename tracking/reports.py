@@ -50,8 +50,7 @@ class Report:
 
 def base_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
     """Every sweep: the trials table and the per-configuration Hit@5 table."""
-    report = Report()
-    report.tables["trials"] = trials
+    report = Report(tables={"trials": trials})
     if not summary.empty:
         report.tables["hit5_by_configuration"] = figures.hit5_table(summary, keys)
     return report

@@ -160,12 +160,10 @@ def settle_trial_run(handle: SweepTracking, trial_id: str, tune_status: str, fai
 def kill_running_children(handle: SweepTracking, client: MlflowClient | None = None) -> int:
     """Mark every child still RUNNING as KILLED (the sweep was interrupted); returns how many."""
     client = client or handle.client()
-    killed = 0
-    for run in trial_runs(handle, client):
-        if run.info.status == RUNNING:
-            end_run(client, run.info.run_id, KILLED)
-            killed += 1
-    return killed
+    running = [run for run in trial_runs(handle, client) if run.info.status == RUNNING]
+    for run in running:
+        end_run(client, run.info.run_id, KILLED)
+    return len(running)
 
 
 def adopt_orphans(client: MlflowClient, experiment_id: str, sweep_name: str) -> int:
