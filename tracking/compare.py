@@ -166,8 +166,7 @@ def compare_to_reference(configs: Mapping[str, SeedOutcomes], reference: str, na
     `p`, `p_holm` (over the configurations compared, per metric), `significant` (p_holm < 1 - level),
     `seeds_paired`, the seeds of each side and the query / distinct-pair counts.
     """
-    table, _ = _differences(configs, reference, names, n_resamples, seed, level)
-    return table
+    return _differences(configs, reference, names, n_resamples, seed, level)[0]
 
 
 def ablation_drops(configs: Mapping[str, SeedOutcomes], reference: str = "full", names: Sequence[str] | None = None,
@@ -184,8 +183,7 @@ def ablation_drops(configs: Mapping[str, SeedOutcomes], reference: str = "full",
     tail = (1.0 - level) / 2.0
     out = table.rename(columns={"config": "variant", "mean_reference": "reference_mean", "mean": "variant_mean"})
     out["drop"] = -out.pop("diff")
-    lo, hi = -out.pop("ci_hi"), -out.pop("ci_lo")
-    out["drop_ci_lo"], out["drop_ci_hi"] = lo, hi
+    out["drop_ci_lo"], out["drop_ci_hi"] = -out.pop("ci_hi"), -out.pop("ci_lo")
     rel, rel_lo, rel_hi = [], [], []
     for _, row in out.iterrows():
         ref_draws, var_draws = resampled[row["variant"], row["metric"]]
