@@ -67,9 +67,7 @@ def clip_rows(result: EvalResult) -> EvalResult:
     """A `method=clip` run's test result as the sweep table's baseline rows: its protocol under `concat_`, its
     own embeddings under `plain_` (retrieval only, with intervals and counts)."""
     outcomes = {keys.CONCAT: result.outcomes[keys.MODEL], keys.PLAIN: result.outcomes[keys.PLAIN]}
-    metrics: dict[str, float] = {}
-    for prefix, o in outcomes.items():
-        metrics.update(o.report(result.split, prefix))
+    metrics = {k: v for prefix, o in outcomes.items() for k, v in o.report(result.split, prefix).items()}
     return EvalResult(result.split, metrics, outcomes)
 
 
@@ -80,13 +78,6 @@ def train_run(preset: str, overrides: Sequence[Override], out_dir: str, device: 
 
     config = resolve_run_config(preset, overrides=[*overrides, ("out_dir", out_dir), ("device", device.type)])
     return train(config, final_splits=())
-
-
-def task_with_trial_resources(fn, plan: TrialPlan):
-    """`fn` as a Ray task with a trial's resources (a GPU when the trials had one)."""
-    import ray
-
-    return ray.remote(fn).options(num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
 
 
 def _train_and_test(preset: str, overrides: Sequence[Override], out_dir: str, use_gpu: bool) -> EvalResult:
@@ -102,7 +93,7 @@ def run_baselines(spec: BaselineSpec, plan: TrialPlan) -> list[EvalResult]:
     """One CLIP run per seed, trained and tested in parallel Ray tasks: each seed's `clip_rows` on test."""
     import ray
 
-    task = task_with_trial_resources(_train_and_test, plan)
+    task = plan.task(_train_and_test)
     return ray.get([task.remote(spec.preset, [*spec.overrides, ("seed", seed)],
                                 str(run_folder(spec.runs_root, seed)), plan.use_gpu)
                     for seed in spec.seeds])

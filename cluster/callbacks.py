@@ -25,28 +25,16 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from ray.tune import Callback
 
-from cluster.outcome import error_line
+from cluster.outcome import trial_error
 from cluster.resources import TrialPlan
 from rcml_core.eval.keys import SELECTION_METRIC
 from tracking import cost
 from tracking.mlflow_tracker import MlflowTracker
 from tracking.sweep_runs import (FINISHED, RUNNING, TAG_STOPPED_BY, SweepTracking, end_run, find_trial_run,
                                  settle_trial_run)
-
-
-def _error_line(trial) -> str:
-    """The trial's error, read from the error file Tune has just written locally (its copy in the
-    experiment's storage is synced later)."""
-    try:
-        path = trial.error_file
-        error = Path(path).read_text() if path and Path(path).is_file() else trial.get_error()
-    except Exception:  # noqa: BLE001 - no error file
-        error = None
-    return error_line(error)
 
 
 class TrialRunsCallback(Callback):
@@ -59,14 +47,12 @@ class TrialRunsCallback(Callback):
         run = find_trial_run(self.tracking, trial.trial_id, client)
         if run is not None and run.info.status == RUNNING:
             completed = int((trial.last_result or {}).get("epoch", -1)) >= self.epochs
-            if run.data.tags.get("status") == "early_stopped":  # the training loop's own patience
-                tags = {TAG_STOPPED_BY: "early_stopping"}
-            else:
-                tags = {} if completed else {TAG_STOPPED_BY: "asha"}
-            end_run(client, run.info.run_id, FINISHED, tags)
+            stopped_by = ("early_stopping" if run.data.tags.get("status") == "early_stopped"  # the loop's own patience
+                          else None if completed else "asha")
+            end_run(client, run.info.run_id, FINISHED, {TAG_STOPPED_BY: stopped_by} if stopped_by else {})
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        settle_trial_run(self.tracking, trial.trial_id, "ERROR", _error_line(trial))
+        settle_trial_run(self.tracking, trial.trial_id, "ERROR", trial_error(trial))
 
 
 # What the kernel says when a write is refused for want of room or permission (errno 28, 122, 30), as it
@@ -79,7 +65,7 @@ class StopOnStorageRefusal(Callback):
         self.refusal: str | None = None  # the first such trial's error line
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        line = _error_line(trial)
+        line = trial_error(trial)
         if self.refusal is None and any(r in line for r in STORAGE_REFUSALS):
             self.refusal = f"trial {trial.trial_id}: {line}"
             os.kill(os.getpid(), signal.SIGINT)  # Tune stops its trials and keeps its state, as on Ctrl+C
@@ -97,7 +83,7 @@ class UsageCallback(Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.started[trial.trial_id] = time.time()
 
-    def _record(self, trial) -> None:
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         started = self.started.pop(trial.trial_id, None)
         if started is None:  # ended without starting in this driver (restored as done)
             return
@@ -108,11 +94,7 @@ class UsageCallback(Callback):
         usage = cost.trial_usage(self.held, started, time.time(), run.data.tags, self.prices)
         MlflowTracker(client, run.info.run_id).log_metrics(usage, step=0)
 
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._record(trial)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._record(trial)
+    on_trial_error = on_trial_complete  # a failed trial held its resources as long
 
 
 def _short(value) -> str:
@@ -146,4 +128,4 @@ class ProgressCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.done += 1
-        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  FAILED: {_error_line(trial)}", flush=True)
+        print(f"[{self.done:>2}/{self.total}] {self._name(trial)}  FAILED: {trial_error(trial)}", flush=True)

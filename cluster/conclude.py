@@ -199,23 +199,19 @@ def _report(ctx: SweepContext, chosen: Chosen, tested: Tested, usage: cost.CostS
     """The sweep's report: the study's own, the costs, the evaluation and relation tables, the ablation drops,
     the confirmation."""
     study, trials, axes, summary = ctx.study, chosen.trials, chosen.axes, chosen.summary
-    built = reports.merge((study.report or reports.base_report)(summary, trials, axes),
-                          cost.cost_report(usage))
+    parts = [(study.report or reports.base_report)(summary, trials, axes), cost.cost_report(usage)]
     if study.extra_report is not None:
-        built = reports.merge(built, study.extra_report(ctx.sweep_name, ctx.home))
-    built = reports.merge(built, reports.evaluation_report(summary, axes, tested.val_baselines,
-                                                           {**tested.table, **tested.baseline_table}))
-    built = reports.merge(built, reports.ood_report(tested.ood),
-                          figure6(chosen.selection, ctx.storage, ctx.runs_root, tested.dataset))
-    built = reports.merge(built, reports.relation_report(tested.dataset, {
-        "selected": [r.outcomes[keys.MODEL] for r in tested.results if keys.MODEL in r.outcomes],
-        **{keys.LABELS[p]: [b.outcomes[p] for b in tested.baselines] for p in BASELINE_PREFIXES}}))
+        parts.append(study.extra_report(ctx.sweep_name, ctx.home))
+    parts += [reports.evaluation_report(summary, axes, tested.val_baselines, {**tested.table, **tested.baseline_table}),
+              reports.ood_report(tested.ood), figure6(chosen.selection, ctx.storage, ctx.runs_root, tested.dataset),
+              reports.relation_report(tested.dataset, {
+                  "selected": [r.outcomes[keys.MODEL] for r in tested.results if keys.MODEL in r.outcomes],
+                  **{keys.LABELS[p]: [b.outcomes[p] for b in tested.baselines] for p in BASELINE_PREFIXES}})]
     if study.reference_variant is not None:  # ablations: drops against the reference with paired intervals
-        built = reports.merge(built, report_ablation.drops_report(trials, chosen.outcomes, study.reference_variant,
-                                                                  VARIANT))
+        parts.append(report_ablation.drops_report(trials, chosen.outcomes, study.reference_variant, VARIANT))
     if chosen.confirmation is not None:
-        built = reports.merge(built, chosen.confirmation.report())
-    return built
+        parts.append(chosen.confirmation.report())
+    return reports.merge(*parts)
 
 
 def _write_report(ctx: SweepContext, built: reports.Report, selection: Selection, tested: Tested) -> Path:

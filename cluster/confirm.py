@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from cluster.baselines import task_with_trial_resources, train_run
+from cluster.baselines import train_run
 from cluster.resources import TrialPlan
 from cluster.study import SEED, Study, plain_value
 from rcml_core.config import Override
@@ -108,7 +108,7 @@ def run_confirmation(study: Study, spec: ConfirmSpec, configurations: Sequence[M
     """Every configuration on every fresh seed, as parallel Ray tasks: per configuration, one result per seed."""
     import ray
 
-    task = task_with_trial_resources(_train_and_validate, plan)
+    task = plan.task(_train_and_validate)
     refs = [[task.remote(spec.preset, run_overrides(study, spec, config, seed),
                          str(Path(spec.runs_root) / f"c{rank}-seed{seed}"), plan.use_gpu, plan.torch_threads)
              for seed in spec.seeds] for rank, config in enumerate(configurations, start=1)]
@@ -127,9 +127,8 @@ class Confirmation:
         for _, row in self.table.iterrows():
             prefix = f"confirm/{int(row['rank'])}"
             for column in ("selection_mean", "selection_std", "confirm_mean", "confirm_std", "confirm_ci_lo",
-                           "confirm_ci_hi", "selection_seeds", "confirm_seeds"):
+                           "confirm_ci_hi", "selection_seeds", "confirm_seeds", STOPPED_EARLY):
                 out[f"{prefix}/{column}"] = float(row[column])
-            out[f"{prefix}/{STOPPED_EARLY}"] = float(row[STOPPED_EARLY])
         out["confirm/chosen_rank"] = float(self.table.loc[self.table["chosen"], "rank"].iloc[0])
         return out
 
@@ -185,15 +184,7 @@ def confirmation_table(top: pd.DataFrame, axes: Sequence[str], results: Sequence
 
 def chosen_summary(summary: pd.DataFrame, chosen: Mapping[str, Any], axes: Sequence[str]) -> pd.DataFrame:
     """The summary row of the chosen configuration (for cluster.outcome.select)."""
-    mask = pd.Series(True, index=summary.index)
-    for axis in axes:
-        if axis not in summary:
-            continue
-        if axis in chosen:
-            mask &= summary[axis].map(plain_value) == chosen[axis]
-        else:
-            mask &= summary[axis].isna()
-    return summary[mask]
+    return summary[[configuration(row, axes) == chosen for _, row in summary.iterrows()]]
 
 
 def mark_stopped_early(trials: pd.DataFrame, client) -> pd.Series:

@@ -113,20 +113,17 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
             ray.init(**kwargs)
         except ConnectionError as exc:
             raise ClusterError(f"cannot connect to the Ray cluster at {resolved!r}: {exc}") from None
-    context = ray.get_runtime_context()
     resources = ray.cluster_resources()
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    dashboard = None
     try:
         dashboard = ray.get_dashboard_url() or None  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - older/newer Ray without the helper
         dashboard = None
     return ClusterInfo(
-        address=context.gcs_address,
+        address=ray.get_runtime_context().gcs_address,
         started_local=resolved == "local",
         cpus=float(resources.get("CPU", 0.0)),
         gpus=float(resources.get("GPU", 0.0)),
-        nodes=len(nodes),
+        nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
         dashboard_url=dashboard,
         resources={k: float(v) for k, v in resources.items()},
     )

@@ -14,15 +14,15 @@ import math
 from cluster.launcher import SweepResult
 from rcml_core.eval import keys as metric_keys
 from rcml_core.eval.tables import counts_line, render, retrieval_rows
+from tracking.figures import estimate
 from tracking.run_tags import configuration_label
 
 TEST_KEYS = (f"test/{metric_keys.RTYPE_TOP3}_avg", f"test/{metric_keys.VALIDITY_ACC}")
 
 
 def _pm(mean: float, std: float | None, lo: float = math.nan, hi: float = math.nan) -> str:
-    """`mean ± std [lo, hi]`; without std (a single value, e.g. a model-free scorer) `mean [lo, hi]`."""
-    text = f"{mean:.4f}" + ("" if std is None else f" ± {0.0 if math.isnan(std) else std:.4f}")
-    return text + (f" [{lo:.3f}, {hi:.3f}]" if not (math.isnan(lo) or math.isnan(hi)) else "")
+    """`mean ± std [lo, hi]`, a NaN std (one seed) as ± 0; without std (a model-free scorer) `mean [lo, hi]`."""
+    return estimate(mean, None if std is None else 0.0 if math.isnan(std) else std, lo, hi, ci_digits=3)
 
 
 def _value(value) -> str:

@@ -17,13 +17,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.fs
 import ray
 import torch
 from ray.train import Checkpoint
 
+from cluster.paths import storage_root
 from cluster.resources import TrialPlan
-from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys
 from rcml_core.eval.evaluate import evaluate_checkpoint, evaluate_run, first_queries
@@ -40,14 +39,9 @@ class SelectedEvaluation:
     val_free: EvalResult  # the training-free score on the val selection queries (empty without val queries)
 
 
-def storage_filesystem(storage_path: str) -> pyarrow.fs.FileSystem:
-    fs, _ = pyarrow.fs.FileSystem.from_uri(storage_path if "://" in storage_path else str(Path(storage_path).resolve()))
-    return fs
-
-
 def fetch_best_checkpoint(checkpoint_path: str, storage_path: str, dest: Path) -> Path:
     """Copy the trial checkpoint's `best/` folder to `dest` (a local folder); returns it."""
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:
         if dest.exists():
             shutil.rmtree(dest)
@@ -75,7 +69,7 @@ def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: 
               use_gpu: bool) -> SelectedEvaluation:
     from cluster.trial_path import plan_device
 
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:  # the device the task was granted, as the trials' (cluster.worker)
         return evaluate_best(Path(local) / BEST, split, val_queries, plan_device(use_gpu))
 
@@ -83,15 +77,14 @@ def _evaluate(checkpoint_path: str, storage_path: str, split: str, val_queries: 
 def evaluate_trials(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan, split: str = "test",
                     val_queries: int | None = None) -> list[SelectedEvaluation]:
     """Each checkpoint on `split` (and the training-free score on val), computed in parallel Ray tasks."""
-    task = ray.remote(_evaluate).options(num_cpus=plan.cpus_per_worker,
-                                         num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = plan.task(_evaluate)
     return ray.get([task.remote(path, storage_path, split, val_queries, plan.use_gpu) for path in checkpoint_paths])
 
 
 def _evaluate_ood(checkpoint_path: str, storage_path: str, ood_data: str, use_gpu: bool) -> EvalResult:
     from cluster.trial_path import plan_device
 
-    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_filesystem(storage_path))
+    checkpoint = Checkpoint(checkpoint_path, filesystem=storage_root(storage_path)[0])
     with checkpoint.as_directory() as local:
         return evaluate_checkpoint(Path(local) / BEST, "test", data=ood_data, device=plan_device(use_gpu))
 
@@ -103,19 +96,16 @@ def ood_metrics(checkpoint_paths: list[str], storage_path: str, plan: TrialPlan,
     that dataset's train edges), over the seeds (`seed_table`), keyed `ood/test/...`; {} without one."""
     if ood_data is None:
         return {}
-    task = ray.remote(_evaluate_ood).options(num_cpus=plan.cpus_per_worker,
-                                             num_gpus=plan.gpus_per_worker if plan.use_gpu else 0)
+    task = plan.task(_evaluate_ood)
     results = ray.get([task.remote(path, storage_path, str(ood_data), plan.use_gpu) for path in checkpoint_paths])
     return {keys.staged(keys.OOD, k): v for k, v in seed_table(results).items()}
 
 
-def val_floors(data: str | Path | RelationalDataset, val_queries: int | None,
-               free: list[EvalResult]) -> dict[str, float]:
+def val_floors(dataset: RelationalDataset, val_queries: int | None, free: list[EvalResult]) -> dict[str, float]:
     """The reference scorers (fitted on train edges) and the training-free score over the selected seeds, on
-    the val selection queries: the floor beside the sweep's val table. `data`: the loaded dataset, or its folder."""
+    the val selection queries: the floor beside the sweep's val table."""
     from rcml_core.eval.reference import reference_result
 
-    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
     if "val" not in dataset.retrieval:
         return {}
     out = reference_result(dataset, first_queries(dataset.retrieval["val"], val_queries)).metrics

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,18 @@ def error_line(error: object) -> str:
     text = str(error) if error else "the trial failed"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[-1] if lines else text
-    for prefix in ("cluster.trial.TrialFailed: ", "TrialFailed: "):
-        if line.startswith(prefix):
-            line = line[len(prefix):]
-    return line[:2000]
+    return line.removeprefix("cluster.trial.TrialFailed: ").removeprefix("TrialFailed: ")[:2000]
+
+
+def trial_error(trial) -> str:
+    """A failed Tune trial's error line, read from the error file Tune wrote locally (its copy in the
+    experiment's storage is synced later), else from the storage."""
+    try:
+        path = trial.error_file
+        error = Path(path).read_text() if path and Path(path).is_file() else trial.get_error()
+    except Exception:  # noqa: BLE001 - no error file
+        error = None
+    return error_line(error)
 
 
 def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
@@ -66,16 +75,9 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
     """A `ray.tune.ExperimentAnalysis` as the trials table (sorted by the axes, then seed)."""
     rows = []
     for trial in analysis.trials:
-        error = None
-        if trial.status == "ERROR":
-            try:
-                err = trial.get_error()
-            except Exception:  # noqa: BLE001 - missing error file
-                err = None
-            error = error_line(err)
-        config = {k: v for k, v in trial.config.items()}
-        rows.append(trial_row(trial.trial_id, trial.status, config, analysis.trial_dataframes.get(trial.trial_id),
-                              error, trial_path=trial.path))
+        error = trial_error(trial) if trial.status == "ERROR" else None
+        rows.append(trial_row(trial.trial_id, trial.status, dict(trial.config),
+                              analysis.trial_dataframes.get(trial.trial_id), error, trial_path=trial.path))
     table = pd.DataFrame(rows)
     order = [k for k in (*axes, "seed") if k in table]
     return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table
@@ -111,8 +113,7 @@ def summarize(trials: pd.DataFrame, axes: Sequence[str],
 
 def pooled_interval(outcomes: Sequence[QueryOutcomes]) -> dict[str, float]:
     """The pooled val interval of one configuration's seeds (summary columns; NaN without outcomes)."""
-    columns = {"best_val": keys.metric_key("val", keys.PRIMARY_METRIC)}
-    columns.update({m: m for m in SIM_METRICS})
+    columns = {"best_val": SELECTION_METRIC, **{m: m for m in SIM_METRICS}}
     out = {f"{c}_{suffix}": math.nan for c in columns for suffix in ("ci_lo", "ci_hi")}
     out.update(n_queries=math.nan, n_pairs=math.nan, n_pooled=float(len(outcomes)))
     if not outcomes:
@@ -147,11 +148,8 @@ def select(trials: pd.DataFrame, summary: pd.DataFrame, axes: Sequence[str]) -> 
     axes_ = [a for a in axes if a in summary] or ["trial_id"]
     best = summary.iloc[int(np.nanargmax(summary["best_val_mean"].to_numpy()))]
     config = {k: best[k] for k in axes_}
-    mask = np.ones(len(trials), dtype=bool)
-    for k, v in config.items():
-        mask &= (trials[k] == v).to_numpy()
-    chosen = trials[mask & trials["best_val"].notna().to_numpy()].sort_values("best_val", ascending=False,
-                                                                                kind="stable")
+    mask = trials[axes_].eq(pd.Series(config)).all(axis=1) & trials["best_val"].notna()
+    chosen = trials[mask].sort_values("best_val", ascending=False, kind="stable")
     std = float(best["best_val_std"]) if not math.isnan(best["best_val_std"]) else 0.0
     return Selection(config=config, mean=float(best["best_val_mean"]), std=std, n=int(best["n"]), trials=chosen,
                      best_trial_id=str(chosen.iloc[0]["trial_id"]))

@@ -113,6 +113,14 @@ class TrialPlan:
         """What the trial's own actor asks Tune for (its workers, if any, ask for their own)."""
         return self.path.trial_resources(self)
 
+    def task(self, fn):
+        """`fn` as a Ray task with a trial's worker resources (a GPU when the trials have one): the test
+        evaluation, the CLIP baselines and the confirmation runs."""
+        import ray
+
+        return ray.remote(fn).options(num_cpus=self.cpus_per_worker,
+                                      num_gpus=self.gpus_per_worker if self.use_gpu else 0)
+
     def describe(self) -> str:
         device = f"{self.gpus_per_worker:g} GPU + " if self.use_gpu else ""
         custom = f" + 1 {self.worker_resource}" if self.worker_resource else ""
@@ -130,13 +138,10 @@ def plan_trials(config: ResourceConfig, cluster: ClusterInfo, n_trials: int | No
             f"the Ray cluster at {cluster.address} has no GPU now: pass --gpu for GPU trials (an autoscaling "
             "cluster starts GPU nodes for them) or --cpu to train on its CPUs")
     use_gpu = cluster.gpus > 0 if config.use_gpu is None else config.use_gpu
-    if config.cpus_per_worker is not None:
-        cpus = config.cpus_per_worker
-    else:
-        cpus = round((GPU_WORKER_CPUS if use_gpu else 1.0) - config.driver_cpus, 6)
+    cpus = (config.cpus_per_worker if config.cpus_per_worker is not None
+            else round((GPU_WORKER_CPUS if use_gpu else 1.0) - config.driver_cpus, 6))
     plan_cpus = config.driver_cpus + config.num_workers * cpus
-    fits_cpu = math.floor(cluster.cpus / plan_cpus + 1e-9) if plan_cpus else 0
-    fits = fits_cpu
+    fits = math.floor(cluster.cpus / plan_cpus + 1e-9) if plan_cpus else 0
     if use_gpu:
         fits = min(fits, math.floor(cluster.gpus / (config.num_workers * config.gpus_per_worker) + 1e-9))
     if config.worker_resource:

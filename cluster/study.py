@@ -147,8 +147,6 @@ def validate_study(study: Study, preset: str, base: Sequence[Override], seeds: S
             raise ConfigError(f"study {study.name}: {what}: train.batch_size {resolved.train.batch_size} must be "
                               f"a multiple of --num-workers {num_workers} (it is the global batch of a step)")
 
-    if not seeds:
-        raise ConfigError("--seeds needs at least one seed")
     first = {axis: values[0] for axis, values in study.grid.items()}
     check({**first, SEED: seeds[0]}, "base configuration")
     for seed in seeds:

@@ -183,8 +183,7 @@ def resolve_resume(study: Study, settings: SweepSettings, storage: str) -> tuple
         name = settings.resume
     else:
         raise RCMLError(f"--resume: no sweep named {settings.resume!r} under {storage}; found {found or 'none'}")
-    saved = read_settings(storage, name)
-    saved = saved or {}
+    saved = read_settings(storage, name) or {}
     resumed = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in RESUMED}
     if isinstance(saved.get("resources"), dict):
         resumed["resources"] = ResourceConfig(**saved["resources"])

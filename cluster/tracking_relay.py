@@ -192,8 +192,7 @@ class RelayTracker:
     """The loop's Tracker on run `run_id`: each method is MlflowTracker's, run by the relay (artifacts as Paths)."""
 
     def __init__(self, relay: Any, run_id: str) -> None:
-        self.relay = relay
-        self.run_id = run_id
+        self.relay, self.run_id = relay, run_id
 
     log_params = _forward("log_params")
     log_metrics = _forward("log_metrics")

@@ -40,7 +40,6 @@ def tune_study(ctx: SweepContext) -> Tuned:
     from ray.tune import ExperimentAnalysis
 
     from cluster.callbacks import ProgressCallback, StopOnStorageRefusal, TrialRunsCallback, UsageCallback
-    from cluster.final_eval import storage_filesystem
     from cluster.tracking_relay import start_relay, stop_relay
     from cluster.trial import TrialSettings, run_trial
 
@@ -71,7 +70,7 @@ def tune_study(ctx: SweepContext) -> Tuned:
     # Tune's saved record, not the in-memory one: after Ctrl+C, Tune's clean-up marks the trials it stopped
     # TERMINATED in memory, while its saved state (what --resume reads) keeps them RUNNING, and trials of a
     # grid or search that were not created yet are in neither.
-    analysis = ExperimentAnalysis(ctx.experiment_path, storage_filesystem=storage_filesystem(ctx.storage))
+    analysis = ExperimentAnalysis(ctx.experiment_path, storage_filesystem=paths.storage_root(ctx.storage)[0])
     axes = list(study.axes) if not study.is_search else sorted(
         {k for t in analysis.trials for k in t.config} - {SEED})
     trials = trials_table(analysis, axes)

@@ -93,12 +93,8 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full_like(p, np.nan)
     valid = np.flatnonzero(np.isfinite(p))
-    m = len(valid)
     order = valid[np.argsort(p[valid], kind="stable")]
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        out[index] = running
+    out[order] = np.maximum.accumulate(np.minimum(1.0, (len(valid) - np.arange(len(valid))) * p[order]))
     return out
 
 
@@ -170,8 +166,7 @@ def compare_to_reference(configs: Mapping[str, SeedOutcomes], reference: str, na
     `p`, `p_holm` (over the configurations compared, per metric), `significant` (p_holm < 1 - level),
     `seeds_paired`, the seeds of each side and the query / distinct-pair counts.
     """
-    table, _ = _differences(configs, reference, names, n_resamples, seed, level)
-    return table
+    return _differences(configs, reference, names, n_resamples, seed, level)[0]
 
 
 def ablation_drops(configs: Mapping[str, SeedOutcomes], reference: str = "full", names: Sequence[str] | None = None,
@@ -188,8 +183,7 @@ def ablation_drops(configs: Mapping[str, SeedOutcomes], reference: str = "full",
     tail = (1.0 - level) / 2.0
     out = table.rename(columns={"config": "variant", "mean_reference": "reference_mean", "mean": "variant_mean"})
     out["drop"] = -out.pop("diff")
-    lo, hi = -out.pop("ci_hi"), -out.pop("ci_lo")
-    out["drop_ci_lo"], out["drop_ci_hi"] = lo, hi
+    out["drop_ci_lo"], out["drop_ci_hi"] = -out.pop("ci_hi"), -out.pop("ci_lo")
     rel, rel_lo, rel_hi = [], [], []
     for _, row in out.iterrows():
         ref_draws, var_draws = resampled[row["variant"], row["metric"]]

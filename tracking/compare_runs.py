@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rcml_core.errors import RCMLError
@@ -29,7 +28,7 @@ from rcml_core.eval.bootstrap import N_RESAMPLES
 from rcml_core.eval.results import EvalResult
 from tracking.compare import SeedOutcomes, compare_to_reference
 from tracking.run_tags import TAG_CONFIGURATION
-from tracking.sweep_runs import TAG_PARENT, TAG_ROLE, find_runs
+from tracking.sweep_runs import TAG_PARENT, TAG_ROLE, find_runs, get_run
 
 OUTCOME_FILES = ("test", "val", "selection-val")  # "auto" takes the first one every run has
 SEED_PARAM = "seed"
@@ -71,18 +70,8 @@ def run_seed(run: Run) -> int:
 
 def configuration_of(run: Run) -> str:
     """The `rcml.configuration` tag, else the run's params apart from the per-run ones (as one string)."""
-    tag = run.data.tags.get(TAG_CONFIGURATION)
-    if tag:
-        return tag
-    return " ".join(f"{k}={v}" for k, v in sorted(run.data.params.items()) if k not in RUN_SPECIFIC_PARAMS)
-
-
-def _get_run(client: MlflowClient, run_id: str) -> Run:
-    try:
-        return client.get_run(run_id)
-    except MlflowException as exc:
-        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri} "
-                        f"({exc.message.splitlines()[0] if exc.message else exc})") from None
+    return run.data.tags.get(TAG_CONFIGURATION) or " ".join(
+        f"{k}={v}" for k, v in sorted(run.data.params.items()) if k not in RUN_SPECIFIC_PARAMS)
 
 
 def _seed_siblings(client: MlflowClient, run: Run) -> list[Run]:
@@ -97,12 +86,9 @@ def _seed_siblings(client: MlflowClient, run: Run) -> list[Run]:
 
 
 def _label(run: Run) -> str:
-    tag = run.data.tags.get(TAG_CONFIGURATION)
-    if tag:
-        return tag
-    name = run.info.run_name or run.info.run_id[:8]
-    words = [w for w in name.split() if not w.startswith(f"{SEED_PARAM}=")]
-    return " ".join(words) or run.info.run_id[:8]
+    """The configuration tag, else the run's name without its seed, else the run id's start."""
+    words = [w for w in (run.info.run_name or "").split() if not w.startswith(f"{SEED_PARAM}=")]
+    return run.data.tags.get(TAG_CONFIGURATION) or " ".join(words) or run.info.run_id[:8]
 
 
 def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: bool = True) -> list[RunGroup]:
@@ -114,7 +100,7 @@ def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: boo
         ids = [s.strip() for s in spec.split(",") if s.strip()]
         if not ids:
             raise RCMLError(f"empty run id in {spec!r}")
-        runs = [_get_run(client, i) for i in ids]
+        runs = [get_run(client, i) for i in ids]
         if expand_seeds and len(runs) == 1:
             runs = _seed_siblings(client, runs[0])
         seeds = [run_seed(r) for r in runs]
@@ -128,13 +114,9 @@ def resolve_groups(client: MlflowClient, specs: Sequence[str], expand_seeds: boo
 
 def params_table(groups: Sequence[RunGroup]) -> pd.DataFrame:
     """param -> each configuration's value, `differs` "*" where they are not all equal, differing rows first."""
-    names = sorted(set().union(*(g.params for g in groups)))
-    rows = []
-    for name in names:
-        values = [g.params.get(name, "") for g in groups]
-        rows.append({"param": name, **{g.label: v for g, v in zip(groups, values)},
-                     "differs": "*" if len(set(values)) > 1 else ""})
-    table = pd.DataFrame(rows, columns=["param", *[g.label for g in groups], "differs"])
+    table = pd.DataFrame({g.label: pd.Series(g.params, dtype=object) for g in groups}).fillna("")
+    table["differs"] = ["*" if n > 1 else "" for n in table.nunique(axis=1)]
+    table = table.rename_axis("param").reset_index()
     return table.sort_values(["differs", "param"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

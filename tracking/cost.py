@@ -133,8 +133,7 @@ def summarize_costs(costs: pd.DataFrame, axes: Sequence[str], selected: Mapping[
     """costs: one row per trial with the study's axes and the cost/* metrics (NaN where a trial recorded none)."""
     keys = [a for a in axes if a in costs] or ["trial_id"]
     recorded = costs.dropna(subset=[WALL])
-    hours = pd.DataFrame({k: recorded[k] for k in keys})
-    hours["trials"] = 1
+    hours = recorded[keys].assign(trials=1)
     hours["wall_h"], hours["cpu_h"], hours["gpu_h"] = (recorded[c] / 3600.0 for c in (WALL, CPU_S, GPU_S))
     priced = USD in recorded and recorded[USD].notna().any()
     if priced:
@@ -146,10 +145,8 @@ def summarize_costs(costs: pd.DataFrame, axes: Sequence[str], selected: Mapping[
     if priced:
         totals["cost/usd"] = float(recorded[USD].sum())
     if selected and len(recorded):
-        mask = pd.Series(True, index=recorded.index)
-        for key, value in selected.items():
-            if key in recorded:
-                mask &= recorded[key] == value
+        shown = {k: v for k, v in selected.items() if k in recorded}
+        mask = recorded[list(shown)].eq(pd.Series(shown, dtype=object)).all(axis=1)
         if mask.any():
             until = float(recorded.loc[mask, ENDED].max())
             totals["cost/gpu_h_to_selected"] = _spent_until(recorded, until, GPU_S) / 3600.0
@@ -162,8 +159,5 @@ def cost_report(summary: CostSummary) -> Report:
     """The cost table, the totals as JSON, and the printed lines."""
     from tracking.reports import Report
 
-    report = Report()
-    report.tables["cost_by_configuration"] = summary.by_configuration
-    report.documents["cost"] = dict(summary.totals)
-    report.lines += summary.lines()
-    return report
+    return Report(tables={"cost_by_configuration": summary.by_configuration}, documents={"cost": dict(summary.totals)},
+                  lines=summary.lines())

@@ -59,12 +59,14 @@ def _col(sim: str, stat: str) -> str:
     return f"best_val_{stat}" if sim == "avg" else f"{metric_key('val', PRIMARY_METRIC, sim)}_{stat}"
 
 
-def _cell(mean: float, std: float | None, lo: float | None, hi: float | None) -> str:
+def estimate(mean: float, std: float | None, lo: float | None, hi: float | None, ci_digits: int = 4) -> str:
+    """`mean ± std [lo, hi]`, without the std or the interval where it is missing (None or NaN): every table cell
+    and printed value of the sweep's results."""
     text = f"{mean:.4f}"
     if std is not None and np.isfinite(std):
         text += f" ± {std:.4f}"
     if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
-        text += f" [{lo:.4f}, {hi:.4f}]"
+        text += f" [{lo:.{ci_digits}f}, {hi:.{ci_digits}f}]"
     return text
 
 
@@ -81,37 +83,29 @@ def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[s
         mean, std = summary[_col(sim, "mean")], summary[_col(sim, "std")].fillna(0.0)
         lo = summary.get(_col(sim, "ci_lo"), pd.Series(np.nan, index=summary.index))
         hi = summary.get(_col(sim, "ci_hi"), pd.Series(np.nan, index=summary.index))
-        out[f"hit@5 {LABELS[sim]}"] = [_cell(*v) for v in zip(mean, std, lo, hi)]
+        out[f"hit@5 {LABELS[sim]}"] = [estimate(*v) for v in zip(mean, std, lo, hi)]
     out["avg_mean"] = summary["best_val_mean"]
-    out["n"] = summary["n"]
-    for column in ("n_pooled", "n_queries", "n_pairs", "stopped_early"):
+    for column in ("n", "n_pooled", "n_queries", "n_pairs", "stopped_early"):
         if column in summary:
             out[column] = summary[column]
     rows = [out]
-    for prefix, label in _baseline_rows(baselines or {}):
+    b = baselines or {}
+    for prefix in (FREE, *REFERENCES):
+        avg = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else "avg", prefix)
+        if avg not in b:
+            continue
         row = {k: "" for k in keys_}
         if keys_:
-            row[keys_[0]] = label
+            row[keys_[0]] = SCORER_LABELS[prefix]
         for sim in SIMILARITIES:
             key = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else sim, prefix)
             lo, hi = ci_keys(key)
-            b = baselines or {}
-            row[f"hit@5 {LABELS[sim]}"] = _cell(b[key], b.get(std_key(key)), b.get(lo), b.get(hi))
-        avg = metric_key("val", PRIMARY_METRIC, None if prefix in REFERENCES else "avg", prefix)
-        row.update(avg_mean=(baselines or {})[avg], n=(baselines or {}).get(count_key("val", N_SEEDS, prefix), np.nan),
-                   n_queries=(baselines or {}).get(count_key("val", N_QUERIES, prefix), np.nan),
-                   n_pairs=(baselines or {}).get(count_key("val", N_PAIRS, prefix), np.nan))
+            row[f"hit@5 {LABELS[sim]}"] = estimate(b[key], b.get(std_key(key)), b.get(lo), b.get(hi))
+        row.update(avg_mean=b[avg], n=b.get(count_key("val", N_SEEDS, prefix), np.nan),
+                   n_queries=b.get(count_key("val", N_QUERIES, prefix), np.nan),
+                   n_pairs=b.get(count_key("val", N_PAIRS, prefix), np.nan))
         rows.append(pd.DataFrame([row]))
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else out
-
-
-def _baseline_rows(baselines: Mapping[str, float]) -> list[tuple[str, str]]:
-    present = []
-    for prefix in (FREE, *REFERENCES):
-        sim = None if prefix in REFERENCES else "avg"
-        if metric_key("val", PRIMARY_METRIC, sim, prefix) in baselines:
-            present.append((prefix, SCORER_LABELS[prefix]))
-    return present
 
 
 def metrics_table(metrics: Mapping[str, float], split: str) -> pd.DataFrame:

@@ -34,11 +34,6 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= MAX_PARAM_VAL_LENGTH else text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
 
 
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class MlflowTracker:
     """Records params, metrics (with step), tags and artifacts into run `run_id`.
 
@@ -55,6 +50,11 @@ class MlflowTracker:
     def _open(self) -> bool:
         return not self.while_running or self.client.get_run(self.run_id).info.status == "RUNNING"
 
+    def _log_batches(self, kind: str, rows: list, size: int) -> None:
+        """`rows` as log_batch(<kind>=...) calls of at most `size` entities each (MLflow's per-request limits)."""
+        for start in range(0, len(rows), size):
+            self.client.log_batch(self.run_id, **{kind: rows[start : start + size]})
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         if not self._open():
             return
@@ -67,10 +67,8 @@ class MlflowTracker:
                 new.append(Param(key, text))
             elif existing[key] != text:
                 changed.append(RunTag(f"rcml.param_changed.{key}", text))
-        for batch in _chunks(new, MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=batch)
-        for batch in _chunks(changed, MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=batch)
+        self._log_batches("params", new, MAX_PARAMS_TAGS_PER_BATCH)
+        self._log_batches("tags", changed, MAX_PARAMS_TAGS_PER_BATCH)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         if not self._open():
@@ -82,8 +80,7 @@ class MlflowTracker:
             if math.isnan(value):
                 continue  # MLflow stores NaN, but it breaks charts and comparisons; absent is clearer
             rows.append(Metric(mlflow_key(key), value, now, int(step)))
-        for batch in _chunks(rows, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=batch)
+        self._log_batches("metrics", rows, MAX_METRICS_PER_BATCH)
 
     def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None:
         if not self._open():
@@ -100,5 +97,4 @@ class MlflowTracker:
             return
         secrets = secret_values()
         rows = [RunTag(str(k), redact_value(str(k), v, secrets)) for k, v in tags.items()]
-        for batch in _chunks(rows, MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=batch)
+        self._log_batches("tags", rows, MAX_PARAMS_TAGS_PER_BATCH)

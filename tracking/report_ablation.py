@@ -92,9 +92,8 @@ def drops_figure(table: pd.DataFrame, reference: str, metric: str = keys.PRIMARY
 def drops_report(trials: pd.DataFrame, outcomes: Mapping[str, QueryOutcomes], reference: str,
                  variant_key: str) -> Report:
     """The table (`ablation_drops.csv`), the figure and one printed line per variant (AVG Hit@5)."""
-    report = Report()
-    report.lines.append(f"  ablation: the reference variant {reference!r} is the sweep's model (selected and "
-                        "registered); the others are drops against it, never selected")
+    report = Report(lines=[f"  ablation: the reference variant {reference!r} is the sweep's model (selected and "
+                           "registered); the others are drops against it, never selected"])
     table = drops_table(trials, outcomes, reference, variant_key)
     if table.empty:
         report.lines.append(f"  ablation drops: no per-query val outcomes of {reference!r} and another variant; "

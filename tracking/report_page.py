@@ -20,7 +20,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -28,8 +27,9 @@ from rcml_core.errors import RCMLError
 from rcml_core.eval import keys
 from tracking import figures as figures_
 from tracking import report_table1
+from tracking.reports import Report
 from tracking.run_metadata import OOD_CONTEXT
-from tracking.sweep_runs import TAG_ROLE
+from tracking.sweep_runs import TAG_ROLE, get_run
 
 ARTIFACT_DIR = "report/rcml_report"
 TABLE_METRICS = (keys.PRIMARY_METRIC, keys.MRR)
@@ -43,10 +43,7 @@ class WrittenReport:
 
 
 def _parent(client: MlflowClient, run_id: str):
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri}") from None
+    run = get_run(client, run_id)
     if run.data.tags.get(TAG_ROLE) != "sweep":
         raise RCMLError(f"run {run_id!r} is not a sweep's parent run (tag {TAG_ROLE}="
                         f"{run.data.tags.get(TAG_ROLE)!r}); give the parent run id the sweep printed")
@@ -65,14 +62,10 @@ def _figures(client: MlflowClient, run_id: str, dest: Path) -> list[Path]:
 
 def _task_figures(metrics: dict[str, float], dest: Path) -> list[Path]:
     """Figures 2 and 3 (relation type, validity) drawn from the parent's `selected/test/` metrics."""
-    out = []
-    for name, draw in (("fig2_relation_type", figures_.relation_type_bars), ("fig3_validity", figures_.validity_bar)):
-        fig = draw(metrics)  # rtype_* and validity_* names hold no '@': stored as written
-        if fig is not None:
-            out.append(dest / f"{name}.png")
-            fig.savefig(out[-1])
-            figures_.close(fig)
-    return out
+    # rtype_* and validity_* names hold no '@': the parent stores them as written
+    drawn = {"fig2_relation_type": figures_.relation_type_bars(metrics),
+             "fig3_validity": figures_.validity_bar(metrics)}
+    return Report(figures={name: fig for name, fig in drawn.items() if fig is not None}).write(dest)
 
 
 def _ood_name(run) -> str | None:

@@ -22,25 +22,18 @@ from collections.abc import Mapping
 import pandas as pd
 
 from rcml_core.eval import keys
+from tracking.figures import estimate
 from tracking.mlflow_tracker import mlflow_key
 
 STAGE = keys.SELECTED  # the parent run's prefix of the selected configuration's metrics
 BASELINES = keys.BASELINES  # the CLIP baselines trained beside it (cluster/baselines.py): concat_ and plain_ on test
 STATS = ("mean", "std", "ci_lo", "ci_hi")
+SUFFIXES = ("", keys.STD, keys.CI_LO, keys.CI_HI)  # each stat's key suffix
 OOD = "ood"  # the out-of-domain column's name prefix (`ood_mean`, ...) and its metrics' stage
 
 
 def _key(split: str, metric: str, sim: str | None, prefix: str, suffix: str = "", stage: str = STAGE) -> str:
     return f"{stage}/" + mlflow_key(keys.metric_key(split, metric, sim, prefix)) + suffix
-
-
-def _stage(metrics: Mapping[str, float], split: str, metric: str, prefix: str) -> str:
-    """Where a scorer's rows live on the parent: `selected/` (the selected configuration's own evaluation), or
-    `baselines/` for the CLIP runs a sweep trains beside it."""
-    sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
-    if any(_key(split, metric, s, prefix) in metrics for s in sims):
-        return STAGE
-    return BASELINES
 
 
 def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, split: str = "test") -> pd.DataFrame:
@@ -49,14 +42,17 @@ def table1(metrics: Mapping[str, float], metric: str = keys.PRIMARY_METRIC, spli
     rows = []
     for prefix in keys.PREFIXES:
         sims = [None] if prefix in keys.REFERENCES else list(keys.SIMILARITIES)
-        stage = _stage(metrics, split, metric, prefix)
-        if not any(_key(split, metric, s, prefix, stage=stage) in metrics for s in sims):
+        # where the scorer's rows live on the parent: `selected/` (the selected configuration's own evaluation),
+        # else `baselines/` (the CLIP runs a sweep trains beside it); none: the scorer is not in the table
+        stage = next((st for st in (STAGE, BASELINES)
+                      if any(_key(split, metric, s, prefix, stage=st) in metrics for s in sims)), None)
+        if stage is None:
             continue
         row: dict[str, object] = {"scorer": keys.LABELS[prefix] if prefix else "RCML (selected)", "prefix": prefix}
         for sim in keys.SIMILARITIES:
             reference = prefix in keys.REFERENCES
             base = _key(split, metric, None if reference else sim, prefix, stage=stage)
-            for stat, suffix in zip(STATS, ("", keys.STD, keys.CI_LO, keys.CI_HI)):
+            for stat, suffix in zip(STATS, SUFFIXES):
                 shown = not reference or sim == "avg"  # a reference scorer's one value, under AVG
                 row[f"{sim}_{stat}"] = float(metrics.get(base + suffix, math.nan)) if shown else math.nan
         for count in (keys.N_QUERIES, keys.N_PAIRS):
@@ -72,7 +68,7 @@ def _ood(metrics: Mapping[str, float], split: str, metric: str, prefix: str) -> 
     """The scorer's AVG value on the out-of-domain dataset (`ood/{split}/...`), NaN where it has none."""
     base = _key(split, metric, None if prefix in keys.REFERENCES else "avg", prefix, stage=keys.OOD)
     out = {f"{OOD}_{stat}": float(metrics.get(base + suffix, math.nan))
-           for stat, suffix in zip(STATS, ("", keys.STD, keys.CI_LO, keys.CI_HI))}
+           for stat, suffix in zip(STATS, SUFFIXES)}
     for count in (keys.N_QUERIES, keys.N_PAIRS):
         out[f"{OOD}_{count}"] = float(metrics.get(f"{keys.OOD}/" + keys.count_key(split, count, prefix), math.nan))
     return out
@@ -88,36 +84,27 @@ def columns(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _cell(row: pd.Series, sim: str) -> str:
     mean, std, lo, hi = (row[f"{sim}_{s}"] for s in STATS)
-    if math.isnan(mean):
-        return "-"
-    text = f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
-    return text + ("" if math.isnan(lo) or math.isnan(hi) else f" [{lo:.3f}, {hi:.3f}]")
-
-
-def _best(table: pd.DataFrame, sim: str) -> float:
-    values = table[f"{sim}_mean"].dropna()
-    return float(values.max()) if len(values) else math.nan
+    return "-" if math.isnan(mean) else estimate(mean, std, lo, hi, ci_digits=3)
 
 
 def cells(table: pd.DataFrame) -> list[list[tuple[str, bool]]]:
     """Each row's (text, is_best) per value column (`columns`)."""
     shown = [c for c, _ in columns(table)]
-    best = {c: _best(table, c) for c in shown}
+    best = {c: table[f"{c}_mean"].max() for c in shown}  # NaN where a column has no value
     return [[(_cell(row, c), row[f"{c}_mean"] == best[c]) for c in shown] for _, row in table.iterrows()]
 
 
 def caption(table: pd.DataFrame, metric: str, split: str = "test", ood_name: str | None = None) -> str:
     first = table.iloc[0]
-    counts = ", ".join(f"{int(first[c])} {label}" for c, label in ((keys.N_QUERIES, "queries"),
-                       (keys.N_PAIRS, "distinct item pairs"), (keys.N_SEEDS, "seed(s)")) if not math.isnan(first[c]))
+    sizes = {keys.N_QUERIES: "queries", keys.N_PAIRS: "distinct item pairs", keys.N_SEEDS: "seed(s)"}
+    counts = ", ".join(f"{int(first[c])} {label}" for c, label in sizes.items() if not math.isnan(first[c]))
     text = (f"{split} {metric} per similarity type: mean ± std over seeds [pooled 95% bootstrap CI over distinct "
             f"query pairs]; {counts}; best per column in bold")
     if (OOD, "OOD AVG") in columns(table):
-        n = {c: first.get(f"{OOD}_{c}", math.nan) for c in (keys.N_QUERIES, keys.N_PAIRS)}
-        sizes = ", ".join(f"{int(v)} {label}" for v, label in ((n[keys.N_QUERIES], "queries"),
-                          (n[keys.N_PAIRS], "distinct item pairs")) if not math.isnan(v))
+        n = {label: first.get(f"{OOD}_{c}", math.nan) for c, label in sizes.items() if c != keys.N_SEEDS}
+        ood = ", ".join(f"{int(v)} {label}" for label, v in n.items() if not math.isnan(v))
         text += (f"; OOD AVG: the same checkpoints on the out-of-domain dataset {ood_name or '(--ood-data)'}"
-                 + (f" ({sizes})" if sizes else ""))
+                 + (f" ({ood})" if ood else ""))
     return text
 
 

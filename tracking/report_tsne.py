@@ -85,11 +85,9 @@ def tsne_figure(views: Mapping[str, ItemViews], dataset: RelationalDataset, seed
 
 def tsne_report(views: Mapping[str, ItemViews], dataset: RelationalDataset, note: str | None = None) -> Report:
     """Figure 6 as a report figure, with the sampled items (`fig6_tsne_items.csv`); `note` goes under the table."""
-    report = Report()
     if not views:
-        report.lines.append(f"  Figure 6 (t-SNE): {note or 'no checkpoint to embed'}")
-        return report
-    report.figures[FIGURE] = tsne_figure(views, dataset)
+        return Report(lines=[f"  Figure 6 (t-SNE): {note or 'no checkpoint to embed'}"])
+    report = Report(figures={FIGURE: tsne_figure(views, dataset)})
     first = next(iter(views.values()))
     report.tables[f"{FIGURE}_items"] = pd.DataFrame(
         {"item_id": dataset.items["item_id"].iloc[first.items].to_numpy(), "item_index": first.items})

@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rcml_core.data.format.io import load_dataset
 from rcml_core.data.format.schema import RelationalDataset
 from rcml_core.eval import keys as metric_keys
 from tracking import figures
@@ -51,8 +50,7 @@ class Report:
 
 def base_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]) -> Report:
     """Every sweep: the trials table and the per-configuration Hit@5 table."""
-    report = Report()
-    report.tables["trials"] = trials
+    report = Report(tables={"trials": trials})
     if not summary.empty:
         report.tables["hit5_by_configuration"] = figures.hit5_table(summary, keys)
     return report
@@ -79,12 +77,13 @@ def evaluation_report(summary: pd.DataFrame, keys: list[str], val_baselines: Map
 def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
     """The model's Hit@5 AVG against the best reference scorer, the best CLIP baseline (when trained) and the
     training-free score on the same queries."""
-    key = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg")
-    if key not in metrics:
+    def key(sim: str | None, prefix: str = metric_keys.MODEL) -> str:
+        return metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, sim, prefix)
+
+    if key("avg") not in metrics:
         return []
-    model = metrics[key]
-    refs = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p)]
-            for p in metric_keys.REFERENCES if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, None, p) in metrics}
+    model = metrics[key("avg")]
+    refs = {p: metrics[key(None, p)] for p in metric_keys.REFERENCES if key(None, p) in metrics}
     lines = []
     if refs:
         best = max(refs, key=refs.get)
@@ -92,17 +91,15 @@ def floor_lines(metrics: Mapping[str, float], split: str) -> list[str]:
         name = metric_keys.LABELS[best].removeprefix("reference: ")
         lines.append(f"  {split} hit@5 AVG: selected {model:.4f}; best reference scorer ({name}) {refs[best]:.4f}; "
                      f"best reference / model = {ratio:.2f}")
-    clips = {p: metrics[metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p)]
-             for p in (metric_keys.PLAIN, metric_keys.CONCAT)
-             if metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", p) in metrics}
+    clips = {p: metrics[key("avg", p)] for p in (metric_keys.PLAIN, metric_keys.CONCAT) if key("avg", p) in metrics}
     if clips:
         best = max(clips, key=clips.get)
         ratio = model / clips[best] if clips[best] else float("nan")
         lines.append(f"  {split} hit@5 AVG: best CLIP baseline ({metric_keys.LABELS[best]}) {clips[best]:.4f}; "
                      f"model / best CLIP = {ratio:.2f}")
-    free = metric_keys.metric_key(split, metric_keys.PRIMARY_METRIC, "avg", metric_keys.FREE)
-    if free in metrics:
-        lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): {metrics[free]:.4f}")
+    if key("avg", metric_keys.FREE) in metrics:
+        lines.append(f"  {split} hit@5 AVG of the training-free score (untrained backbone): "
+                     f"{metrics[key('avg', metric_keys.FREE)]:.4f}")
     return lines
 
 
@@ -138,24 +135,11 @@ def ablation_report(summary: pd.DataFrame, trials: pd.DataFrame, keys: list[str]
     return report
 
 
-def importance_report(importances: Mapping[str, float] | None, note: str | None = None) -> Report:
-    """Optuna parameter importances (JSON and a bar chart), or the reason they are missing."""
-    report = Report()
-    if importances:
-        report.documents["param_importances"] = dict(importances)
-        report.figures["param_importances"] = figures.importance_bars(importances)
-        report.lines.append("  parameter importances: " + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
-    else:
-        report.documents["param_importances"] = {"note": note or "not computed"}
-        report.lines.append(f"  parameter importances: {note or 'not computed'}")
-    return report
-
-
-def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, list]) -> Report:
+def relation_report(dataset: RelationalDataset, scorers: Mapping[str, list]) -> Report:
     """Per-relation slices on test (`hit5_by_relation.csv`): each scorer's Hit@5 AVG on the queries of each
     relation, seeds pooled per query, with its interval over the slice's pairs (rcml_core.eval.slices).
 
-    data: the loaded dataset (the launcher loads it once), or its folder;
+    dataset: the sweep's dataset (the launcher loads it once);
     scorers: label -> the scorer's per-seed test `QueryOutcomes` (same queries); empty lists are skipped."""
     from rcml_core.eval.results import pool_seeds
     from rcml_core.eval.slices import relation_slices
@@ -163,7 +147,6 @@ def relation_report(data: str | Path | RelationalDataset, scorers: Mapping[str, 
     scorers = {label: outcomes for label, outcomes in scorers.items() if outcomes}
     if not scorers:
         return Report()
-    dataset = data if isinstance(data, RelationalDataset) else load_dataset(data)
     if "test" not in dataset.retrieval:
         return Report()
     queries = dataset.retrieval["test"]

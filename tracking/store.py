@@ -94,14 +94,17 @@ def _check_server(uri: str, timeout_s: float) -> None:
         ) from None
 
 
-def _check_sqlite(uri: str) -> None:
-    path = Path(uri[len("sqlite:///"):])
+def _check_sqlite(target: TrackingTarget) -> None:
+    """The store's folder, its file and the artifact folder can be written (real writes: root, read-only mounts)."""
+    path = Path(target.uri[len("sqlite:///"):])
     try:
-        require_writable(path.parent, "the folder of the MLflow store")  # a real write: root, read-only mounts
+        require_writable(path.parent, "the folder of the MLflow store")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise TrackingUnavailable(f"the MLflow store {path} is not writable (read-only file)")
+        if target.artifact_root:
+            require_writable(urlparse(target.artifact_root).path, "the MLflow artifact folder")
     except StorageError as exc:
         raise TrackingUnavailable(str(exc)) from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise TrackingUnavailable(f"the MLflow store {path} is not writable (read-only file)")
 
 
 def check_reachable(target: TrackingTarget, timeout_s: float = 10.0) -> None:
@@ -109,9 +112,4 @@ def check_reachable(target: TrackingTarget, timeout_s: float = 10.0) -> None:
     if target.is_server:
         _check_server(target.uri, timeout_s)
     elif target.is_local_sqlite:
-        _check_sqlite(target.uri)
-        if target.artifact_root:
-            try:
-                require_writable(urlparse(target.artifact_root).path, "the MLflow artifact folder")
-            except StorageError as exc:
-                raise TrackingUnavailable(str(exc)) from None
+        _check_sqlite(target)

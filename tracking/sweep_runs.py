@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from rcml_core.errors import RCMLError
 from tracking.redact import redact_value
 from tracking.store import TrackingTarget
 
@@ -69,12 +71,20 @@ def get_or_create_experiment(client: MlflowClient, name: str, target: TrackingTa
     return experiment.experiment_id
 
 
+def get_run(client: MlflowClient, run_id: str) -> Run:
+    """The run `run_id`; an RCMLError naming the store and MLflow's reason when it cannot be read."""
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise RCMLError(f"run {run_id!r}: not found in the MLflow store {client.tracking_uri} "
+                        f"({exc.message.splitlines()[0] if exc.message else exc})") from None
+
+
 def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list[Run]:
     """Runs of the experiment carrying every tag in `tags` (oldest first)."""
     clause = " and ".join(f"tags.`{k}` = {_quote(v)}" for k, v in tags.items())
-    runs = client.search_runs([experiment_id], filter_string=clause, max_results=50000,
-                              order_by=["attributes.start_time ASC"])
-    return list(runs)
+    return list(client.search_runs([experiment_id], filter_string=clause, max_results=50000,
+                                   order_by=["attributes.start_time ASC"]))
 
 
 def start_parent_run(client: MlflowClient, experiment_id: str, sweep_name: str, tags: Mapping[str, str]) -> str:
@@ -150,12 +160,10 @@ def settle_trial_run(handle: SweepTracking, trial_id: str, tune_status: str, fai
 def kill_running_children(handle: SweepTracking, client: MlflowClient | None = None) -> int:
     """Mark every child still RUNNING as KILLED (the sweep was interrupted); returns how many."""
     client = client or handle.client()
-    killed = 0
-    for run in trial_runs(handle, client):
-        if run.info.status == RUNNING:
-            end_run(client, run.info.run_id, KILLED)
-            killed += 1
-    return killed
+    running = [run for run in trial_runs(handle, client) if run.info.status == RUNNING]
+    for run in running:
+        end_run(client, run.info.run_id, KILLED)
+    return len(running)
 
 
 def adopt_orphans(client: MlflowClient, experiment_id: str, sweep_name: str) -> int:
