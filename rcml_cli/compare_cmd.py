@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise RCMLError(f"compare takes at most {len(LETTERS)} configurations, got {len(args.runs)}")
     if args.resamples < 100:
         raise RCMLError(f"--resamples must be at least 100, got {args.resamples}")
-    comparison = compare_runs(mlflow_client(args), args.runs, outcomes=args.outcomes, expand_seeds=not args.no_expand_seeds,
-                              metrics=args.metric, n_resamples=args.resamples)
+    comparison = compare_runs(mlflow_client(args), args.runs, outcomes=args.outcomes,
+                              expand_seeds=not args.no_expand_seeds, metrics=args.metric, n_resamples=args.resamples)
     for line in lines_for(comparison, args.all_params):
         print(line)
     if args.out:
