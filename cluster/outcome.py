@@ -52,14 +52,14 @@ def trial_error(trial) -> str:
     return error_line(error)
 
 
-def trial_row(trial_id: str, status: str, config: dict[str, Any], history: pd.DataFrame | None,
-              error: str | None, trial_path: str | None = None) -> dict[str, Any]:
-    """One trial's row from its reported results (`history`: one row per reported epoch).
+def trial_row(trial: Mapping[str, Any], history: pd.DataFrame | None, trial_path: str | None = None) -> dict[str, Any]:
+    """One trial's row: `trial` (its trial_id, status, error and config values) with what it reported
+    (`history`: one row per reported epoch).
 
     The checkpoint: the latest one the trial reported, wherever it trained (cluster.trial_path; an in-actor
     trial's is relative to its folder, `trial_path`).
     """
-    row: dict[str, Any] = {"trial_id": trial_id, "status": status, "error": error, **config}
+    row: dict[str, Any] = dict(trial)
     row.update(best_val=math.nan, best_epoch=math.nan, epochs=0, checkpoint_path=None)
     row.update({m: math.nan for m in SIM_METRICS})
     if history is not None and SELECTION_METRIC in history and history[SELECTION_METRIC].notna().any():
@@ -76,8 +76,8 @@ def trials_table(analysis, axes: Sequence[str]) -> pd.DataFrame:
     rows = []
     for trial in analysis.trials:
         error = trial_error(trial) if trial.status == "ERROR" else None
-        rows.append(trial_row(trial.trial_id, trial.status, dict(trial.config),
-                              analysis.trial_dataframes.get(trial.trial_id), error, trial_path=trial.path))
+        rows.append(trial_row({"trial_id": trial.trial_id, "status": trial.status, "error": error, **trial.config},
+                              analysis.trial_dataframes.get(trial.trial_id), trial.path))
     table = pd.DataFrame(rows)
     order = [k for k in (*axes, "seed") if k in table]
     return table.sort_values(order, kind="stable").reset_index(drop=True) if order else table

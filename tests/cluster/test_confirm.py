@@ -33,7 +33,8 @@ def _trials(scores: dict[str, tuple[float, float]], stopped: set[str] = frozense
     rows = []
     for tid, (tau, best) in scores.items():
         h = pd.DataFrame([{"epoch": 1, "val/hit@5": best, **{f"val/hit@5_{s}": best for s in SIMS}}])
-        rows.append({**trial_row(tid, "TERMINATED", {"tau": tau, "seed": 0}, h, None), "run_id": f"run-{tid}"})
+        rows.append({**trial_row({"trial_id": tid, "status": "TERMINATED", "error": None, "tau": tau, "seed": 0}, h),
+                     "run_id": f"run-{tid}"})
     trials = pd.DataFrame(rows)
     trials[STOPPED_EARLY] = stopped_early(trials, {f"run-{t}": "asha" for t in stopped})
     return trials

@@ -24,8 +24,13 @@ def history(values: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _row(trial_id: str, status: str, config: dict, h: pd.DataFrame | None, error: str | None,
+         trial_path: str | None = None) -> dict:
+    return trial_row({"trial_id": trial_id, "status": status, "error": error, **config}, h, trial_path)
+
+
 def test_a_trials_best_epoch_is_the_first_maximum_and_its_checkpoint_the_latest() -> None:
-    row = trial_row("t1", "TERMINATED", {"beta": 0.2, "seed": 0}, history([0.3, 0.5, 0.5, 0.4]), None)
+    row = _row("t1", "TERMINATED", {"beta": 0.2, "seed": 0}, history([0.3, 0.5, 0.5, 0.4]), None)
     assert row["best_val"] == 0.5 and row["best_epoch"] == 1 and row["epochs"] == 3
     assert row["val/hit@5_tt"] == 0.25 and row["checkpoint_path"] == "/ckpt/epoch_003"
 
@@ -33,29 +38,29 @@ def test_a_trials_best_epoch_is_the_first_maximum_and_its_checkpoint_the_latest(
 def test_a_trial_that_trained_in_its_own_actor_points_at_its_latest_tune_checkpoint() -> None:
     h = history([0.3, 0.5]).drop(columns="checkpoint_path")
     h["checkpoint_dir_name"] = ["checkpoint_000000", "checkpoint_000001"]
-    row = trial_row("t", "TERMINATED", {"beta": 0.2}, h, None, trial_path="/ray_results/sweep/run_trial_t/")
+    row = _row("t", "TERMINATED", {"beta": 0.2}, h, None, "/ray_results/sweep/run_trial_t/")
     assert row["checkpoint_path"] == "/ray_results/sweep/run_trial_t/checkpoint_000001"
-    assert trial_row("t", "TERMINATED", {"beta": 0.2}, h, None)["checkpoint_path"] is None  # no folder: none
+    assert _row("t", "TERMINATED", {"beta": 0.2}, h, None)["checkpoint_path"] is None  # no folder: none
 
 
 def test_epoch_0_can_win() -> None:
-    row = trial_row("t", "TERMINATED", {"beta": 1.0}, history([0.6, 0.4]), None)
+    row = _row("t", "TERMINATED", {"beta": 1.0}, history([0.6, 0.4]), None)
     assert row["best_epoch"] == 0
 
 
 def test_a_trial_without_results_has_no_score() -> None:
-    row = trial_row("t", "ERROR", {"beta": 0.2}, None, "diverged at step 3")
+    row = _row("t", "ERROR", {"beta": 0.2}, None, "diverged at step 3")
     assert math.isnan(row["best_val"]) and row["error"] == "diverged at step 3"
 
 
 def _trials() -> pd.DataFrame:
     rows = [
-        trial_row("a0", "TERMINATED", {"beta": 0.0, "seed": 0}, history([0.3, 0.50]), None),
-        trial_row("a1", "TERMINATED", {"beta": 0.0, "seed": 1}, history([0.3, 0.60]), None),
-        trial_row("b0", "TERMINATED", {"beta": 0.6, "seed": 0}, history([0.3, 0.58]), None),
-        trial_row("b1", "TERMINATED", {"beta": 0.6, "seed": 1}, history([0.3, 0.56]), None),
-        trial_row("c0", "ERROR", {"beta": 1.0, "seed": 0}, None, "boom"),
-        trial_row("c1", "TERMINATED", {"beta": 1.0, "seed": 1}, history([0.9, 0.1]), None),
+        _row("a0", "TERMINATED", {"beta": 0.0, "seed": 0}, history([0.3, 0.50]), None),
+        _row("a1", "TERMINATED", {"beta": 0.0, "seed": 1}, history([0.3, 0.60]), None),
+        _row("b0", "TERMINATED", {"beta": 0.6, "seed": 0}, history([0.3, 0.58]), None),
+        _row("b1", "TERMINATED", {"beta": 0.6, "seed": 1}, history([0.3, 0.56]), None),
+        _row("c0", "ERROR", {"beta": 1.0, "seed": 0}, None, "boom"),
+        _row("c1", "TERMINATED", {"beta": 1.0, "seed": 1}, history([0.9, 0.1]), None),
     ]
     return pd.DataFrame(rows)
 
@@ -75,7 +80,7 @@ def test_the_selected_configuration_has_the_highest_mean_and_its_best_seed_is_re
 
 
 def test_without_any_successful_trial_nothing_is_selected() -> None:
-    trials = pd.DataFrame([trial_row("x", "ERROR", {"beta": 0.1, "seed": 0}, None, "boom")])
+    trials = pd.DataFrame([_row("x", "ERROR", {"beta": 0.1, "seed": 0}, None, "boom")])
     with pytest.raises(RCMLError, match="nothing to select"):
         select(trials, summarize(trials, ["beta"]), ["beta"])
 
@@ -87,7 +92,7 @@ def test_a_trial_row_carries_its_best_epochs_interval_and_counts() -> None:
     h = history([0.3, 0.5])
     h["val/hit@5_ci_lo"], h["val/hit@5_ci_hi"] = [0.2, 0.4], [0.4, 0.6]
     h["val/n_queries"], h["val/n_pairs"] = 20.0, 9.0
-    row = trial_row("t", "TERMINATED", {"beta": 0.2}, h, None)
+    row = _row("t", "TERMINATED", {"beta": 0.2}, h, None)
     assert (row["val/hit@5_ci_lo"], row["val/hit@5_ci_hi"]) == (0.4, 0.6)
     assert row["val/n_queries"] == 20 and row["val/n_pairs"] == 9
 

@@ -21,7 +21,7 @@ def _summary() -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     for tid, beta, seed, best in (("a0", 0.0, 0, 0.5), ("a1", 0.0, 1, 0.6), ("b0", 0.6, 0, 0.7)):
         h = pd.DataFrame([{"epoch": 0, "val/hit@5": best, **{f"val/hit@5_{s}": best for s in SIMS}}])
-        rows.append(trial_row(tid, "TERMINATED", {"beta": beta, "seed": seed}, h, None))
+        rows.append(trial_row({"trial_id": tid, "status": "TERMINATED", "error": None, "beta": beta, "seed": seed}, h))
     trials = pd.DataFrame(rows)
     hits = {"a0": [1, 0, 1, 0], "a1": [1, 1, 0, 0], "b0": [1, 1, 1, 0]}
     outcomes = {t: QueryOutcomes(np.array([1, 1, 2, 3]), {f"hit@5_{s}": np.array(h, float) for s in SIMS})

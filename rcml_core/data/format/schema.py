@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,6 @@ import pyarrow as pa
 SCHEMA_VERSION = "1.0"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_SPLITS: tuple[str, ...] = ("val", "test")
-Split = Literal["train", "val", "test"]
 
 INTRA_RELATION_ID = 0
 INTRA_RELATION_TEXT = "These two items represent the same product. Align their features accordingly."
