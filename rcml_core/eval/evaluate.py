@@ -17,7 +17,6 @@ query / pair counts (rcml_core.eval.results); the per-query outcomes travel in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -117,25 +116,6 @@ def evaluate_split(model: RCMLModel, inputs: ModelInputs, dataset: RelationalDat
         result = result.merged(reference_result(dataset, queries))
     model.train(was_training)
     return result
-
-
-def evaluate(
-    model: RCMLModel,
-    inputs: ModelInputs,
-    dataset: RelationalDataset,
-    split: str,
-    method: str,
-    device: torch.device,
-    tasks: Sequence[str] = TASKS,
-    batch_size: int = 256,
-    max_queries: int | None = None,
-    probe_c: float = 1.0,
-    seed: int = 0,
-    reference: bool = False,
-) -> dict[str, float]:
-    """The flat metrics of `evaluate_split` (what per-epoch validation logs), intervals included."""
-    options = EvalOptions(tuple(tasks), batch_size, max_queries, probe_c, seed, reference)
-    return evaluate_split(model, inputs, dataset, split, method, device, options).metrics
 
 
 def evaluate_run(session: RunSession, split: str, backbone_dir: Path, training_free: bool = True,

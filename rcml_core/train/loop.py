@@ -30,7 +30,7 @@ from torch import nn
 
 from rcml_core.errors import ConfigError, DivergedError
 from rcml_core.eval import keys
-from rcml_core.eval.evaluate import EvalOptions, evaluate, evaluate_run, evaluate_split
+from rcml_core.eval.evaluate import EvalOptions, evaluate_run, evaluate_split
 from rcml_core.eval.results import EvalResult
 from rcml_core.loss import LossConfig, LossOutput
 from rcml_core.model.backbone import save_backbone
@@ -172,11 +172,10 @@ class _Trainer:
         metrics: dict[str, float] | None = None
         if self.dist.is_main:
             with exact_fp32(self.device):  # fp32 scores: bf16 ones tie, and ties count against the positive
-                metrics = evaluate(
-                    self.model, self.session.inputs, self.session.dataset, "val", self.config.method, self.device,
-                    tasks=("retrieval",), batch_size=self.config.eval.batch_size,
-                    max_queries=self.config.eval.max_val_queries,
-                )
+                options = EvalOptions(tasks=("retrieval",), batch_size=self.config.eval.batch_size,
+                                      max_queries=self.config.eval.max_val_queries)
+                metrics = evaluate_split(self.model, self.session.inputs, self.session.dataset, "val",
+                                         self.config.method, self.device, options).metrics
             metrics["epoch"] = float(epoch)
         return _broadcast(metrics, self.dist)
 

@@ -12,7 +12,7 @@ import torch
 
 from rcml_core.eval import keys
 from rcml_core.eval.embedders import RCMLEmbedder
-from rcml_core.eval.evaluate import evaluate
+from rcml_core.eval.evaluate import EvalOptions, evaluate_split
 from rcml_core.eval.tasks import retrieval_scores
 from rcml_core.model.backbone import BackboneConfig, build_backbone
 from rcml_core.model.rcml import RCMLConfig, RCMLModel
@@ -60,8 +60,8 @@ def test_fp32_and_bf16_tower_evaluation_of_one_checkpoint_agree(checkpoint: Path
         assert _tie_rate(emulated[sim]) == _tie_rate(exact[sim]) == 0.0, sim
     # bf16 scores (the whole evaluation under autocast) tie, and every tie counts against the positive
     assert max(_tie_rate(s) for s in old_way.values()) > 0.0
-    metrics = [evaluate(s.model, s.inputs, s.dataset, "val", "rcml", s.device, tasks=("retrieval",))
-               for s in (fp32, bf16)]
+    metrics = [evaluate_split(s.model, s.inputs, s.dataset, "val", "rcml", s.device,
+                              EvalOptions(tasks=("retrieval",))).metrics for s in (fp32, bf16)]
     for key, value in metrics[0].items():  # a query may flip between adjacent ranks at most
         if keys.is_interval_or_spread(key):
             continue  # a percentile of the pair bootstrap moves by a resample's copies of the flipped query
