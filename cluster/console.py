@@ -13,8 +13,7 @@ import math
 
 from cluster.launcher import SweepResult
 from rcml_core.eval import keys as metric_keys
-from rcml_core.eval.tables import counts_line, render, retrieval_rows
-from tracking.figures import estimate
+from rcml_core.eval.tables import counts_line, estimate, render, retrieval_rows
 from tracking.run_tags import configuration_label
 
 TEST_KEYS = (f"test/{metric_keys.RTYPE_TOP3}_avg", f"test/{metric_keys.VALIDITY_ACC}")

@@ -51,23 +51,12 @@ from rcml_core.eval.keys import (  # noqa: E402
     std_key,
 )
 from rcml_core.eval.keys import LABELS as SCORER_LABELS  # noqa: E402
-
-LABELS = {"tt": "TT", "ii": "II", "ti": "TI", "it": "IT", "avg": "AVG"}
+from rcml_core.eval.tables import SIM_LABELS as LABELS  # noqa: E402
+from rcml_core.eval.tables import estimate  # noqa: E402
 
 
 def _col(sim: str, stat: str) -> str:
     return f"best_val_{stat}" if sim == "avg" else f"{metric_key('val', PRIMARY_METRIC, sim)}_{stat}"
-
-
-def estimate(mean: float, std: float | None, lo: float | None, hi: float | None, ci_digits: int = 4) -> str:
-    """`mean ± std [lo, hi]`, without the std or the interval where it is missing (None or NaN): every table cell
-    and printed value of the sweep's results."""
-    text = f"{mean:.4f}"
-    if std is not None and np.isfinite(std):
-        text += f" ± {std:.4f}"
-    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
-        text += f" [{lo:.{ci_digits}f}, {hi:.{ci_digits}f}]"
-    return text
 
 
 def hit5_table(summary: pd.DataFrame, keys_: Sequence[str], baselines: Mapping[str, float] | None = None) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from rcml_core.eval import keys
-from tracking.figures import estimate
+from rcml_core.eval.tables import estimate
 from tracking.mlflow_tracker import mlflow_key
 
 STAGE = keys.SELECTED  # the parent run's prefix of the selected configuration's metrics

@@ -15,19 +15,24 @@ from rcml_core.eval import keys
 SIM_LABELS = {"tt": "TT", "ii": "II", "ti": "TI", "it": "IT", "avg": "AVG"}
 
 
-def cell(metrics: Mapping[str, float], key: str, digits: int = 4) -> str:
-    """`mean [lo, hi]` / `mean ± std [lo, hi]` / `mean` / `-` for the value under `key`."""
+def estimate(mean: float, std: float | None = None, lo: float | None = None, hi: float | None = None,
+             ci_digits: int = 4) -> str:
+    """`mean ± std [lo, hi]`, without the std or the interval where it is missing (None or NaN): every table cell
+    and printed value of an evaluation or a sweep's results."""
+    text = f"{mean:.4f}"
+    if std is not None and math.isfinite(std):
+        text += f" ± {std:.4f}"
+    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+        text += f" [{lo:.{ci_digits}f}, {hi:.{ci_digits}f}]"
+    return text
+
+
+def cell(metrics: Mapping[str, float], key: str) -> str:
+    """`estimate` of the value under `key` with its `_std` and interval from `metrics`; `-` without a value."""
     value = metrics.get(key)
     if value is None or not math.isfinite(value):
         return "-"
-    text = f"{value:.{digits}f}"
-    std = metrics.get(keys.std_key(key))
-    if std is not None and math.isfinite(std):
-        text += f" ± {std:.{digits}f}"
-    lo, hi = (metrics.get(k) for k in keys.ci_keys(key))
-    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
-        text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    return text
+    return estimate(value, metrics.get(keys.std_key(key)), *(metrics.get(k) for k in keys.ci_keys(key)))
 
 
 def retrieval_rows(metrics: Mapping[str, float], split: str, labels: Mapping[str, str] | None = None,
