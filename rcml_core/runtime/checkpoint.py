@@ -27,7 +27,6 @@ every improvement; nothing resumes from `best`).
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rcml_core.errors import RCMLError
-from rcml_core.writable import write_refusal
+from rcml_core.writable import fsync_dir, fsync_file, write_refusal
 from rcml_core.runtime.layout import CONFIG_FILE, MODEL_FILE, STATE_FILE, TRAINER_FILE
 
 
@@ -98,19 +97,9 @@ def _fsync_tree(folder: Path) -> None:
     """Persist every file under `folder` and the folder entries themselves before the rename publishes them."""
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(path)
     for sub in [p for p in folder.rglob("*") if p.is_dir()] + [folder, folder.parent]:
-        fd = os.open(sub, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        except OSError:  # some file systems cannot fsync a folder
-            pass
-        finally:
-            os.close(fd)
+        fsync_dir(sub)  # a no-op where a file system cannot fsync a folder
 
 
 def recover_checkpoint(directory: Path | str) -> bool:

@@ -41,9 +41,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from rcml_core.data.format.schema import RelationalDataset
-from rcml_core.data.format.store import fsync_file
 from rcml_core.errors import DataError
-from rcml_core.writable import naming_refusals
+from rcml_core.writable import fsync_file, naming_refusals
 
 RESIZE_METHOD = "bicubic-shortest-centercrop"
 CACHE_DIR = "cache"

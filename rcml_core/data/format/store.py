@@ -25,29 +25,7 @@ import pyarrow.parquet as pq
 
 from rcml_core.data.format.schema import MANIFEST_FILE
 from rcml_core.errors import DataError
-from rcml_core.writable import naming_refusals
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Persist a folder's entries (renames, new files); a no-op where unsupported."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+from rcml_core.writable import fsync_dir, fsync_file, naming_refusals
 
 
 def write_table(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
