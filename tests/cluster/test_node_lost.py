@@ -21,7 +21,7 @@ from cluster.launcher import run_sweep
 from cluster.resources import ResourceConfig
 from cluster.study import Study
 from cluster.sweep_settings import SweepSettings
-from tests.sweeps.conftest import read_sweep
+from tests.sweeps.conftest import read_sweep, trial_run_ids
 from tracking.cost import TAG_NODE_ID
 
 pytestmark = pytest.mark.slow
@@ -42,17 +42,11 @@ class NodeKiller(threading.Thread):
         self.stop = threading.Event()
 
     def _trial_run(self):
-        db = self.home / "mlflow.db"
-        if not db.exists():
+        runs = trial_run_ids(self.home, "node_lost")  # read-only until the sweep has made the store
+        if not runs:
             return None
-        try:
-            client = MlflowClient(f"sqlite:///{db}")
-            experiment = client.get_experiment_by_name("rcml-node_lost")
-            runs = [] if experiment is None else client.search_runs(
-                [experiment.experiment_id], "tags.`rcml.role` = 'trial'")
-            return (client, runs[0]) if runs else None
-        except Exception:  # noqa: BLE001 - the store is being created by the sweep
-            return None
+        client = MlflowClient(f"sqlite:///{self.home / 'mlflow.db'}")
+        return client, client.get_run(runs[0])
 
     def _tune_epochs(self) -> list[int]:
         epochs = []

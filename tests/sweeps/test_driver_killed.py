@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from sweeps import beta_sweep
-from tests.sweeps.conftest import SweepRecord, read_sweep
+from tests.sweeps.conftest import SweepRecord, read_sweep, trial_run_ids
 from tests.sweeps.ray_head import alive, descendants
 from tests.sweeps.test_resume import _epoch_log
 
@@ -46,18 +45,7 @@ def _cmdline(pid: int) -> str:
 
 
 def _finished_children(home: Path, study: str) -> int:
-    db = home / "mlflow.db"
-    if not db.exists():
-        return 0
-    try:
-        client = MlflowClient(f"sqlite:///{db}")
-        experiment = client.get_experiment_by_name(f"rcml-{study}")
-        if experiment is None:
-            return 0
-        return len(client.search_runs([experiment.experiment_id], "tags.`rcml.role` = 'trial' and "
-                                      "attributes.status = 'FINISHED'"))
-    except Exception:  # noqa: BLE001 - the store is being created by the sweep
-        return 0
+    return len(trial_run_ids(home, study, "FINISHED"))
 
 
 @dataclass

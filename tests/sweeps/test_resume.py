@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from sweeps import beta_sweep
-from tests.sweeps.conftest import read_sweep
+from tests.sweeps.conftest import read_sweep, trial_run_ids
 
 N_TRIALS = len(beta_sweep.BETAS) * len(beta_sweep.SUMMARY_MIXES)  # the grid, one seed (the smoke test)
 
@@ -23,19 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _finished_children(home: Path) -> int:
-    db = home / "mlflow.db"
-    if not db.exists():
-        return 0
-    try:
-        client = MlflowClient(f"sqlite:///{db}")
-        experiment = client.get_experiment_by_name("rcml-beta_sweep")
-        if experiment is None:
-            return 0
-        runs = client.search_runs([experiment.experiment_id], "tags.`rcml.role` = 'trial' and "
-                                  "attributes.status = 'FINISHED'")
-        return len(runs)
-    except Exception:  # noqa: BLE001 - the store is being created by the sweep
-        return 0
+    return len(trial_run_ids(home, "beta_sweep", "FINISHED"))
 
 
 def test_interrupt_then_resume(tmp_path: Path) -> None:
